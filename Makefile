@@ -1,0 +1,51 @@
+# One command per stage; each target states its inputs and outputs.
+#   make demo   venv -> sample -> extract -> dbt build -> report   (embedded, no cloud)
+#   make test   venv -> lint -> pytest (unit, dbt, BigQuery emulator, GCS emulator)
+#   make bench  venv -> benchmarks (results in bench/results/)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export IQB_ARTIFACTS ?= $(CURDIR)/artifacts
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DO_NOT_TRACK := 1
+DBT := $(BIN)/dbt
+DBT_ARGS := --project-dir dbt_project --profiles-dir profiles
+
+.PHONY: setup demo test lint bench constraints clean
+
+# The venv is rebuilt when the dependency pins change.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/iqb sample --config pipeline.demo.yaml
+	$(BIN)/iqb extract run --config pipeline.demo.yaml
+	$(DBT) build $(DBT_ARGS)
+	$(BIN)/iqb report
+
+lint: $(STAMP)
+	$(BIN)/ruff check extract tests bench
+	$(BIN)/sqlfluff lint dbt_project/models
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# Re-pin the whole tree after editing pyproject.toml's direct pins.
+constraints:
+	rm -rf /tmp/iqb-constraints && $(PYTHON) -m venv /tmp/iqb-constraints
+	/tmp/iqb-constraints/bin/pip install --quiet ".[test]"
+	/tmp/iqb-constraints/bin/pip freeze --exclude-editable | grep -v '^iqb-workspace' > constraints.txt.new
+	{ echo '# Whole dependency tree, pinned (pip install -c constraints.txt). Regenerate with `make constraints`.'; cat constraints.txt.new; } > constraints.txt && rm constraints.txt.new
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs

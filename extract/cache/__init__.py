@@ -1,0 +1,1 @@
+"""The versioned Parquet cache: layout, atomic locked writes, and entry state."""

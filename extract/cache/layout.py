@@ -1,0 +1,80 @@
+"""Where things live under the artifacts root; the part from ``cache/v1/`` is upstream's.
+
+``artifacts/cache/v1/{start:%Y%m%dT000000Z}/{end:%Y%m%dT000000Z}/{dataset}/data.parquet``
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from extract.datasets import DATASETS_BY_NAME, Dataset
+
+CACHE_VERSION_DIR = "cache/v1"
+DATA_FILE = "data.parquet"
+STATS_FILE = "stats.json"
+ENV_ARTIFACTS = "IQB_ARTIFACTS"
+_STAMP = "%Y%m%dT000000Z"
+
+# cache/v1/<start>/<end>/<dataset>/<file>, as a manifest key or a relative path
+CACHE_KEY_RE = re.compile(
+    r"^cache/v1/(?P<start>\d{8}T000000Z)/(?P<end>\d{8}T000000Z)/"
+    r"(?P<dataset>[a-z0-9_]+)/(?P<file>data\.parquet|stats\.json)$"
+)
+
+
+def default_artifacts() -> Path:
+    """``$IQB_ARTIFACTS`` or ``./artifacts``; dbt's profile resolves it the same way."""
+    return Path(os.environ.get(ENV_ARTIFACTS) or "artifacts").absolute()
+
+
+def stamp(d: date) -> str:
+    return d.strftime(_STAMP)
+
+
+def parse_stamp(text: str) -> date:
+    return datetime.strptime(text, _STAMP).date()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cached query result: a dataset over one period [start, end)."""
+
+    dataset: Dataset
+    start: date
+    end: date
+
+    @property
+    def key(self) -> str:
+        """Relative directory, identical to upstream's bucket layout."""
+        return f"{CACHE_VERSION_DIR}/{stamp(self.start)}/{stamp(self.end)}/{self.dataset.name}"
+
+    def dir(self, artifacts: Path) -> Path:
+        return artifacts / self.key
+
+    def data_path(self, artifacts: Path) -> Path:
+        return self.dir(artifacts) / DATA_FILE
+
+    def stats_path(self, artifacts: Path) -> Path:
+        return self.dir(artifacts) / STATS_FILE
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset.name} {self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"
+
+
+def parse_cache_key(key: str) -> tuple[Entry, str] | None:
+    """Entry and file name for a key inside the known layout, else None."""
+    m = CACHE_KEY_RE.match(key)
+    if not m or m["dataset"] not in DATASETS_BY_NAME:
+        return None
+    try:
+        start, end = parse_stamp(m["start"]), parse_stamp(m["end"])
+    except ValueError:
+        return None
+    if start >= end:
+        return None
+    return Entry(DATASETS_BY_NAME[m["dataset"]], start, end), m["file"]

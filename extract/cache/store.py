@@ -1,0 +1,156 @@
+"""Writing and reading cache entries so that no reader ever sees half of one.
+
+Data and stats are written to hidden temp files in the entry's own directory and
+moved into place with ``os.replace`` (atomic on one filesystem); ``stats.json``
+goes last, so an entry counts as present only when both files exist. Writers of
+one entry are serialised by a lock file under ``state/locks/``, which keeps the
+cache tree itself free of anything but data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import filelock
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from extract.cache.layout import Entry
+from extract.datasets import SCHEMA_VERSION, Dataset
+
+TMP_SUFFIX = ".tmp"
+
+
+class EntryState(StrEnum):
+    PRESENT = "present"
+    MISSING = "missing"
+    STALE = "stale"
+
+
+def template_text(dataset: Dataset) -> str:
+    return resources.files("extract").joinpath("templates", dataset.template_name).read_text()
+
+
+def template_hash(dataset: Dataset) -> str:
+    """SHA256 of the template text, as upstream records it in stats.json."""
+    return hashlib.sha256(template_text(dataset).encode()).hexdigest()
+
+
+def read_stats(entry: Entry, artifacts: Path) -> dict[str, Any] | None:
+    path = entry.stats_path(artifacts)
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def entry_state(entry: Entry, artifacts: Path) -> EntryState:
+    """Present when data and stats exist and stats name today's template."""
+    stats = read_stats(entry, artifacts)
+    if stats is None or not entry.data_path(artifacts).is_file():
+        return EntryState.MISSING
+    if stats.get("template_hash") != template_hash(entry.dataset):
+        return EntryState.STALE
+    return EntryState.PRESENT
+
+
+def lock_for(entry: Entry, artifacts: Path, timeout: float = -1) -> filelock.FileLock:
+    locks = artifacts / "state" / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    name = f"{entry.dataset.name}.{entry.start:%Y%m%d}.{entry.end:%Y%m%d}.lock"
+    return filelock.FileLock(str(locks / name), timeout=timeout)
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a hidden temp path beside ``final``; move it into place only on success."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=TMP_SUFFIX, dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, final)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def remove_leftovers(directory: Path) -> None:
+    """Delete temp files of writers that died (call only while holding the entry lock)."""
+    if directory.is_dir():
+        for leftover in directory.glob(f".*{TMP_SUFFIX}"):
+            leftover.unlink(missing_ok=True)
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema, dataset: str) -> pa.RecordBatch:
+    """Select and cast the result's columns to the dataset schema, or say what is wrong."""
+    missing = [f.name for f in schema if f.name not in batch.schema.names]
+    extra = [n for n in batch.schema.names if n not in schema.names]
+    if missing or extra:
+        raise ValueError(
+            f"{dataset}: query result does not match the dataset schema "
+            f"(missing: {missing or 'none'}; unexpected: {extra or 'none'})"
+        )
+    columns = [batch.column(f.name).cast(f.type) for f in schema]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+@dataclass
+class WriteResult:
+    rows: int
+    bytes: int
+    seconds: float
+    stats: dict[str, Any]
+
+
+def write_entry(entry: Entry, artifacts: Path, batches: Iterator[pa.RecordBatch],
+                engine_stats: dict[str, Any], engine: str,
+                started: datetime | None = None) -> WriteResult:
+    """Stream batches into the entry's data.parquet, then write its stats.json.
+
+    The caller holds the entry lock and passes ``started``, taken before the
+    engine ran, so the duration covers the query. Memory stays at one batch:
+    each is cast and written before the next is pulled.
+    """
+    started = started or datetime.now(UTC)
+    schema = entry.dataset.schema
+    rows = 0
+    data_path = entry.data_path(artifacts)
+    with atomic_path(data_path) as tmp:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for batch in batches:
+                if batch.num_rows:
+                    writer.write_batch(conform(batch, schema, entry.dataset.name))
+                    rows += batch.num_rows
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    stats = {
+        "query_start_time": started.isoformat().replace("+00:00", "Z"),
+        "query_duration_seconds": round(seconds, 3),
+        "template_hash": template_hash(entry.dataset),
+        "total_bytes_processed": int(engine_stats.get("total_bytes_processed") or 0),
+        "total_bytes_billed": int(engine_stats.get("total_bytes_billed") or 0),
+        **{k: v for k, v in engine_stats.items()
+           if k not in ("total_bytes_processed", "total_bytes_billed")},
+        "rows": rows,
+        "engine": engine,
+        "schema_version": SCHEMA_VERSION,
+        "dataset": entry.dataset.name,
+        "period_start": entry.start.isoformat(),
+        "period_end": entry.end.isoformat(),
+    }
+    with atomic_path(entry.stats_path(artifacts)) as tmp:
+        tmp.write_text(json.dumps(stats, indent=2) + "\n")
+    return WriteResult(rows, data_path.stat().st_size, seconds, stats)

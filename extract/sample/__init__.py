@@ -1,0 +1,1 @@
+"""A synthetic raw-measurement sample calibrated to real M-Lab data (``iqb sample``)."""
