@@ -1,0 +1,121 @@
+"""pipeline.yaml validation: every problem reported at once, exit 2, nothing written."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from extract.cli import app
+from extract.matrix import ConfigError, load_matrix
+
+REPO = Path(__file__).resolve().parents[2]
+GOOD_MATRIX = """\
+version: 0
+matrix:
+  dates:
+    - {start: "2024-10-01", end: "2024-11-01"}
+  granularities: [country]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text)
+    return path
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_matrix(path)
+    return info.value.problems
+
+
+def test_repo_configs_are_valid() -> None:
+    full = load_matrix(REPO / "pipeline.yaml")
+    assert len(full.periods) == 206  # 2009-01 .. 2026-02, like upstream's 205 + the last month
+    assert full.periods[0].start == date(2009, 1, 1)
+    assert full.periods[-1].end == date(2026, 3, 1)
+    assert len(full.entries()) == 206 * 12
+    demo = load_matrix(REPO / "pipeline.demo.yaml")
+    assert len(demo.entries()) == 2 * 12
+
+
+def test_months_shorthand_expands_inclusive_and_crosses_years(tmp_path: Path) -> None:
+    m = load_matrix(write(tmp_path, GOOD_MATRIX.replace(
+        '- {start: "2024-10-01", end: "2024-11-01"}', '- months: "2024-11..2025-02"')))
+    assert [(p.start, p.end) for p in m.periods] == [
+        (date(2024, 11, 1), date(2024, 12, 1)),
+        (date(2024, 12, 1), date(2025, 1, 1)),
+        (date(2025, 1, 1), date(2025, 2, 1)),
+        (date(2025, 2, 1), date(2025, 3, 1)),
+    ]
+
+
+def test_entries_follow_dataset_names(tmp_path: Path) -> None:
+    m = load_matrix(write(tmp_path, GOOD_MATRIX.replace("[country]", "[city_asn, country]")))
+    assert [e.dataset.name for e in m.entries()] == [
+        "downloads_by_country_city_asn", "uploads_by_country_city_asn",
+        "downloads_by_country", "uploads_by_country",
+    ]
+    assert m.entries()[0].key == (
+        "cache/v1/20241001T000000Z/20241101T000000Z/downloads_by_country_city_asn")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (GOOD_MATRIX.replace("[country]", "[country, town]"),
+     "matrix.granularities[1]: unknown granularity 'town'"),
+    (GOOD_MATRIX.replace('"2024-10-01"', '"2024-13-01"'),
+     "matrix.dates[0].start: '2024-13-01' is not a date"),
+    (GOOD_MATRIX.replace('end: "2024-11-01"', 'end: "2024-09-01"'),
+     "matrix.dates[0]: start 2024-10-01 is not before end 2024-09-01"),
+    (GOOD_MATRIX.replace("version: 0", "version: 2"), "version: 2 is not supported"),
+    (GOOD_MATRIX + "extra: 1\n", "extra: unknown key"),
+    (GOOD_MATRIX.replace("  granularities", "  granularity"), "matrix.granularity: unknown key"),
+    ("- just\n- a list\n", "top level: expected a mapping, got list"),
+    ("version: 0\nmatrix: [\n", "not valid YAML"),
+    (GOOD_MATRIX.replace('- {start: "2024-10-01", end: "2024-11-01"}', '- months: "2025-03..2025-01"'),
+     "matrix.dates[0].months: '2025-03..2025-01' is reversed"),
+    (GOOD_MATRIX.replace('end: "2024-11-01"', 'stop: "2024-11-01"'),
+     "matrix.dates[0].end: missing"),
+])
+def test_each_bad_config_names_its_field(tmp_path: Path, text: str, expected: str) -> None:
+    problems = problems_of(write(tmp_path, text))
+    assert any(expected in p for p in problems), problems
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = """\
+version: 3
+colour: blue
+matrix:
+  dates:
+    - {start: "2024-10-01", end: "2024-10-01"}
+    - {start: "yesterday", end: "2024-11-01"}
+  granularities: [country, planet]
+"""
+    problems = problems_of(write(tmp_path, text))
+    assert len(problems) == 5, problems
+    joined = "\n".join(problems)
+    for field in ("version", "colour", "matrix.dates[0]", "matrix.dates[1].start",
+                  "matrix.granularities[1]"):
+        assert field in joined
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    assert "cannot read the file" in problems_of(tmp_path / "missing.yaml")[0]
+    assert "cannot read the file" in problems_of(tmp_path)[0]  # a directory
+
+
+@pytest.mark.parametrize("command", [["extract", "run"], ["cache", "status"], ["sample"]])
+def test_cli_exits_2_and_writes_nothing(tmp_path: Path, artifacts: Path,
+                                        command: list[str]) -> None:
+    bad = write(tmp_path, GOOD_MATRIX.replace("[country]", "[town]").replace("version: 0",
+                                                                             "version: 9"))
+    result = CliRunner().invoke(app, [*command, "--config", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert "town" in result.output and "version" in result.output
+    assert str(bad) in result.output
+    assert list(artifacts.iterdir()) == []
