@@ -120,7 +120,7 @@ class DuckDBEngine:
             self._register_views(con, tables)
             reader = con.execute(
                 sql, {"start_date": query.start, "end_date": query.end}
-            ).fetch_record_batch(BATCH_ROWS)
+            ).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as err:
             con.close()
             raise EngineError(f"DuckDB failed on {query.dataset}: {err}") from err
