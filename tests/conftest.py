@@ -13,6 +13,8 @@ os.environ.setdefault("GCE_METADATA_HOST", "127.0.0.1:9")
 os.environ.setdefault("GCE_METADATA_IP", "127.0.0.1:9")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# rich wraps at 80 columns when not on a terminal; tests read whole lines.
+os.environ["COLUMNS"] = "200"
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"

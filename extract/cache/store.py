@@ -129,12 +129,12 @@ def write_entry(entry: Entry, artifacts: Path, batches: Iterator[pa.RecordBatch]
     schema = entry.dataset.schema
     rows = 0
     data_path = entry.data_path(artifacts)
-    with atomic_path(data_path) as tmp:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for batch in batches:
-                if batch.num_rows:
-                    writer.write_batch(conform(batch, schema, entry.dataset.name))
-                    rows += batch.num_rows
+    with atomic_path(data_path) as tmp, pq.ParquetWriter(tmp, schema,
+                                                         compression="zstd") as writer:
+        for batch in batches:
+            if batch.num_rows:
+                writer.write_batch(conform(batch, schema, entry.dataset.name))
+                rows += batch.num_rows
     seconds = (datetime.now(UTC) - started).total_seconds()
     stats = {
         "query_start_time": started.isoformat().replace("+00:00", "Z"),

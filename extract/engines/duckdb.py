@@ -124,7 +124,8 @@ class DuckDBEngine:
         except duckdb.Error as err:
             con.close()
             raise EngineError(f"DuckDB failed on {query.dataset}: {err}") from err
-        bytes_read = sum(os.path.getsize(f) for t in tables for f in (self.raw / t).glob("*.parquet"))
+        bytes_read = sum(os.path.getsize(f) for t in tables
+                         for f in (self.raw / t).glob("*.parquet"))
         return QueryResult(
             batches=_stream(reader, con),
             stats={"total_bytes_processed": bytes_read, "total_bytes_billed": 0},

@@ -52,7 +52,8 @@ RAW_SCHEMA = pa.schema([
 
 def calibration_table(direction: str) -> pa.Table:
     name = f"{direction}_by_country_2024-10.parquet"
-    with resources.as_file(resources.files("extract").joinpath("sample", "calibration", name)) as path:
+    source = resources.files("extract").joinpath("sample", "calibration", name)
+    with resources.as_file(source) as path:
         return pq.read_table(path)
 
 
@@ -179,7 +180,8 @@ def generate_month(direction: str, month: date, rows: int, seed: int) -> pa.Tabl
         [arr(f.name, f.type) for f in GEO_TYPE], fields=list(GEO_TYPE))
     network = pa.StructArray.from_arrays(
         [arr(f.name, f.type) for f in NETWORK_TYPE], fields=list(NETWORK_TYPE))
-    client = pa.StructArray.from_arrays([geo, network], fields=list(RAW_SCHEMA.field("client").type))
+    client = pa.StructArray.from_arrays([geo, network],
+                                        fields=list(RAW_SCHEMA.field("client").type))
     a = pa.StructArray.from_arrays([arr(f.name, f.type) for f in A_TYPE], fields=list(A_TYPE))
     dates = pa.array(day[shuffle].astype("datetime64[D]"), pa.date32())
     meta = {b"iqb_synthetic": b"true",
