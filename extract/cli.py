@@ -20,6 +20,7 @@ from rich.table import Table
 from extract.cache.layout import ENV_ARTIFACTS, default_artifacts
 from extract.cache.store import entry_state
 from extract.matrix import ConfigError, Matrix, load_matrix
+from extract.sample.generate import DEFAULT_ROWS
 
 app = typer.Typer(help="IQB data workspace: M-Lab NDT measurements -> Parquet cache -> dbt.",
                   no_args_is_help=True, add_completion=False)
@@ -62,18 +63,18 @@ def sample(
     config: ConfigOpt = Path("pipeline.demo.yaml"),
     months: Annotated[str | None, typer.Option(
         help="Months to write, 'YYYY-MM..YYYY-MM' (default: every month of --config).")] = None,
-    rows: Annotated[int, typer.Option(help="Download rows per month (uploads scale with the "
-                                           "real upload/download ratio).", min=1000)] = 2_000_000,
+    rows: Annotated[int, typer.Option(
+        help="Download rows per month (uploads follow the real upload/download ratio).",
+        min=1000)] = DEFAULT_ROWS,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 0,
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Write a synthetic raw sample calibrated to M-Lab's real October 2024 data."""
-    from extract.matrix import _parse_dates_item
+    from extract.matrix import parse_month_range
     from extract.sample.generate import month_range, write_sample
 
     if months:
-        problems: list[str] = []
-        periods = _parse_dates_item({"months": months}, "--months", problems)
+        periods, problems = parse_month_range(months, "--months")
         if problems:
             raise fail("; ".join(problems), 2)
         wanted = [p.start for p in periods]

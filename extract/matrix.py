@@ -117,6 +117,13 @@ def _parse_dates_item(item: Any, field: str, problems: list[str]) -> list[Period
     return [Period(start, end)]
 
 
+def parse_month_range(spec: str, field: str) -> tuple[list[Period], list[str]]:
+    """The ``months: "A..B"`` shorthand on its own (also ``iqb sample --months``)."""
+    problems: list[str] = []
+    periods = _parse_dates_item({"months": spec}, field, problems)
+    return periods, problems
+
+
 def parse_matrix(doc: Any, path: Path) -> Matrix:
     """Validate a loaded document; raise :class:`ConfigError` listing every problem."""
     problems: list[str] = []

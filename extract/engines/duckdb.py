@@ -5,7 +5,7 @@ Raw measurements live under ``{artifacts}/raw/{unified_downloads,unified_uploads
 template's fully qualified table is rewritten to a view over those files, and
 ``APPROX_QUANTILES(x, 100)[OFFSET(k)]`` to DuckDB's exact ``quantile_disc``:
 DuckDB's approximate t-digest is ~5% off at p95 on these distributions, while
-exact quantiles cost about the same at local scale (docs/embedded-engine.md).
+exact quantiles cost about the same at local scale (docs/extract.md).
 """
 
 from __future__ import annotations
