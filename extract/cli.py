@@ -29,6 +29,9 @@ extract_app = typer.Typer(help="Run the query matrix into the Parquet cache.",
 cache_app = typer.Typer(help="Inspect and move the Parquet cache.", no_args_is_help=True)
 app.add_typer(extract_app, name="extract")
 app.add_typer(cache_app, name="cache")
+sync_app = typer.Typer(help="Mirror the artifacts to a GCS bucket (see `iqb cache pull`).",
+                       no_args_is_help=True)
+app.add_typer(sync_app, name="sync")
 
 out = Console()
 err = Console(stderr=True)
@@ -38,6 +41,24 @@ ArtifactsOpt = Annotated[Path | None, typer.Option(
     help="Artifacts root (cache, raw sample, database). Default: ./artifacts.")]
 ConfigOpt = Annotated[Path, typer.Option(
     "--config", "-c", help="Pipeline matrix (upstream pipeline.yaml format).")]
+# Options shared by the sync commands (issue 5).
+AllowHttpOpt = Annotated[bool, typer.Option(
+    help="Also read plain http:// URLs (only on a trusted network, e.g. loopback tests).")]
+DatasetOpt = Annotated[list[str] | None, typer.Option(
+    "--dataset", help="Only this dataset (repeatable), e.g. downloads_by_country.")]
+GranularityOpt = Annotated[list[str] | None, typer.Option(
+    "--granularity", help="Only this granularity (repeatable), e.g. country_asn.")]
+StartOpt = Annotated[str | None, typer.Option(
+    help="Only periods starting on or after this day (YYYY-MM or YYYY-MM-DD).")]
+EndOpt = Annotated[str | None, typer.Option(
+    help="Only periods ending on or before this day (exclusive end, as in pipeline.yaml).")]
+JobsSyncOpt = Annotated[int, typer.Option(help="Files transferred at once.", min=1, max=64)]
+TimeoutOpt = Annotated[float, typer.Option(
+    help="Seconds to wait for a server response, per request.", min=0.1)]
+RetryOpt = Annotated[float, typer.Option(
+    help="Seconds to keep retrying a failing request (exponential backoff).", min=0)]
+ManifestArg = Annotated[str, typer.Argument(
+    help="Manifest: https:// or gs:// URL, or a file.")]
 
 
 def artifacts_root(value: Path | None) -> Path:
@@ -99,9 +120,20 @@ def extract_run(
     refresh_stale: Annotated[bool, typer.Option(
         help="Re-run entries written by an older version of their template.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Say what would run; run nothing.")] = False,
+    remote: Annotated[str | None, typer.Option(
+        envvar="IQB_REMOTE_MANIFEST", show_envvar=True,
+        help="Manifest (https://, gs:// or file) to pull entries from before running "
+             "the engine.")] = None,
+    no_remote: Annotated[bool, typer.Option(help="Ignore --remote / IQB_REMOTE_MANIFEST.")]
+        = False,
+    allow_http: AllowHttpOpt = False,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Run every entry of the matrix that is not cached yet; skip the rest."""
+    """Run every entry of the matrix that is not cached yet; skip the rest.
+
+    Order per entry: local cache, then the remote manifest (if configured, not
+    with --force or --no-remote), then the engine.
+    """
     from extract.engines import EngineError, make_engine
     from extract.runner import Outcome, RunOptions, run_matrix
 
@@ -112,7 +144,10 @@ def extract_run(
         eng = make_engine(engine, artifacts=root) if engine == "duckdb" else make_engine(engine)
     except EngineError as exc:
         raise fail(str(exc), 2) from None
-    opts = RunOptions(force=force, refresh_stale=refresh_stale, dry_run=dry_run, jobs=jobs)
+    remote_cache = None if (no_remote or force or dry_run or not remote) else \
+        _remote_cache(remote, allow_http, root)
+    opts = RunOptions(force=force, refresh_stale=refresh_stale, dry_run=dry_run, jobs=jobs,
+                      remote=remote_cache)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, transient=False)
     with progress:
@@ -124,7 +159,11 @@ def extract_run(
                 progress.console.print(f"[red]failed[/] {report.entry.label}: {report.error}",
                                        highlight=False)
 
-        summary = run_matrix(entries, eng, root, opts, on_done=on_done)
+        try:
+            summary = run_matrix(entries, eng, root, opts, on_done=on_done)
+        finally:
+            if remote_cache is not None:
+                remote_cache.close()
     _print_summary(summary, dry_run)
     if summary.failed:
         raise typer.Exit(1)
@@ -160,9 +199,24 @@ def _print_summary(summary, dry_run: bool) -> None:  # type: ignore[no-untyped-d
 def cache_status(
     config: ConfigOpt = Path("pipeline.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    manifest: Annotated[str | None, typer.Option(
+        help="Compare local files with this manifest (https://, gs:// or file) instead of "
+             "listing the matrix.")] = None,
+    dataset: DatasetOpt = None,
+    granularity: GranularityOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    allow_http: AllowHttpOpt = False,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Every entry of the matrix as present, missing or stale."""
+    """Every entry of the matrix as present, missing or stale.
+
+    With --manifest: every file as same, changed, only-local or only-remote.
+    """
+    if manifest:
+        _status_against_manifest(manifest, as_json, _selection(dataset, granularity, start, end),
+                                 allow_http, artifacts_root(artifacts))
+        return
     matrix = load_or_exit(config)
     root = artifacts_root(artifacts)
     states = [(e, entry_state(e, root)) for e in matrix.entries()]
@@ -181,6 +235,252 @@ def cache_status(
         table.add_row(e.key, f"[{colour[s.value]}]{s.value}[/]")
     out.print(table)
     out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+
+
+# ---------------------------------------------------------------------------
+# Distribute: sync push, cache pull / verify / usage, remote before query (issue 5).
+# The work is in extract/sync/; these functions only parse options and print.
+# ---------------------------------------------------------------------------
+
+def _selection(dataset: list[str] | None, granularity: list[str] | None, start: str | None,
+               end: str | None):  # type: ignore[no-untyped-def]
+    from extract.sync.compare import Selection
+
+    try:
+        return Selection.build(dataset, granularity, start, end)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def _load_manifest(source: str, allow_http: bool, timeout: float = 60.0,
+                   retry_deadline: float = 30.0):  # type: ignore[no-untyped-def]
+    """(manifest, source, transfer) for a manifest argument, or exit 2 with the reason."""
+    from extract.sync.manifest import ManifestError
+    from extract.sync.remote import SyncError, Transfer, load_manifest, source_for
+
+    transfer = Transfer(read_timeout=timeout, retry_deadline=retry_deadline)
+    reader = source_for(source, transfer, allow_http)
+    try:
+        return load_manifest(source, reader), reader, transfer
+    except (SyncError, ManifestError) as exc:
+        raise fail(str(exc), 2) from None
+
+
+def _remote_cache(source: str, allow_http: bool, root: Path):  # type: ignore[no-untyped-def]
+    from extract.sync.pull import ManifestRemoteCache
+
+    manifest, reader, transfer = _load_manifest(source, allow_http)
+    err.print(f"remote: {len(manifest.files):,} files in {source}", highlight=False)
+    return ManifestRemoteCache(manifest, reader, transfer, root)
+
+
+def _transfer_progress(label: str) -> tuple[Progress, object]:
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=True)
+    return progress, progress.add_task(label, total=None)
+
+
+def _status_against_manifest(source: str, as_json: bool, selection, allow_http: bool,
+                             root: Path) -> None:  # type: ignore[no-untyped-def]
+    from extract.sync.compare import compare
+    from extract.sync.hashindex import HashIndex
+
+    manifest, _, _ = _load_manifest(source, allow_http)
+    index = HashIndex(root)
+    diffs = compare(manifest, root, index, selection)
+    index.save()
+    counts = Counter(d.state.value for d in diffs)
+    if as_json:
+        json.dump({"artifacts": str(root), "manifest": source, "counts": counts,
+                   "files": [{"key": d.key, "state": d.state.value,
+                              "local_sha256": d.local_sha256,
+                              "remote_sha256": d.remote.sha256 if d.remote else None,
+                              "local_size": d.local_size,
+                              "remote_size": d.remote.size if d.remote else None}
+                             for d in diffs]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    table = Table(title=f"{root} against {source}")
+    table.add_column("file")
+    table.add_column("state")
+    colour = {"same": "green", "only-remote": "cyan", "only-local": "yellow", "changed": "red"}
+    for d in diffs:
+        table.add_row(d.key, f"[{colour[d.state.value]}]{d.state.value}[/]")
+    out.print(table)
+    out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no files")
+
+
+@cache_app.command("pull")
+def cache_pull(
+    manifest: ManifestArg,
+    dataset: DatasetOpt = None,
+    granularity: GranularityOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    jobs: JobsSyncOpt = 8,
+    force: Annotated[bool, typer.Option(
+        help="Also replace local files that differ from the manifest.")] = False,
+    allow_http: AllowHttpOpt = False,
+    timeout: TimeoutOpt = 60.0,
+    retry_deadline: RetryOpt = 30.0,
+    artifacts: ArtifactsOpt = None,
+) -> None:
+    """Download the (selected) files of a manifest that are missing here, verified by SHA256."""
+    from extract.sync.pull import pull
+    from extract.sync.remote import SyncError
+
+    selection = _selection(dataset, granularity, start, end)
+    root = artifacts_root(artifacts)
+    loaded, reader, transfer = _load_manifest(manifest, allow_http, timeout, retry_deadline)
+    progress, task = _transfer_progress("pull")
+    try:
+        with progress:
+            report = pull(root, loaded, reader, transfer, selection=selection, jobs=jobs,
+                          force=force, refused=reader.problem,
+                          on_done=lambda _key: progress.advance(task))  # type: ignore[arg-type]
+    except SyncError as exc:
+        raise fail(str(exc), 2) from None
+    out.print(f"downloaded {len(report.downloaded)} file(s), {report.bytes / 1e6:.1f} MB; "
+              f"{report.same} already here", highlight=False)
+    if report.kept:
+        out.print(f"kept {len(report.kept)} local file(s) that differ from the manifest "
+                  "(--force replaces them; `iqb cache status --manifest` lists them)")
+    if report.log:
+        out.print(f"log: {report.log}", highlight=False)
+    for key, reason in report.failures:
+        err.print(f"[red]failed[/] {key}: {reason}", highlight=False)
+    if report.failures:
+        raise fail(f"{len(report.failures)} file(s) failed; run the same pull again to "
+                   "resume (finished files are kept)")
+
+
+@cache_app.command("verify")
+def cache_verify(
+    manifest: Annotated[str | None, typer.Argument(
+        help="Manifest (URL or file). Default: the last pushed, state/manifest.json.")] = None,
+    dataset: DatasetOpt = None,
+    granularity: GranularityOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    jobs: JobsSyncOpt = 4,
+    allow_http: AllowHttpOpt = False,
+    artifacts: ArtifactsOpt = None,
+) -> None:
+    """Re-read every local file the manifest lists and check its SHA256; exit 1 on a mismatch."""
+    from extract.sync.audit import verify
+    from extract.sync.manifest import MANIFEST_KEY
+
+    root = artifacts_root(artifacts)
+    source = manifest or str(root / MANIFEST_KEY)
+    loaded, _, _ = _load_manifest(source, allow_http)
+    report = verify(root, loaded, _selection(dataset, granularity, start, end), jobs)
+    for key, local, listed in report.mismatched:
+        err.print(f"[red]mismatch[/] {key}: local sha256 {local}, manifest {listed}",
+                  highlight=False)
+    out.print(f"{report.ok} ok, {len(report.mismatched)} mismatched, {report.missing} listed "
+              f"but not here, {report.unlisted} here but not listed", highlight=False)
+    if report.mismatched:
+        raise typer.Exit(1)
+
+
+@cache_app.command("usage")
+def cache_usage(
+    dataset: DatasetOpt = None,
+    granularity: GranularityOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    artifacts: ArtifactsOpt = None,
+) -> None:
+    """Local cache size and query cost (bytes billed, from stats.json) per period."""
+    from extract.sync.audit import usage
+
+    root = artifacts_root(artifacts)
+    rows = usage(root, _selection(dataset, granularity, start, end))
+    if as_json:
+        json.dump({"artifacts": str(root), "periods": [
+            {"start": r.start.isoformat(), "end": r.end.isoformat(), "entries": r.entries,
+             "files": r.files, "bytes": r.bytes, "bytes_billed": r.bytes_billed,
+             "bytes_processed": r.bytes_processed} for r in rows]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    table = Table(title=f"cache usage under {root}")
+    for col in ("period", "entries", "files", "MB", "GB billed", "GB processed"):
+        table.add_column(col, justify="left" if col == "period" else "right")
+    for r in rows:
+        table.add_row(f"{r.start}..{r.end}", str(r.entries), str(r.files), f"{r.bytes / 1e6:.1f}",
+                      f"{r.bytes_billed / 1e9:.2f}", f"{r.bytes_processed / 1e9:.2f}")
+    table.add_row("total", str(sum(r.entries for r in rows)), str(sum(r.files for r in rows)),
+                  f"{sum(r.bytes for r in rows) / 1e6:.1f}",
+                  f"{sum(r.bytes_billed for r in rows) / 1e9:.2f}",
+                  f"{sum(r.bytes_processed for r in rows) / 1e9:.2f}")
+    out.print(table)
+
+
+@sync_app.command("push")
+def sync_push(
+    jobs: JobsSyncOpt = 8,
+    dry_run: Annotated[bool, typer.Option(help="List what would move; change nothing.")]
+        = False,
+    delete: Annotated[bool, typer.Option(
+        help="Drop files that are not here from the manifest, and delete objects no "
+             "manifest names any more (after publishing).")] = False,
+    env_file: Annotated[Path, typer.Option(
+        help="Read GCP_PROJECT, GCP_BUCKET (and other settings) from this file if it "
+             "exists; the environment wins.")] = Path(".env"),
+    timeout: TimeoutOpt = 60.0,
+    retry_deadline: RetryOpt = 30.0,
+    artifacts: ArtifactsOpt = None,
+) -> None:
+    """Upload new and changed artifacts to gs://$GCP_BUCKET, then publish the manifest."""
+    from dotenv import load_dotenv
+
+    from extract.sync.push import push
+    from extract.sync.remote import GcsRemote, SyncError, Transfer
+
+    if env_file.is_file():
+        load_dotenv(env_file, override=False)
+    root = artifacts_root(artifacts)
+    try:
+        remote = GcsRemote.from_env(Transfer(read_timeout=timeout, retry_deadline=retry_deadline))
+    except SyncError as exc:
+        raise fail(str(exc), 2) from None
+    progress, task = _transfer_progress(f"push to {remote.label}")
+    try:
+        with progress:
+            report = push(root, remote, jobs=jobs, dry_run=dry_run, delete=delete,
+                          on_upload=lambda _up: progress.advance(task))  # type: ignore[arg-type]
+    except SyncError as exc:
+        raise fail(str(exc)) from None
+    mb = sum(u.size for u in report.uploads) / 1e6
+    if dry_run:
+        for up in report.uploads:
+            out.print(f"would upload  {up.key}  ({up.size / 1e6:.2f} MB, "
+                      f"{'changed' if up.replaces else 'new'})", highlight=False)
+        if delete:
+            for key in report.remote_only:
+                out.print(f"would drop    {key}  (not here)", highlight=False)
+            for obj in report.garbage:
+                out.print(f"would delete  {obj.name}", highlight=False)
+        out.print(f"dry run: {len(report.uploads)} file(s), {mb:.1f} MB would be uploaded, "
+                  f"{report.unchanged} unchanged; nothing was changed", highlight=False)
+        return
+    out.print(f"uploaded {report.created} file(s), {report.bytes / 1e6:.1f} MB; reused "
+              f"{report.reused} existing object(s); {report.unchanged} unchanged", highlight=False)
+    if report.snapshot:
+        out.print(f"database snapshot: {report.snapshot}", highlight=False)
+    if report.published:
+        out.print(f"published {remote.url_for_manifest()} (generation {report.generation})",
+                  highlight=False)
+    else:
+        out.print("manifest unchanged: nothing published")
+    if report.remote_only and not delete:
+        out.print(f"kept {len(report.remote_only)} file(s) in the manifest that are not here "
+                  "(--delete drops them)")
+    if delete:
+        out.print(f"deleted {len(report.garbage)} object(s) no manifest names")
+    if report.log:
+        out.print(f"log: {report.log}", highlight=False)
 
 
 def main() -> None:

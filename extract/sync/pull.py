@@ -1,0 +1,245 @@
+"""Pull: install the files of a manifest locally, verified and atomic.
+
+Every file is streamed into a hidden temp file beside its destination while
+its SHA256 (and size, when the manifest has one) is computed; only a match is
+moved into place with ``os.replace``. A failed transfer is retried with
+exponential backoff; an integrity failure is not (the bytes are wrong, not
+late). Files already present with the manifest's hash are skipped, so an
+interrupted pull simply runs again. Cache entries are installed under the
+entry lock the extractor uses, data first and ``stats.json`` last, so an entry
+never counts as present with half of it new.
+
+``ManifestRemoteCache`` is the same install path behind the runner's
+``RemoteCache`` seam: ``iqb extract run`` fetches an entry from the manifest
+before it would run the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from extract.cache.layout import DATA_FILE, STATS_FILE, Entry, parse_cache_key
+from extract.cache.store import atomic_path, lock_for, remove_leftovers, template_hash
+from extract.sync.compare import FileState, Selection, compare
+from extract.sync.hashindex import HashIndex
+from extract.sync.logs import SpanLog
+from extract.sync.manifest import FileRecord, Manifest
+from extract.sync.remote import Source, SyncError, Transfer
+
+LOCK_TIMEOUT = 600.0
+
+
+class IntegrityError(SyncError):
+    """Downloaded bytes do not match the manifest; nothing was installed."""
+
+
+class _Declined(Exception):
+    """The fetched stats.json says the remote entry is not usable here."""
+
+
+@dataclass
+class Fetcher:
+    """Downloads one manifest file into a path, verified, with retries and a span each."""
+
+    source: Source
+    transfer: Transfer
+    log: SpanLog
+
+    def download(self, key: str, rec: FileRecord, dest: Path) -> int:
+        def attempt() -> int:
+            digest, size = hashlib.sha256(), 0
+            with open(dest, "wb") as fh:  # truncates what a failed attempt left
+                for chunk in self.source.stream(rec.url):
+                    digest.update(chunk)
+                    fh.write(chunk)
+                    size += len(chunk)
+            if rec.size is not None and size != rec.size:
+                raise IntegrityError(f"{key}: got {size} bytes from {rec.url}, the manifest "
+                                     f"says {rec.size}; not installed")
+            if digest.hexdigest() != rec.sha256:
+                raise IntegrityError(f"{key}: sha256 of {rec.url} is {digest.hexdigest()}, "
+                                     f"the manifest says {rec.sha256}; not installed")
+            return size
+
+        with self.log.span("download", key, rec.url) as span:
+            span.bytes = self.transfer.call(f"downloading {key} from {rec.url}", attempt)
+        return span.bytes
+
+
+def install_file(fetcher: Fetcher, key: str, rec: FileRecord, artifacts: Path) -> int:
+    with atomic_path(artifacts / key) as tmp:
+        return fetcher.download(key, rec, tmp)
+
+
+def install_entry(fetcher: Fetcher, entry: Entry, records: dict[str, FileRecord],
+                  artifacts: Path,
+                  accept_stats: Callable[[dict], bool] | None = None) -> int | None:
+    """Install an entry's files (caller holds the entry lock); None if ``accept_stats`` says no.
+
+    Both files are downloaded and verified before either is replaced. When the
+    data changes, the old stats.json is removed first and the new one moved in
+    last, so a reader sees the old entry, no entry, or the new entry.
+    """
+    data_rec, stats_rec = records.get(DATA_FILE), records.get(STATS_FILE)
+    total = 0
+    try:
+        with contextlib.ExitStack() as stack:  # exits in reverse: data replaced, then stats
+            tmp_stats = stack.enter_context(atomic_path(entry.stats_path(artifacts))) \
+                if stats_rec else None
+            tmp_data = stack.enter_context(atomic_path(entry.data_path(artifacts))) \
+                if data_rec else None
+            if stats_rec and tmp_stats:
+                total += fetcher.download(f"{entry.key}/{STATS_FILE}", stats_rec, tmp_stats)
+                if accept_stats and not accept_stats(json.loads(tmp_stats.read_bytes())):
+                    raise _Declined
+            if data_rec and tmp_data:
+                total += fetcher.download(f"{entry.key}/{DATA_FILE}", data_rec, tmp_data)
+                if stats_rec:
+                    entry.stats_path(artifacts).unlink(missing_ok=True)
+    except _Declined:
+        return None
+    return total
+
+
+@dataclass
+class PullReport:
+    downloaded: list[str] = field(default_factory=list)
+    bytes: int = 0
+    same: int = 0
+    kept: list[str] = field(default_factory=list)  # changed locally, not replaced
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    log: Path | None = None
+
+
+def _tasks(manifest: Manifest, pending: set[str]) -> list[tuple[Entry | None, dict[str, str]]]:
+    """Group pending keys: one task per cache entry (file name -> key), one per other file.
+
+    A changed data.parquet always travels with its stats.json, which the install
+    replaces last.
+    """
+    entries: dict[Entry, dict[str, str]] = {}
+    others: list[tuple[Entry | None, dict[str, str]]] = []
+    for key in sorted(pending):
+        parsed = parse_cache_key(key)
+        if parsed is None:
+            others.append((None, {key: key}))
+            continue
+        entry, name = parsed
+        entries.setdefault(entry, {})[name] = key
+    for entry, files in entries.items():
+        stats_key = f"{entry.key}/{STATS_FILE}"
+        if DATA_FILE in files and stats_key in manifest.files:
+            files[STATS_FILE] = stats_key
+    return [*((e, f) for e, f in entries.items()), *others]
+
+
+def pull(artifacts: Path, manifest: Manifest, source: Source, transfer: Transfer, *,
+         selection: Selection | None = None, jobs: int = 4, force: bool = False,
+         refused: Callable[[str], str | None] | None = None,
+         on_done: Callable[[str], None] | None = None) -> PullReport:
+    """Install the selected files of ``manifest`` that are missing or (with force) differ.
+
+    ``refused(url)`` names a URL that must not be read; if any selected file has
+    one, nothing is downloaded at all.
+    """
+    selection = selection or Selection()
+    index = HashIndex(artifacts)
+    report = PullReport()
+    diffs = [d for d in compare(manifest, artifacts, index, selection, jobs)
+             if d.state != FileState.ONLY_LOCAL]
+    index.save()
+    missing = {d.key for d in diffs if d.state == FileState.ONLY_REMOTE}
+    changed = {d.key for d in diffs if d.state == FileState.CHANGED}
+    # A local entry with a file missing is a leftover, not local work: replace it whole.
+    incomplete = {k.rpartition("/")[0] for k in missing if parse_cache_key(k)}
+    pending = missing | {k for k in changed if force or k.rpartition("/")[0] in incomplete}
+    report.same = sum(d.state == FileState.SAME for d in diffs)
+    report.kept = sorted(changed - pending)
+    problems = [p for p in (refused(manifest.files[k].url) for k in sorted(pending)) if p] \
+        if refused else []
+    if problems:
+        raise SyncError(f"{len(problems)} URL(s) refused; nothing was downloaded:\n"
+                        + "\n".join(f"  - {p}" for p in problems[:20]))
+    if not pending:
+        return report
+    lock = threading.Lock()
+    with SpanLog(artifacts, "pull") as log, \
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        report.log = log.path
+        fetcher = Fetcher(source, transfer, log)
+
+        def run(entry: Entry | None, files: dict[str, str]) -> int:
+            if entry is None:
+                (key,) = files
+                return install_file(fetcher, key, manifest.files[key], artifacts)
+            with lock_for(entry, artifacts, timeout=LOCK_TIMEOUT):
+                remove_leftovers(entry.dir(artifacts))
+                return install_entry(fetcher, entry,
+                                     {n: manifest.files[k] for n, k in files.items()},
+                                     artifacts) or 0
+
+        futures = {pool.submit(run, e, f): f for e, f in _tasks(manifest, pending)}
+        for future in as_completed(futures):
+            keys = sorted(futures[future].values())
+            try:
+                n = future.result()
+            except Exception as exc:  # one failed file must not stop the others
+                with lock:
+                    report.failures.append((keys[0], str(exc)))
+                continue
+            with lock:
+                report.downloaded += keys
+                report.bytes += n
+            for key in keys:
+                if on_done:
+                    on_done(key)
+    report.downloaded.sort()
+    report.failures.sort()
+    return report
+
+
+class ManifestRemoteCache:
+    """The runner's ``RemoteCache`` over a manifest: an entry found there is pulled, not run.
+
+    Only entries whose stats.json names today's template hash are taken; an
+    entry computed by another template would be stale the moment it landed.
+    The runner calls ``fetch`` holding the entry lock, after the local check.
+    """
+
+    def __init__(self, manifest: Manifest, source: Source, transfer: Transfer,
+                 artifacts: Path) -> None:
+        self.manifest = manifest
+        self.source = source
+        self.transfer = transfer
+        self.artifacts = artifacts
+        self._log: SpanLog | None = None
+        self._lock = threading.Lock()
+
+    def _fetcher(self) -> Fetcher:
+        with self._lock:
+            if self._log is None:
+                self._log = SpanLog(self.artifacts, "pull")
+            return Fetcher(self.source, self.transfer, self._log)
+
+    def fetch(self, entry: Entry, artifacts: Path) -> bool:
+        records = {name: self.manifest.files.get(f"{entry.key}/{name}")
+                   for name in (DATA_FILE, STATS_FILE)}
+        if not all(records.values()):
+            return False
+        wanted = template_hash(entry.dataset)
+        installed = install_entry(self._fetcher(), entry,
+                                  {n: r for n, r in records.items() if r}, artifacts,
+                                  accept_stats=lambda s: s.get("template_hash") == wanted)
+        return installed is not None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._log is not None:
+                self._log.close()

@@ -1,0 +1,219 @@
+"""Push: mirror the publishable artifacts to a bucket, manifest last.
+
+Order of a push, and why:
+1. snapshot ``iqb.duckdb`` into ``read_only/`` (a consistent copy that nobody
+   writes, so readers can open it while dbt rebuilds the live file);
+2. hash local files (through the hash index: unchanged files are not re-read);
+3. read the published manifest and its generation;
+4. upload new and changed files, in parallel, to content-addressed objects;
+5. only when every upload succeeded, publish the new manifest with
+   ``if_generation_match`` = the generation read in 3 (a concurrent push makes
+   this fail instead of silently dropping its files);
+6. with ``--delete``, remove the objects no manifest names any more.
+A push killed before 5 leaves the old manifest, whose objects are untouched;
+the rerun finds the objects it already uploaded and reuses them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from extract.cache.store import atomic_path
+from extract.sync.hashindex import HashIndex
+from extract.sync.logs import SpanLog
+from extract.sync.manifest import (
+    MANIFEST_KEY,
+    SNAPSHOT_DIR,
+    FileRecord,
+    Manifest,
+    ManifestError,
+    parse_manifest,
+    publishable_files,
+)
+from extract.sync.remote import Remote, StoredObject, SyncError
+
+DATABASE = "iqb.duckdb"
+
+
+@dataclass(frozen=True)
+class Upload:
+    key: str
+    path: Path
+    sha256: str
+    size: int
+    replaces: bool  # the manifest had this key with other content
+
+
+@dataclass
+class PushReport:
+    uploads: list[Upload] = field(default_factory=list)
+    unchanged: int = 0
+    remote_only: list[str] = field(default_factory=list)  # kept, or dropped with --delete
+    snapshot: str | None = None  # key of a new database snapshot
+    created: int = 0
+    reused: int = 0
+    bytes: int = 0
+    published: bool = False
+    generation: int = 0
+    garbage: list[StoredObject] = field(default_factory=list)  # deleted, or would be
+    log: Path | None = None
+
+
+def _open_read_only(db: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection, which also keeps any writer out until it is closed."""
+    wal = db.with_name(db.name + ".wal")
+    try:
+        if wal.exists():  # a writer died before its checkpoint: fold the WAL in first
+            duckdb.connect(str(db)).execute("CHECKPOINT").close()
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.IOException as exc:
+        raise SyncError(f"{db} is open for writing by another process (dbt?); wait for it "
+                        f"to finish and push again ({str(exc).splitlines()[0]})") from None
+    if wal.exists():
+        con.close()
+        raise SyncError(f"{db} has an unmerged write-ahead log {wal.name}; open and close it "
+                        "once (duckdb CLI) and push again")
+    return con
+
+
+def snapshot_database(artifacts: Path, index: HashIndex, dry_run: bool) -> str | None:
+    """Copy ``iqb.duckdb`` to ``read_only/iqb_{UTC}.duckdb`` if it changed since the last copy.
+
+    The copy is a byte copy taken while this process holds a read-only
+    connection: DuckDB's file lock keeps writers out for that time, so the
+    copy is one consistent state. Returns the new snapshot's key, if any.
+    """
+    db = artifacts / DATABASE
+    if not db.is_file():
+        return None
+    con = _open_read_only(db)
+    try:
+        sha = index.sha256(DATABASE, db)
+        snapshots = sorted((artifacts / SNAPSHOT_DIR).glob("iqb_*.duckdb"))
+        if snapshots:
+            last = snapshots[-1]
+            if index.sha256(last.relative_to(artifacts).as_posix(), last) == sha:
+                return None
+        key = f"{SNAPSHOT_DIR}/iqb_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.duckdb"
+        if not dry_run:
+            with atomic_path(artifacts / key) as tmp:
+                shutil.copyfile(db, tmp)
+        return key
+    finally:
+        con.close()
+
+
+def read_published(remote: Remote) -> tuple[Manifest, int]:
+    data, generation = remote.read_manifest()
+    if data is None:
+        return Manifest(), 0
+    try:
+        return parse_manifest(data, f"{remote.label}/{MANIFEST_KEY}"), generation
+    except ManifestError as exc:
+        raise SyncError(f"{exc}\nThe published manifest is unusable; fix or remove it "
+                        "before pushing.") from None
+
+
+def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = False,
+         delete: bool = False, on_upload: Callable[[Upload], None] | None = None) -> PushReport:
+    """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring."""
+    started = datetime.now(UTC)
+    report = PushReport()
+    index = HashIndex(artifacts)
+    report.snapshot = snapshot_database(artifacts, index, dry_run)
+    local = publishable_files(artifacts)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        hashes = dict(zip(local, pool.map(lambda k: index.sha256(k, local[k]), local),
+                          strict=True))
+    if dry_run and report.snapshot:  # not written: plan it from the live file it would copy
+        local[report.snapshot] = artifacts / DATABASE
+        hashes[report.snapshot] = index.sha256(DATABASE, artifacts / DATABASE)
+    index.save(keep=[DATABASE, *hashes])
+
+    previous, generation = read_published(remote)
+    report.generation = generation
+    new = Manifest()
+    for key, path in local.items():
+        rec = previous.files.get(key)
+        size = path.stat().st_size
+        if rec is not None and rec.sha256 == hashes[key]:
+            new.files[key] = FileRecord(rec.sha256, rec.url, size)
+            report.unchanged += 1
+        else:
+            report.uploads.append(Upload(key, path, hashes[key], size, rec is not None))
+            new.files[key] = FileRecord(hashes[key], remote.url_for(key, hashes[key]), size)
+    report.remote_only = sorted(k for k in previous.files if k not in local)
+    if not delete:
+        for key in report.remote_only:
+            new.files[key] = previous.files[key]
+    if dry_run:
+        if delete:
+            report.garbage = _garbage(remote, new, started)
+        return report
+
+    with SpanLog(artifacts, "push") as log:
+        report.log = log.path
+        failures = _upload_all(remote, report, log, jobs, on_upload)
+        if failures:
+            shown = "\n".join(f"  - {k}: {e}" for k, e in failures[:20])
+            raise SyncError(f"{len(failures)} upload(s) failed; the published manifest was "
+                            f"left as it was (see {log.path}):\n{shown}")
+        data = new.dumps()
+        if generation == 0 or data != previous.dumps():
+            with log.span("publish", MANIFEST_KEY, remote.url_for_manifest()) as span:
+                span.bytes = len(data)
+                report.generation = remote.publish(data, generation)
+            report.published = True
+        local_copy = artifacts / MANIFEST_KEY
+        if not local_copy.is_file() or local_copy.read_bytes() != data:
+            with atomic_path(local_copy) as tmp:
+                tmp.write_bytes(data)
+        if delete:
+            report.garbage = _garbage(remote, new, started)
+            for obj in report.garbage:
+                with log.span("delete", obj.name, obj.url) as span:
+                    span.bytes = obj.size
+                    remote.delete(obj)
+    return report
+
+
+def _upload_all(remote: Remote, report: PushReport, log: SpanLog, jobs: int,
+                on_upload: Callable[[Upload], None] | None) -> list[tuple[str, str]]:
+    """Upload in parallel, each file once; return the failures."""
+
+    def one(up: Upload) -> bool:
+        with log.span("upload", up.key, remote.url_for(up.key, up.sha256)) as span:
+            created = remote.upload(up.path, up.key, up.sha256)
+            span.bytes = up.size if created else 0
+        return created
+
+    failures: list[tuple[str, str]] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(one, up): up for up in report.uploads}
+        for future in as_completed(futures):
+            up = futures[future]
+            try:
+                created = future.result()
+            except Exception as exc:  # one failed file must not hide the others
+                failures.append((up.key, str(exc)))
+                continue
+            report.created += created
+            report.reused += not created
+            report.bytes += up.size if created else 0
+            if on_upload:
+                on_upload(up)
+    return sorted(failures)
+
+
+def _garbage(remote: Remote, new: Manifest, started: datetime) -> list[StoredObject]:
+    """Objects the new manifest does not name, older than this push (younger ones may
+    belong to a push running right now)."""
+    keep = {rec.url for rec in new.files.values()}
+    return [obj for obj in remote.objects() if obj.url not in keep and obj.created < started]

@@ -1,0 +1,469 @@
+"""Push and pull against a real GCS API (fake-gcs-server on loopback, real client)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from extract.sync.manifest import MANIFEST_KEY, Manifest, parse_manifest
+from extract.sync.pull import pull
+from extract.sync.push import PushReport, push
+from extract.sync.remote import GcsRemote, Transfer, load_manifest, source_for
+from tests.conftest import REAL_CACHE, REAL_MANIFESTS, REPO
+from tests.sync.helpers import IQB, Bucket, fake_gcs, iqb, tree
+
+FAST = Transfer(connect_timeout=2, read_timeout=10, retry_deadline=2)
+OCT = "cache/v1/20241001T000000Z/20241101T000000Z"
+SEP = "cache/v1/20240901T000000Z/20241001T000000Z"
+
+
+def do_push(root: Path, **kwargs: object) -> PushReport:
+    return push(root, GcsRemote.from_env(FAST), jobs=4, **kwargs)  # type: ignore[arg-type]
+
+
+def do_pull(root: Path, bucket: Bucket, **kwargs: object):  # type: ignore[no-untyped-def]
+    reader = source_for(bucket.manifest_http, FAST, allow_http=True)
+    manifest = load_manifest(bucket.manifest_http, reader)
+    return pull(root, manifest, reader, FAST, jobs=4, **kwargs)  # type: ignore[arg-type]
+
+
+def published(bucket: Bucket) -> Manifest:
+    """The bucket's manifest, checked the way any reader would: every URL, every byte."""
+    data = requests.get(bucket.manifest_http, timeout=5).content
+    manifest = parse_manifest(data, bucket.manifest_http)
+    for key, rec in manifest.files.items():
+        body = requests.get(rec.url, timeout=5)
+        assert body.status_code == 200, key
+        assert hashlib.sha256(body.content).hexdigest() == rec.sha256, key
+        assert len(body.content) == rec.size, key
+    return manifest
+
+
+def spans(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_push_then_pull_into_an_empty_directory_is_byte_identical(
+        demo: Path, bucket: Bucket, tmp_path: Path) -> None:
+    report = do_push(demo)
+    assert report.created == 48 and report.published
+    manifest = published(bucket)
+    assert sorted(manifest.files) == sorted(tree(demo))
+    assert all(r.url.startswith(f"{bucket.server}/{bucket.name}/objects/")
+               for r in manifest.files.values())
+    assert (demo / MANIFEST_KEY).read_bytes() == requests.get(bucket.manifest_http).content
+    push_spans = spans(report.log)
+    assert len(push_spans) == 49 and all(s["ok"] for s in push_spans)
+    assert {s["op"] for s in push_spans} == {"upload", "publish"}
+    assert all(s["start"] <= s["end"] for s in push_spans)
+
+    other = tmp_path / "elsewhere"
+    pulled = do_pull(other, bucket)
+    assert tree(other) == tree(demo)
+    assert len(pulled.downloaded) == 48 and not pulled.failures
+    pull_spans = spans(pulled.log)
+    assert sum(s["bytes"] for s in pull_spans) == sum(len(b) for b in tree(demo).values())
+
+
+def test_second_push_uploads_nothing_and_publishes_nothing(demo: Path, bucket: Bucket) -> None:
+    do_push(demo)
+    generation = bucket.manifest_generation()
+    objects = bucket.objects()
+    again = do_push(demo)
+    assert (again.created, again.reused, len(again.uploads), again.unchanged) == (0, 0, 0, 48)
+    assert not again.published
+    assert bucket.manifest_generation() == generation
+    assert bucket.objects() == objects
+
+
+def test_one_changed_file_uploads_only_it_and_never_overwrites(demo: Path,
+                                                                bucket: Bucket) -> None:
+    do_push(demo)
+    old = published(bucket)
+    key = f"{OCT}/downloads_by_country/stats.json"
+    path = demo / key
+    path.write_text(path.read_text().replace("{", '{"note": "re-run",', 1))
+    report = do_push(demo)
+    assert [u.key for u in report.uploads] == [key] and report.uploads[0].replaces
+    assert report.created == 1 and report.published
+    new = published(bucket)
+    assert new.files[key].url != old.files[key].url
+    assert new.files[key].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert {k: r for k, r in new.files.items() if k != key} == \
+        {k: r for k, r in old.files.items() if k != key}
+    # The superseded object is still served unchanged: no reader of the old manifest breaks.
+    assert hashlib.sha256(requests.get(old.files[key].url).content).hexdigest() == \
+        old.files[key].sha256
+
+
+def test_delete_removes_superseded_and_dropped_only_when_asked(demo: Path,
+                                                                bucket: Bucket) -> None:
+    do_push(demo)
+    old = published(bucket)
+    changed = f"{OCT}/uploads_by_country/stats.json"
+    (demo / changed).write_text((demo / changed).read_text() + " ")
+    gone = f"{SEP}/uploads_by_country_asn"
+    shutil.rmtree(demo / gone)
+    kept = do_push(demo)
+    assert kept.remote_only == [f"{gone}/data.parquet", f"{gone}/stats.json"]
+    assert f"{gone}/data.parquet" in published(bucket).files  # without --delete: kept
+    assert requests.get(old.files[changed].url).status_code == 200
+    assert len(bucket.objects()) == 48 + 1 + 1  # objects + 1 new version + the manifest
+
+    time.sleep(0.01)
+    cleaned = do_push(demo, delete=True)
+    manifest = published(bucket)
+    assert f"{gone}/data.parquet" not in manifest.files and len(manifest.files) == 46
+    assert sorted(o.url for o in cleaned.garbage) == sorted(
+        [old.files[changed].url, old.files[f"{gone}/data.parquet"].url,
+         old.files[f"{gone}/stats.json"].url])
+    assert requests.get(old.files[changed].url).status_code == 404
+    assert len(bucket.objects()) == 46 + 1
+
+
+def test_dry_run_lists_and_moves_nothing(demo: Path, bucket: Bucket) -> None:
+    proc = iqb("sync", "push", "--dry-run", "--artifacts", str(demo))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("would upload") == 48
+    assert f"would upload  {OCT}/downloads_by_country/data.parquet" in proc.stdout
+    assert "nothing was changed" in proc.stdout
+    assert bucket.objects() == {}
+    assert not (demo / "state" / "manifest.json").exists()
+
+    do_push(demo)
+    shutil.rmtree(demo / OCT / "downloads_by_country")
+    before = bucket.objects()
+    proc = iqb("sync", "push", "--dry-run", "--delete", "--artifacts", str(demo))
+    assert proc.returncode == 0, proc.stderr
+    assert f"would drop    {OCT}/downloads_by_country/data.parquet" in proc.stdout
+    assert proc.stdout.count("would delete  objects/") == 2
+    assert bucket.objects() == before
+
+
+def test_corrupted_object_is_detected_and_not_installed(demo: Path, bucket: Bucket,
+                                                        tmp_path: Path) -> None:
+    do_push(demo)
+    key = f"{OCT}/downloads_by_country/data.parquet"
+    rec = published(bucket).files[key]
+    name = rec.url.split(f"/{bucket.name}/", 1)[1]
+    good = bucket.client.bucket(bucket.name).blob(name).download_as_bytes()
+    bad = bytearray(good)
+    bad[len(bad) // 2] ^= 0xFF  # same size, one flipped byte
+    bucket.client.bucket(bucket.name).blob(name).upload_from_string(bytes(bad))
+
+    other = tmp_path / "elsewhere"
+    proc = iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(other))
+    assert proc.returncode == 1
+    assert f"{key}: sha256" in proc.stderr and "not installed" in proc.stderr
+    entry_dir = other / OCT / "downloads_by_country"
+    assert not (entry_dir / "data.parquet").exists()
+    assert not (entry_dir / "stats.json").exists()  # the entry stays absent as a whole
+    assert [p.name for p in entry_dir.iterdir()] == []  # no temp file left behind
+    assert len(tree(other)) == 46  # every other file was installed
+
+
+def test_selective_pull(demo: Path, bucket: Bucket, tmp_path: Path) -> None:
+    do_push(demo)
+    other = tmp_path / "elsewhere"
+
+    def pull_cli(*selection: str) -> dict[str, bytes]:
+        proc = iqb("cache", "pull", bucket.manifest_http, "--allow-http",
+                   "--artifacts", str(other), *selection)
+        assert proc.returncode == 0, proc.stderr
+        return tree(other) if (other / "cache").exists() else {}
+
+    # filters combine with AND: uploads_by_country_asn is not a country-granularity dataset
+    assert pull_cli("--granularity", "country", "--dataset", "uploads_by_country_asn") == {}
+    country_oct = {f"{OCT}/{ds}/{f}" for ds in ("downloads_by_country", "uploads_by_country")
+                   for f in ("data.parquet", "stats.json")}
+    assert set(pull_cli("--granularity", "country", "--start", "2024-10",
+                        "--end", "2024-11-01")) == country_oct
+    got = pull_cli("--dataset", "uploads_by_country_asn", "--end", "2024-10")
+    assert set(got) == country_oct | {f"{SEP}/uploads_by_country_asn/data.parquet",
+                                      f"{SEP}/uploads_by_country_asn/stats.json"}
+    assert got == {k: v for k, v in tree(demo).items() if k in got}
+    proc = iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(other),
+               "--dataset", "nope", "--granularity", "galaxy", "--start", "2024-13")
+    assert proc.returncode == 2
+    assert "'nope'" in proc.stderr and "'galaxy'" in proc.stderr and "2024-13" in proc.stderr
+
+
+def _many_files(root: Path, months: int = 12) -> int:
+    """Small stand-in files in the cache layout: 24 per month."""
+    from datetime import date
+
+    from extract.cache.layout import Entry
+    from extract.datasets import DATASETS
+
+    n = 0
+    for i in range(months):
+        start, end = date(2020 + i // 12, i % 12 + 1, 1), date(2020 + (i + 1) // 12,
+                                                               (i + 1) % 12 + 1, 1)
+        for ds in DATASETS:
+            for name in ("data.parquet", "stats.json"):
+                path = root / Entry(ds, start, end).key / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(os.urandom(2048))
+                n += 1
+    return n
+
+
+def _kill_after(cmd: list[str], log_dir: Path, spans_wanted: int) -> None:
+    """Start ``cmd``, SIGKILL it once its log shows ``spans_wanted`` finished files."""
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            logs = list(log_dir.glob("*.jsonl")) if log_dir.is_dir() else []
+            if logs and sum(1 for _ in logs[0].open()) >= spans_wanted:
+                break
+            time.sleep(0.005)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def test_push_killed_midway_keeps_the_old_manifest_valid_and_rerun_completes(
+        demo: Path, bucket: Bucket) -> None:
+    do_push(demo)
+    before = published(bucket)
+    generation = bucket.manifest_generation()
+    total = _many_files(demo)
+    logs = demo / "state" / "logs"
+    for old in logs.glob("*.jsonl"):
+        old.unlink()
+    _kill_after([IQB, "sync", "push", "--jobs", "1", "--artifacts", str(demo)], logs, 5)
+    (killed_log,) = logs.glob("push-*.jsonl")
+    finished = {s["key"] for s in spans(killed_log) if s["ok"]}
+    assert 5 <= len(finished) < total, "the push was not interrupted midway"
+    assert bucket.manifest_generation() == generation
+    assert published(bucket).files == before.files  # every URL still serves its bytes
+
+    rerun = do_push(demo)
+    assert rerun.published and rerun.created + rerun.reused == total
+    assert rerun.reused >= len(finished)  # objects of the killed run are reused, not re-sent
+    manifest = published(bucket)
+    assert len(manifest.files) == 48 + total
+
+
+def test_pull_killed_midway_resumes_without_downloading_finished_files(
+        bucket: Bucket, artifacts: Path, tmp_path: Path) -> None:
+    total = _many_files(artifacts)
+    do_push(artifacts)
+    other = tmp_path / "elsewhere"
+    logs = other / "state" / "logs"
+    _kill_after([IQB, "cache", "pull", bucket.manifest_http, "--allow-http", "--jobs", "1",
+                 "--artifacts", str(other)], logs, 6)
+    (first,) = logs.glob("pull-*.jsonl")
+    first.rename(first.with_suffix(".killed"))
+    done = {k for k in tree(other) if not k.rpartition("/")[2].startswith(".")}  # installed
+    assert 4 <= len(done) < total, "the pull was not interrupted midway"
+
+    report = do_pull(other, bucket)
+    assert not report.failures
+    assert not done & set(report.downloaded)
+    assert set(report.downloaded) | done == set(tree(artifacts))
+    assert tree(other) == tree(artifacts)
+
+
+def test_http_is_refused_without_allow_http(demo: Path, bucket: Bucket, tmp_path: Path) -> None:
+    do_push(demo)
+    manifest = tmp_path / "m.json"
+    manifest.write_bytes(requests.get(bucket.manifest_http).content)
+    other = tmp_path / "elsewhere"
+    proc = iqb("cache", "pull", str(manifest), "--artifacts", str(other))
+    assert proc.returncode == 2
+    assert "plain http is refused" in proc.stderr and "nothing was downloaded" in proc.stderr
+    assert not other.exists() or tree(other) == {}
+    proc = iqb("cache", "pull", bucket.manifest_http, "--artifacts", str(other))
+    assert proc.returncode == 2 and "plain http is refused" in proc.stderr
+    proc = iqb("cache", "pull", str(manifest), "--allow-http", "--artifacts", str(other))
+    assert proc.returncode == 0, proc.stderr
+    assert tree(other) == tree(demo)
+
+
+def test_gs_manifest_reads_through_the_storage_client(demo: Path, bucket: Bucket,
+                                                      tmp_path: Path) -> None:
+    do_push(demo)
+    other = tmp_path / "elsewhere"
+    proc = iqb("cache", "pull", bucket.manifest_gs, "--artifacts", str(other))
+    assert proc.returncode == 0, proc.stderr
+    assert tree(other) == tree(demo)
+
+
+def test_missing_bucket_settings_are_a_clear_error(demo: Path, bucket: Bucket,
+                                                   tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("GCP_BUCKET", "GCP_PROJECT")}
+    proc = subprocess.run([str(REPO / "sync_artifacts.sh"), "--artifacts", str(demo)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "GCP_PROJECT and GCP_BUCKET not set" in proc.stderr
+    assert bucket.objects() == {}
+    # The same settings from a .env file in the working directory: the push goes through.
+    (tmp_path / ".env").write_text(f"GCP_PROJECT=iqb-test\nGCP_BUCKET={bucket.name}\n")
+    proc = subprocess.run([str(REPO / "sync_artifacts.sh"), "--artifacts", str(demo)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "uploaded 48 file(s)" in proc.stdout
+    published(bucket)
+
+
+def test_stopped_server_gives_a_clear_error_within_seconds(demo: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    with fake_gcs() as server:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
+        monkeypatch.setenv("GCP_PROJECT", "iqb-test")
+        monkeypatch.setenv("GCP_BUCKET", "gone")
+        server.stop()
+        t0 = time.monotonic()
+        proc = iqb("sync", "push", "--retry-deadline", "2", "--timeout", "2",
+                   "--artifacts", str(demo))
+        assert time.monotonic() - t0 < 15
+        assert proc.returncode == 1
+        assert "reading gs://gone/state/manifest.json" in proc.stderr
+        assert "Connection refused" in proc.stderr
+        t0 = time.monotonic()
+        proc = iqb("cache", "pull", f"{server.url}/gone/state/manifest.json", "--allow-http",
+                   "--retry-deadline", "2", "--artifacts", str(tmp_path / "other"))
+        assert time.monotonic() - t0 < 15
+        assert proc.returncode == 2
+        assert "gave up after retrying for 2 s" in proc.stderr
+        assert "Connection refused" in proc.stderr
+
+
+def test_status_against_the_real_mlab_manifest(artifacts: Path) -> None:
+    shutil.copytree(REAL_CACHE, artifacts / "cache")
+    proc = iqb("cache", "status", "--manifest",
+               str(REAL_MANIFESTS / "mlab-bucket-manifest.json"), "--json",
+               "--artifacts", str(artifacts))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    same = {f["key"] for f in doc["files"] if f["state"] == "same"}
+    assert same == {f"{OCT}/{ds}/{f}" for ds in ("downloads_by_country", "uploads_by_country")
+                    for f in ("data.parquet", "stats.json")}
+    assert doc["counts"] == {"same": 4, "only-remote": 4896}
+    # one changed byte turns a file "changed"; a file the manifest lacks is "only-local"
+    stats = artifacts / OCT / "uploads_by_country" / "stats.json"
+    stats.write_text(stats.read_text() + "\n")
+    extra = artifacts / "cache/v1/20300101T000000Z/20300201T000000Z/uploads_by_country/stats.json"
+    extra.parent.mkdir(parents=True)
+    extra.write_text("{}")
+    proc = iqb("cache", "status", "--manifest",
+               str(REAL_MANIFESTS / "mlab-bucket-manifest.json"), "--json",
+               "--granularity", "country", "--artifacts", str(artifacts))
+    counts = json.loads(proc.stdout)["counts"]
+    assert counts["changed"] == 1 and counts["only-local"] == 1 and counts["same"] == 3
+
+
+def test_status_without_manifest_keeps_the_matrix_view(artifacts: Path) -> None:
+    shutil.copytree(REAL_CACHE, artifacts / "cache")
+    proc = iqb("cache", "status", "-c", str(REPO / "pipeline.demo.yaml"), "--json",
+               "--artifacts", str(artifacts))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert set(doc) == {"artifacts", "counts", "entries"}
+    assert doc["counts"]["stale"] == 2  # the real M-Lab files carry upstream's template hash
+
+
+def test_verify_and_usage(demo: Path, bucket: Bucket) -> None:
+    do_push(demo)
+    proc = iqb("cache", "verify", "--artifacts", str(demo))
+    assert proc.returncode == 0, proc.stderr
+    assert "48 ok, 0 mismatched" in proc.stdout
+    path = demo / OCT / "downloads_by_country_asn" / "data.parquet"
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0x01
+    stat = path.stat()
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # size and mtime unchanged
+    proc = iqb("cache", "verify", bucket.manifest_http, "--allow-http", "--artifacts", str(demo))
+    assert proc.returncode == 1
+    assert f"mismatch {OCT}/downloads_by_country_asn/data.parquet" in proc.stderr
+
+    stats = demo / OCT / "uploads_by_country" / "stats.json"
+    doc = json.loads(stats.read_text())
+    doc["total_bytes_billed"] = 7 * 10**9
+    stats.write_text(json.dumps(doc))
+    proc = iqb("cache", "usage", "--json", "--artifacts", str(demo))
+    assert proc.returncode == 0, proc.stderr
+    periods = json.loads(proc.stdout)["periods"]
+    assert [(p["start"], p["entries"], p["files"]) for p in periods] == [
+        ("2024-09-01", 12, 24), ("2024-10-01", 12, 24)]
+    assert periods[1]["bytes_billed"] == 7 * 10**9 and periods[0]["bytes_billed"] == 0
+    assert periods[0]["bytes"] == sum(len(b) for k, b in tree(demo).items() if k.startswith(SEP))
+
+
+def test_duckdb_snapshot_is_consistent_and_pushed_once(demo: Path, bucket: Bucket) -> None:
+    import duckdb
+
+    db = demo / "iqb.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE t AS SELECT range AS x FROM range(1000)")
+    report = do_push(demo)
+    assert report.snapshot and report.snapshot.startswith("read_only/iqb_")
+    snapshot = demo / report.snapshot
+    assert snapshot.read_bytes() == db.read_bytes()
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (1000,)
+    assert report.snapshot in published(bucket).files
+    assert "iqb.duckdb" not in published(bucket).files  # the live file is never published
+
+    again = do_push(demo)
+    assert again.snapshot is None and not again.uploads
+
+    holder = subprocess.Popen(
+        [str(Path(IQB).with_name("python")), "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "c.execute('INSERT INTO t VALUES (1)'); print('ready', flush=True); time.sleep(60)",
+         str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout and holder.stdout.readline().strip() == "ready"
+        proc = iqb("sync", "push", "--artifacts", str(demo))
+        assert proc.returncode == 1
+        assert "is open for writing by another process" in proc.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_extract_run_pulls_from_the_bucket_instead_of_running_the_engine(
+        demo: Path, bucket: Bucket, tmp_path: Path) -> None:
+    do_push(demo)
+    config = str(REPO / "pipeline.demo.yaml")
+    other = tmp_path / "no-raw-data"  # no sample: the engine could not run a single entry
+    proc = iqb("extract", "run", "-c", config, "--artifacts", str(other),
+               "--allow-http", env={"IQB_REMOTE_MANIFEST": bucket.manifest_http})
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"pulled\s*│\s*24\s*│", proc.stdout), proc.stdout
+    assert "done" not in proc.stdout and "failed" not in proc.stdout
+    assert tree(other) == tree(demo)
+    (log,) = (other / "state" / "logs").glob("pull-*.jsonl")
+    assert len(spans(log)) == 48
+
+    for flag in ("--no-remote", "--force"):
+        fresh = tmp_path / f"fresh{flag}"
+        proc = iqb("extract", "run", "-c", config, "--artifacts", str(fresh), "--allow-http",
+                   flag, env={"IQB_REMOTE_MANIFEST": bucket.manifest_http})
+        assert proc.returncode == 1, flag  # went to the engine, which has no raw data here
+        assert not (fresh / "cache").exists() or tree(fresh) == {}
+
+
+def test_extract_run_does_not_pull_entries_of_another_template(
+        bucket: Bucket, artifacts: Path, tmp_path: Path) -> None:
+    shutil.copytree(REAL_CACHE, artifacts / "cache")  # upstream's template hashes, not ours
+    do_push(artifacts)
+    other = tmp_path / "other"
+    proc = iqb("extract", "run", "-c", str(REPO / "pipeline.demo.yaml"), "--artifacts",
+               str(other), "--remote", bucket.manifest_http, "--allow-http")
+    assert "pulled" not in proc.stdout
+    assert not (other / OCT / "downloads_by_country" / "data.parquet").exists()
