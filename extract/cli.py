@@ -372,6 +372,9 @@ def cache_verify(
 
     root = artifacts_root(artifacts)
     source = manifest or str(root / MANIFEST_KEY)
+    if manifest is None and not Path(source).is_file():
+        raise fail(f"no manifest given, and {source} (written by `iqb sync push`) does not "
+                   "exist: pass the manifest to verify against", 2)
     loaded, _, _ = _load_manifest(source, allow_http)
     report = verify(root, loaded, _selection(dataset, granularity, start, end), jobs)
     for key, local, listed in report.mismatched:

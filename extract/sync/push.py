@@ -73,7 +73,7 @@ def _open_read_only(db: Path) -> duckdb.DuckDBPyConnection:
         if wal.exists():  # a writer died before its checkpoint: fold the WAL in first
             duckdb.connect(str(db)).execute("CHECKPOINT").close()
         con = duckdb.connect(str(db), read_only=True)
-    except duckdb.IOException as exc:
+    except duckdb.Error as exc:  # the lock of a writer, or a writer in this very process
         raise SyncError(f"{db} is open for writing by another process (dbt?); wait for it "
                         f"to finish and push again ({str(exc).splitlines()[0]})") from None
     if wal.exists():

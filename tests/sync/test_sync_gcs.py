@@ -18,7 +18,14 @@ import requests
 from extract.sync.manifest import MANIFEST_KEY, Manifest, parse_manifest
 from extract.sync.pull import pull
 from extract.sync.push import PushReport, push
-from extract.sync.remote import GcsRemote, Transfer, load_manifest, source_for
+from extract.sync.remote import (
+    ConflictError,
+    GcsRemote,
+    SyncError,
+    Transfer,
+    load_manifest,
+    source_for,
+)
 from tests.conftest import REAL_CACHE, REAL_MANIFESTS, REPO
 from tests.sync.helpers import IQB, Bucket, fake_gcs, iqb, tree
 
@@ -129,6 +136,48 @@ def test_delete_removes_superseded_and_dropped_only_when_asked(demo: Path,
          old.files[f"{gone}/stats.json"].url])
     assert requests.get(old.files[changed].url).status_code == 404
     assert len(bucket.objects()) == 46 + 1
+
+
+def test_a_concurrent_push_makes_the_later_publish_fail_not_lose_files(
+        demo: Path, bucket: Bucket, tmp_path: Path) -> None:
+    do_push(demo)
+    (demo / OCT / "uploads_by_country" / "stats.json").write_text("{}")
+    rival = tmp_path / "rival"
+    shutil.copytree(demo / "cache", rival / "cache")
+    (rival / SEP / "uploads_by_country" / "stats.json").write_text('{"rival": 1}')
+    happened: list[PushReport] = []
+
+    def meanwhile(_upload: object) -> None:  # another machine publishes during our upload
+        if not happened:
+            happened.append(do_push(rival))
+
+    with pytest.raises(ConflictError, match="changed since this push read it"):
+        do_push(demo, on_upload=meanwhile)
+    assert happened[0].published
+    manifest = published(bucket)  # the rival's manifest, intact
+    assert manifest.files[f"{SEP}/uploads_by_country/stats.json"].sha256 == \
+        hashlib.sha256(b'{"rival": 1}').hexdigest()
+    # Re-running our push now merges on top of the rival's manifest.
+    do_push(demo)
+    manifest = published(bucket)
+    assert manifest.files[f"{OCT}/uploads_by_country/stats.json"].sha256 == \
+        hashlib.sha256(b"{}").hexdigest()
+
+
+def test_an_object_with_other_content_under_our_name_is_never_reused(
+        demo: Path, bucket: Bucket) -> None:
+    do_push(demo)
+    key = f"{OCT}/downloads_by_country/stats.json"
+    (demo / key).write_text('{"new": true}')
+    remote = GcsRemote.from_env(FAST)
+    url = remote.url_for(key, hashlib.sha256(b'{"new": true}').hexdigest())
+    name = url.split(f"/{bucket.name}/", 1)[1]
+    bucket.client.bucket(bucket.name).blob(name).upload_from_string(b'{"evil": 1}')
+    generation = bucket.manifest_generation()
+    with pytest.raises(SyncError, match="exists with other content"):
+        do_push(demo)
+    assert bucket.manifest_generation() == generation
+    published(bucket)
 
 
 def test_dry_run_lists_and_moves_nothing(demo: Path, bucket: Bucket) -> None:
