@@ -358,6 +358,10 @@ def test_missing_bucket_settings_are_a_clear_error(demo: Path, bucket: Bucket,
     assert proc.returncode == 2
     assert "GCP_PROJECT and GCP_BUCKET not set" in proc.stderr
     assert bucket.objects() == {}
+    proc = subprocess.run([str(REPO / "sync_artifacts.sh"), "--artifacts", str(demo)],
+                          cwd=tmp_path, env={**env, "GCP_PROJECT": "p", "GCP_BUCKET": "nope"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "bucket gs://nope does not exist" in proc.stderr
     # The same settings from a .env file in the working directory: the push goes through.
     (tmp_path / ".env").write_text(f"GCP_PROJECT=iqb-test\nGCP_BUCKET={bucket.name}\n")
     proc = subprocess.run([str(REPO / "sync_artifacts.sh"), "--artifacts", str(demo)],
@@ -483,6 +487,21 @@ def test_duckdb_snapshot_is_consistent_and_pushed_once(demo: Path, bucket: Bucke
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_snapshot_folds_in_the_log_of_a_writer_that_died(demo: Path, bucket: Bucket) -> None:
+    import duckdb
+
+    db = demo / "iqb.duckdb"
+    subprocess.run([str(Path(IQB).with_name("python")), "-c",
+                    "import duckdb, os, sys; c = duckdb.connect(sys.argv[1]); "
+                    "c.execute('CREATE TABLE t AS SELECT 42 AS x'); os._exit(0)", str(db)],
+                   check=True)
+    assert db.with_name("iqb.duckdb.wal").exists()  # died before its checkpoint
+    report = do_push(demo)
+    assert report.snapshot
+    with duckdb.connect(str(demo / report.snapshot), read_only=True) as con:
+        assert con.execute("SELECT x FROM t").fetchall() == [(42,)]
 
 
 def test_extract_run_pulls_from_the_bucket_instead_of_running_the_engine(
