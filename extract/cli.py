@@ -144,8 +144,10 @@ def extract_run(
         eng = make_engine(engine, artifacts=root) if engine == "duckdb" else make_engine(engine)
     except EngineError as exc:
         raise fail(str(exc), 2) from None
+    from extract.sync.pull import ManifestRemoteCache
+
     remote_cache = None if (no_remote or force or dry_run or not remote) else \
-        _remote_cache(remote, allow_http, root)
+        ManifestRemoteCache(remote, root, allow_http=allow_http)
     opts = RunOptions(force=force, refresh_stale=refresh_stale, dry_run=dry_run, jobs=jobs,
                       remote=remote_cache)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -264,14 +266,6 @@ def _load_manifest(source: str, allow_http: bool, timeout: float = 60.0,
         return load_manifest(source, reader), reader, transfer
     except (SyncError, ManifestError) as exc:
         raise fail(str(exc), 2) from None
-
-
-def _remote_cache(source: str, allow_http: bool, root: Path):  # type: ignore[no-untyped-def]
-    from extract.sync.pull import ManifestRemoteCache
-
-    manifest, reader, transfer = _load_manifest(source, allow_http)
-    err.print(f"remote: {len(manifest.files):,} files in {source}", highlight=False)
-    return ManifestRemoteCache(manifest, reader, transfer, root)
 
 
 def _transfer_progress(label: str) -> tuple[Progress, object]:

@@ -30,8 +30,8 @@ from extract.cache.store import atomic_path, lock_for, remove_leftovers, templat
 from extract.sync.compare import FileState, Selection, compare
 from extract.sync.hashindex import HashIndex
 from extract.sync.logs import SpanLog
-from extract.sync.manifest import FileRecord, Manifest
-from extract.sync.remote import Source, SyncError, Transfer
+from extract.sync.manifest import FileRecord, Manifest, ManifestError
+from extract.sync.remote import Source, SyncError, Transfer, load_manifest, source_for
 
 LOCK_TIMEOUT = 600.0
 
@@ -208,34 +208,49 @@ def pull(artifacts: Path, manifest: Manifest, source: Source, transfer: Transfer
 class ManifestRemoteCache:
     """The runner's ``RemoteCache`` over a manifest: an entry found there is pulled, not run.
 
+    The manifest is read on the first fetch, i.e. only if some entry is missing
+    locally, so a fully cached run never touches the network. If it cannot be
+    read, every fetch fails with that one reason (and the runner reports the
+    entries as failed) instead of falling back to a possibly billed engine.
     Only entries whose stats.json names today's template hash are taken; an
     entry computed by another template would be stale the moment it landed.
     The runner calls ``fetch`` holding the entry lock, after the local check.
     """
 
-    def __init__(self, manifest: Manifest, source: Source, transfer: Transfer,
-                 artifacts: Path) -> None:
-        self.manifest = manifest
-        self.source = source
-        self.transfer = transfer
+    def __init__(self, manifest: str, artifacts: Path, transfer: Transfer | None = None,
+                 allow_http: bool = False) -> None:
+        self.location = manifest
         self.artifacts = artifacts
+        self.transfer = transfer or Transfer()
+        self.source = source_for(manifest, self.transfer, allow_http)
+        self._manifest: Manifest | None = None
+        self._error = ""
         self._log: SpanLog | None = None
         self._lock = threading.Lock()
 
-    def _fetcher(self) -> Fetcher:
+    def _load(self) -> tuple[Manifest, Fetcher]:
         with self._lock:
+            if self._manifest is None and not self._error:
+                try:
+                    self._manifest = load_manifest(self.location, self.source)
+                except (SyncError, ManifestError) as exc:
+                    self._error = f"remote manifest unusable: {exc}"
+            if self._error:
+                raise SyncError(self._error)
             if self._log is None:
                 self._log = SpanLog(self.artifacts, "pull")
-            return Fetcher(self.source, self.transfer, self._log)
+            assert self._manifest is not None
+            return self._manifest, Fetcher(self.source, self.transfer, self._log)
 
     def fetch(self, entry: Entry, artifacts: Path) -> bool:
-        records = {name: self.manifest.files.get(f"{entry.key}/{name}")
+        manifest, fetcher = self._load()
+        records = {name: manifest.files.get(f"{entry.key}/{name}")
                    for name in (DATA_FILE, STATS_FILE)}
         if not all(records.values()):
             return False
         wanted = template_hash(entry.dataset)
-        installed = install_entry(self._fetcher(), entry,
-                                  {n: r for n, r in records.items() if r}, artifacts,
+        installed = install_entry(fetcher, entry, {n: r for n, r in records.items() if r},
+                                  artifacts,
                                   accept_stats=lambda s: s.get("template_hash") == wanted)
         return installed is not None
 

@@ -518,6 +518,18 @@ def test_extract_run_pulls_from_the_bucket_instead_of_running_the_engine(
     (log,) = (other / "state" / "logs").glob("pull-*.jsonl")
     assert len(spans(log)) == 48
 
+    # Everything local: the remote is never read, so a dead one does not matter.
+    proc = iqb("extract", "run", "-c", config, "--artifacts", str(other), "--allow-http",
+               "--remote", "http://127.0.0.1:9/none/state/manifest.json")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"skipped\s*│\s*24\s*│", proc.stdout), proc.stdout
+    # Something missing and the remote unusable: one clear reason, no silent engine run.
+    proc = iqb("extract", "run", "-c", config, "--artifacts", str(tmp_path / "x"),
+               "--remote", str(tmp_path / "no-such-manifest.json"))
+    assert proc.returncode == 1
+    assert "24 failed: SyncError: remote manifest unusable" in proc.stderr
+    assert "no-such-manifest.json: cannot read the manifest" in proc.stderr
+
     for flag in ("--no-remote", "--force"):
         fresh = tmp_path / f"fresh{flag}"
         proc = iqb("extract", "run", "-c", config, "--artifacts", str(fresh), "--allow-http",
