@@ -60,7 +60,12 @@ class Fetcher:
                     digest.update(chunk)
                     fh.write(chunk)
                     size += len(chunk)
-            if rec.size is not None and size != rec.size:
+                    if rec.size is not None and size > rec.size:
+                        break  # more than promised: stop reading, report below
+            if rec.size is not None and size > rec.size:
+                raise IntegrityError(f"{key}: {rec.url} sent more than the {rec.size} bytes "
+                                     "the manifest lists; not installed")
+            if rec.size is not None and size < rec.size:
                 raise IntegrityError(f"{key}: got {size} bytes from {rec.url}, the manifest "
                                      f"says {rec.size}; not installed")
             if digest.hexdigest() != rec.sha256:
@@ -71,6 +76,15 @@ class Fetcher:
         with self.log.span("download", key, rec.url) as span:
             span.bytes = self.transfer.call(f"downloading {key} from {rec.url}", attempt)
         return span.bytes
+
+
+def _json_object(path: Path) -> dict:
+    """The JSON object in ``path``; an empty one if it holds anything else."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def install_file(fetcher: Fetcher, key: str, rec: FileRecord, artifacts: Path) -> int:
@@ -97,7 +111,7 @@ def install_entry(fetcher: Fetcher, entry: Entry, records: dict[str, FileRecord]
                 if data_rec else None
             if stats_rec and tmp_stats:
                 total += fetcher.download(f"{entry.key}/{STATS_FILE}", stats_rec, tmp_stats)
-                if accept_stats and not accept_stats(json.loads(tmp_stats.read_bytes())):
+                if accept_stats and not accept_stats(_json_object(tmp_stats)):
                     raise _Declined
             if data_rec and tmp_data:
                 total += fetcher.download(f"{entry.key}/{DATA_FILE}", data_rec, tmp_data)

@@ -322,12 +322,11 @@ class UrlSource:
     private bucket works with the same credentials that read its manifest.
     """
 
-    def __init__(self, transfer: Transfer, allow_http: bool = False, via_gcs: bool = False,
-                 project: str | None = None) -> None:
+    def __init__(self, transfer: Transfer, allow_http: bool = False,
+                 via_gcs: bool = False) -> None:
         self.transfer = transfer
         self.allow_http = allow_http
         self.via_gcs = via_gcs
-        self.project = project
         self._local = threading.local()
         self._client: storage.Client | None = None
         self._client_lock = threading.Lock()
@@ -346,7 +345,7 @@ class UrlSource:
     def _gcs(self) -> storage.Client:
         with self._client_lock:
             if self._client is None:
-                self._client = storage_client(self.project or os.environ.get(ENV_PROJECT))
+                self._client = storage_client(os.environ.get(ENV_PROJECT))
             return self._client
 
     def _session(self) -> requests.Session:
