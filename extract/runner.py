@@ -24,7 +24,7 @@ from extract.cache.store import (
     template_text,
     write_entry,
 )
-from extract.engines import Engine, Query
+from extract.engines import CostEstimator, Engine, Query
 
 
 class RemoteCache(Protocol):
@@ -50,6 +50,7 @@ class EntryReport:
     bytes: int = 0
     seconds: float = 0.0
     error: str = ""
+    scan_bytes: int | None = None  # dry run: what the engine would scan, when it can tell
 
 
 @dataclass
@@ -86,12 +87,26 @@ def _decide(entry: Entry, artifacts: Path, opts: RunOptions) -> Outcome | None:
     return None
 
 
+def _query(entry: Entry) -> Query:
+    return Query(entry.dataset.name, template_text(entry.dataset), entry.start, entry.end)
+
+
+def _dry_run(entry: Entry, engine: Engine) -> EntryReport:
+    """Pending; priced by the engine when it can (a BigQuery dry run is free)."""
+    if not isinstance(engine, CostEstimator):
+        return EntryReport(entry, Outcome.PENDING)
+    try:
+        return EntryReport(entry, Outcome.PENDING, scan_bytes=engine.estimate(_query(entry)))
+    except Exception as err:  # one entry's failure must not stop the others
+        return EntryReport(entry, Outcome.FAILED, error=f"{type(err).__name__}: {err}")
+
+
 def run_entry(entry: Entry, engine: Engine, artifacts: Path, opts: RunOptions) -> EntryReport:
     outcome = _decide(entry, artifacts, opts)
     if outcome is not None:
         return EntryReport(entry, outcome)
     if opts.dry_run:
-        return EntryReport(entry, Outcome.PENDING)
+        return _dry_run(entry, engine)
     t0 = time.monotonic()
     try:
         with lock_for(entry, artifacts, timeout=opts.lock_timeout):
@@ -105,8 +120,7 @@ def run_entry(entry: Entry, engine: Engine, artifacts: Path, opts: RunOptions) -
                     opts.remote.fetch(entry, artifacts):
                 return EntryReport(entry, Outcome.PULLED, seconds=time.monotonic() - t0)
             started = datetime.now(UTC)
-            result = engine.run(Query(entry.dataset.name, template_text(entry.dataset),
-                                      entry.start, entry.end))
+            result = engine.run(_query(entry))
             written = write_entry(entry, artifacts, result.batches, result.stats, engine.name,
                                   started)
         return EntryReport(entry, Outcome.DONE, written.rows, written.bytes,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -45,6 +45,15 @@ class Engine(Protocol):
     def run(self, query: Query) -> QueryResult: ...
 
 
+@runtime_checkable
+class CostEstimator(Protocol):
+    """An engine that can price a query without running it (BigQuery's dry run)."""
+
+    def estimate(self, query: Query) -> int:
+        """Bytes the query would scan."""
+        ...
+
+
 class EngineError(RuntimeError):
     """A query failed in a way the user can act on; the message says how."""
 
@@ -56,7 +65,7 @@ def make_engine(name: str, **options: Any) -> Engine:
 
         return DuckDBEngine(**options)
     if name == "bigquery":
-        from extract.engines.bigquery import BigQueryEngine  # type: ignore[import-not-found]
+        from extract.engines.bigquery import BigQueryEngine
 
         return BigQueryEngine(**options)
     raise EngineError(f"unknown engine {name!r}: choose duckdb or bigquery")
