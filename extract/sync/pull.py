@@ -181,8 +181,6 @@ def pull(artifacts: Path, manifest: Manifest, source: Source, transfer: Transfer
     if problems:
         raise SyncError(f"{len(problems)} URL(s) refused; nothing was downloaded:\n"
                         + "\n".join(f"  - {p}" for p in problems[:20]))
-    if not pending:
-        return report
     lock = threading.Lock()
     with SpanLog(artifacts, "pull") as log, \
             ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
