@@ -270,7 +270,8 @@ def _load_manifest(source: str, allow_http: bool, timeout: float = 60.0,
 
 def _transfer_progress(label: str) -> tuple[Progress, object]:
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, transient=True)
+                        TimeElapsedColumn(), console=err, transient=True,
+                        disable=not err.is_terminal)
     return progress, progress.add_task(label, total=None)
 
 

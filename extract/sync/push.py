@@ -129,6 +129,9 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
     index = HashIndex(artifacts)
     report.snapshot = snapshot_database(artifacts, index, dry_run)
     local = publishable_files(artifacts)
+    if delete and not local:
+        raise SyncError(f"{artifacts} holds no files to publish; refusing --delete, which "
+                        "would empty the bucket's manifest (wrong --artifacts?)")
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         hashes = dict(zip(local, pool.map(lambda k: index.sha256(k, local[k]), local),
                           strict=True))

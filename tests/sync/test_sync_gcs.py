@@ -136,6 +136,9 @@ def test_delete_removes_superseded_and_dropped_only_when_asked(demo: Path,
          old.files[f"{gone}/stats.json"].url])
     assert requests.get(old.files[changed].url).status_code == 404
     assert len(bucket.objects()) == 46 + 1
+    with pytest.raises(SyncError, match="refusing --delete"):
+        do_push(demo.parent / "empty", delete=True)
+    assert len(published(bucket).files) == 46
 
 
 def test_a_concurrent_push_makes_the_later_publish_fail_not_lose_files(
