@@ -14,7 +14,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from extract.cache.layout import ENV_ARTIFACTS, default_artifacts
@@ -39,6 +46,7 @@ err = Console(stderr=True)
 ArtifactsOpt = Annotated[Path | None, typer.Option(
     "--artifacts", envvar=ENV_ARTIFACTS, show_envvar=True,
     help="Artifacts root (cache, raw sample, database). Default: ./artifacts.")]
+BQ_PANEL = "BigQuery engine (--engine bigquery)"
 ConfigOpt = Annotated[Path, typer.Option(
     "--config", "-c", help="Pipeline matrix (upstream pipeline.yaml format).")]
 # Options shared by the sync commands (issue 5).
@@ -128,11 +136,40 @@ def extract_run(
         = False,
     allow_http: AllowHttpOpt = False,
     artifacts: ArtifactsOpt = None,
+    project: Annotated[str | None, typer.Option(
+        envvar="IQB_BQ_PROJECT", show_envvar=True, rich_help_panel=BQ_PANEL,
+        help="Billing project: jobs run and are billed there (default: the ADC project).")]
+        = None,
+    source_table: Annotated[str | None, typer.Option(
+        envvar="IQB_BQ_SOURCE_TABLES", show_envvar=True, rich_help_panel=BQ_PANEL,
+        help="Read other measurement tables: "
+             "downloads=PROJECT.DATASET.TABLE,uploads=PROJECT.DATASET.TABLE.")] = None,
+    maximum_bytes_billed: Annotated[str, typer.Option(
+        envvar="IQB_BQ_MAXIMUM_BYTES_BILLED", show_envvar=True, rich_help_panel=BQ_PANEL,
+        help="Cap per job (e.g. 50GiB, 1TiB): a job that would bill more fails at no "
+             "cost.")] = "50GiB",
+    price_per_tib: Annotated[float, typer.Option(
+        envvar="IQB_BQ_PRICE_PER_TIB", show_envvar=True, rich_help_panel=BQ_PANEL, min=0,
+        help="On-demand price per TiB scanned (USD), for the --dry-run estimate.")] = 6.25,
+    location: Annotated[str | None, typer.Option(
+        envvar="IQB_BQ_LOCATION", show_envvar=True, rich_help_panel=BQ_PANEL,
+        help="Job location (default: where the tables are).")] = None,
+    storage_api: Annotated[bool, typer.Option(
+        rich_help_panel=BQ_PANEL,
+        help="Read results through the BigQuery Storage Read API (else REST).")] = True,
+    job_timeout: Annotated[float, typer.Option(
+        rich_help_panel=BQ_PANEL, min=1,
+        help="Seconds to wait for one job before cancelling it.")] = 3600.0,
+    emulator: Annotated[str | None, typer.Option(
+        envvar="BIGQUERY_EMULATOR_HOST", show_envvar=True, rich_help_panel=BQ_PANEL,
+        help="A local BigQuery API emulator (host:port or URL), anonymous and over REST; "
+             "for tests and demos.")] = None,
 ) -> None:
     """Run every entry of the matrix that is not cached yet; skip the rest.
 
     Order per entry: local cache, then the remote manifest (if configured, not
-    with --force or --no-remote), then the engine.
+    with --force or --no-remote), then the engine. With --engine bigquery,
+    start with --dry-run: it prices every pending entry and runs nothing.
     """
     from extract.engines import EngineError, make_engine
     from extract.runner import Outcome, RunOptions, run_matrix
@@ -140,8 +177,22 @@ def extract_run(
     matrix = load_or_exit(config)
     root = artifacts_root(artifacts)
     entries = matrix.entries()
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=False)
+    cap = None
     try:
-        eng = make_engine(engine, artifacts=root) if engine == "duckdb" else make_engine(engine)
+        if engine == "bigquery":
+            from extract.engines.bigquery import parse_bytes, parse_source_tables
+
+            cap = parse_bytes(maximum_bytes_billed)
+            eng = make_engine(
+                engine, project=project, maximum_bytes_billed=cap, location=location,
+                source_tables=parse_source_tables(source_table) if source_table else None,
+                storage_api=storage_api, job_timeout=job_timeout, emulator=emulator,
+                on_status=_job_status(progress))
+        else:
+            eng = make_engine(engine, artifacts=root) if engine == "duckdb" else \
+                make_engine(engine)
     except EngineError as exc:
         raise fail(str(exc), 2) from None
     from extract.sync.pull import ManifestRemoteCache
@@ -150,8 +201,6 @@ def extract_run(
         ManifestRemoteCache(remote, root, allow_http=allow_http)
     opts = RunOptions(force=force, refresh_stale=refresh_stale, dry_run=dry_run, jobs=jobs,
                       remote=remote_cache)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, transient=False)
     with progress:
         task = progress.add_task(f"extract ({engine})", total=len(entries))
 
@@ -167,8 +216,50 @@ def extract_run(
             if remote_cache is not None:
                 remote_cache.close()
     _print_summary(summary, dry_run)
+    if dry_run and engine == "bigquery":
+        _print_estimate(summary, price_per_tib, cap)
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _job_status(progress: Progress):  # type: ignore[no-untyped-def]
+    """A line per running BigQuery job under the bar; called from the worker threads."""
+    import threading
+
+    lines: dict[tuple[str, object, object], TaskID] = {}
+    lock = threading.Lock()
+
+    def on_status(query, message: str | None) -> None:  # type: ignore[no-untyped-def]
+        key = (query.dataset, query.start, query.end)
+        with lock:
+            if message is None:
+                if key in lines:
+                    progress.remove_task(lines.pop(key))
+                return
+            if key not in lines:
+                lines[key] = progress.add_task("", total=None)
+            progress.update(lines[key], description=f"  {query.dataset} {query.start}: {message}")
+
+    return on_status
+
+
+def _print_estimate(summary, price_per_tib: float, cap: int | None) -> None:  # type: ignore[no-untyped-def]
+    """Bytes each pending entry would scan, the total, and its on-demand price."""
+    from extract.engines.bigquery import format_bytes, on_demand_cost
+
+    priced = [r for r in summary.reports if r.scan_bytes is not None]
+    table = Table(title="BigQuery dry run: bytes to be scanned")
+    table.add_column("entry")
+    table.add_column("scan", justify="right")
+    for r in priced:
+        over = cap is not None and r.scan_bytes > cap
+        table.add_row(r.entry.label, format_bytes(r.scan_bytes) +
+                      (" [red](over --maximum-bytes-billed)[/]" if over else ""))
+    out.print(table)
+    total = sum(r.scan_bytes for r in priced)
+    out.print(f"total: {format_bytes(total)} ({total:,} bytes) in {len(priced)} queries; "
+              f"estimated on-demand cost ${on_demand_cost(total, price_per_tib):,.2f} "
+              f"at ${price_per_tib:g}/TiB (--price-per-tib)", highlight=False)
 
 
 def _print_summary(summary, dry_run: bool) -> None:  # type: ignore[no-untyped-def]
@@ -188,12 +279,11 @@ def _print_summary(summary, dry_run: bool) -> None:  # type: ignore[no-untyped-d
     if stale:
         out.print(f"{stale} entr{'y is' if stale == 1 else 'ies are'} stale (written by an "
                   "older template): re-run them with --refresh-stale")
-    reasons = Counter(r.error for r in summary.failed)
-    for reason, n in reasons.most_common():
-        err.print(f"[red]{n} failed:[/] {reason}", highlight=False)
+    for r in summary.failed:
+        err.print(f"[red]failed[/] {r.entry.label}: {r.error}", highlight=False)
     if dry_run:
         for r in summary.reports:
-            if r.outcome == Outcome.PENDING:
+            if r.outcome == Outcome.PENDING and r.scan_bytes is None:  # priced ones: a table
                 out.print(f"would run  {r.entry.label}", highlight=False)
 
 

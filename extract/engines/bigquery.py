@@ -120,10 +120,7 @@ def render_sql(template: str, tables: Mapping[str, str]) -> tuple[str, list[str]
         name = ".".join(p.name for p in table.parts)
         target = tables.get(name, name)
         read.append(target)
-        new = exp.to_table(target, dialect="bigquery")
-        for ident in new.find_all(exp.Identifier):
-            ident.set("quoted", True)
-        table.replace(new)
+        table.replace(exp.to_table(f"`{target}`", dialect="bigquery"))
     return tree.sql("bigquery", comments=False), read
 
 
@@ -264,7 +261,7 @@ class BigQueryEngine:
             return EngineError(f"{what}: the credentials could not be refreshed. "
                                f"{CREDENTIALS_HELP}")
         if isinstance(err, concurrent.futures.TimeoutError | requests.exceptions.Timeout):
-            return EngineError(f"{what}: timed out")
+            return EngineError(f"{what}: timed out" + (f" ({err})" if str(err) else ""))
         if isinstance(err, api_exceptions.RetryError):
             cause = err.cause or err
             return EngineError(f"{what}: still failing after retries: "
@@ -295,8 +292,7 @@ class BigQueryEngine:
             use_query_cache=not dry_run,
         )
 
-    def _submit(self, query: Query, dry_run: bool = False) -> bigquery.QueryJob:
-        sql, _ = render_sql(query.sql, self.tables)
+    def _submit(self, query: Query, sql: str, dry_run: bool = False) -> bigquery.QueryJob:
         return self.client.query(
             sql, job_config=self._job_config(query, dry_run),
             job_id_prefix=f"{LABEL_TOOL}_{query.dataset}_{query.start:%Y%m%d}_",
@@ -305,10 +301,11 @@ class BigQueryEngine:
 
     def estimate(self, query: Query) -> int:
         """Bytes the query would scan, from a dry run (not billed, nothing executed)."""
+        sql, _ = render_sql(query.sql, self.tables)
         try:
-            job = self._submit(query, dry_run=True)
+            job = self._submit(query, sql, dry_run=True)
         except Exception as err:
-            raise self._error(f"dry run of {query.dataset}", err) from None
+            raise self._error("dry run", err) from None
         return int(job.total_bytes_processed or 0)
 
     def _status(self, query: Query, message: str | None) -> None:
@@ -336,19 +333,16 @@ class BigQueryEngine:
                                     f"({job.job_id})")
 
     def run(self, query: Query) -> QueryResult:
-        what = f"{query.dataset} {query.start}..{query.end}"
+        """Submit, wait (with progress), then hand back a lazy stream and the job's stats."""
+        sql, read = render_sql(query.sql, self.tables)
         try:
             self._status(query, "submitting")
-            job = self._submit(query)
+            job = self._submit(query, sql)
             rows = self._wait(query, job)
         except Exception as err:
             self._status(query, None)
-            raise self._error(what, err) from None
-        stats = {
-            "query_start_time": (job.started or job.created).isoformat().replace("+00:00", "Z"),
-            "query_duration_seconds": round(
-                ((job.ended or job.started) - job.started).total_seconds(), 3)
-            if job.started else None,
+            raise self._error("BigQuery job", err) from None
+        stats: dict[str, Any] = {
             "total_bytes_processed": job.total_bytes_processed or 0,
             "total_bytes_billed": job.total_bytes_billed or 0,
             "cache_hit": bool(job.cache_hit),
@@ -357,17 +351,20 @@ class BigQueryEngine:
             "location": job.location,
             "slot_millis": job.slot_millis or 0,
             "maximum_bytes_billed": self.maximum_bytes_billed,
-            "source_tables": sorted(set(render_sql(query.sql, self.tables)[1])),
+            "source_tables": sorted(set(read)),
         }
+        if job.started:  # BigQuery's own clock; without it the cache writer's stands
+            stats["query_start_time"] = job.started.isoformat().replace("+00:00", "Z")
+            stats["query_duration_seconds"] = round(
+                ((job.ended or job.started) - job.started).total_seconds(), 3)
         self._status(query, f"reading {rows.total_rows or 0:,} rows")
-        return QueryResult(batches=self._stream(query, what, rows), stats=stats)
+        return QueryResult(batches=self._stream(query, rows), stats=stats)
 
-    def _stream(self, query: Query, what: str, rows: bigquery.table.RowIterator
-                ) -> Iterator[Any]:
+    def _stream(self, query: Query, rows: bigquery.table.RowIterator) -> Iterator[Any]:
         """Arrow batches, one page (REST) or one Storage API message at a time."""
         try:
             yield from rows.to_arrow_iterable(bqstorage_client=self._read_client)
         except Exception as err:
-            raise self._error(f"reading the result of {what}", err) from None
+            raise self._error(f"reading the result of job {rows.job_id}", err) from None
         finally:
             self._status(query, None)
