@@ -1,0 +1,166 @@
+{#- The IQB score (DESIGN.md; upstream m-lab/iqb calculator, default configuration). -#}
+
+{% macro iqb_use_cases() -%}
+    {#- The six use cases: the score columns <use_case>_score. Their weights, and
+        the weights and thresholds of their requirements, come from the seeds
+        iqb_use_cases and iqb_requirements. -#}
+    {{- return(['web_browsing', 'video_streaming', 'audio_streaming',
+                'video_conferencing', 'online_backup', 'gaming']) -}}
+{%- endmacro %}
+
+
+{% macro iqb_requirements() -%}
+    {#- requirement -> (p95 column of the quality marts, comparison that passes).
+        Throughput passes above its threshold, latency and loss below it; p95
+        follows the polarity convention (what the best ~5% of users get). -#}
+    {{- return({
+        'download_throughput_mbps': ('download_p95', '>'),
+        'upload_throughput_mbps': ('upload_p95', '>'),
+        'latency_ms': ('latency_p95', '<'),
+        'packet_loss': ('loss_p95', '<'),
+    }) -}}
+{%- endmacro %}
+
+
+{% macro iqb_scores(quality_mart, place_keys) -%}
+    {#- One row per row of `quality_mart`, with the six use-case scores and the
+        IQB score:
+          requirement passes   1 if p95 > threshold (throughput) or p95 < threshold
+                               (latency, loss), else 0
+          use-case score       weighted mean of its requirements' passes
+          iqb_score            weighted mean of the use-case scores
+        A score is NULL, not a guess, when the row does not meet the minimum
+        sample count or lacks a p95 value that a requirement of weight > 0
+        needs (e.g. a place with downloads but no uploads). -#}
+    {%- set requirements = iqb_requirements() %}
+with
+
+places as (
+
+    select * from {{ quality_mart }}
+
+),
+
+requirements as (
+
+    select * from {{ ref('iqb_requirements') }}
+
+),
+
+use_cases as (
+
+    select * from {{ ref('iqb_use_cases') }}
+
+),
+
+-- The seeds pivoted to one row each (requirement_config: <use_case>__<requirement>
+-- __weight and __threshold; use_case_config: <use_case>__weight), so that scoring
+-- is one pass over the mart. A requirement missing from the seed has weight 0.
+requirement_config as (
+
+    select
+        {%- for use_case in iqb_use_cases() %}
+        {%- set use_case_loop = loop %}
+        {%- for requirement in requirements %}
+        {%- set key = use_case ~ '/' ~ requirement %}
+        coalesce(sum(weight) filter (where requirement_key = '{{ key }}'), 0)
+            as {{ use_case }}__{{ requirement }}__weight,
+        max(threshold) filter (where requirement_key = '{{ key }}')
+            as {{ use_case }}__{{ requirement }}__threshold
+        {{- "," if not (loop.last and use_case_loop.last) }}
+        {%- endfor %}
+        {%- endfor %}
+    from (
+        select
+            weight,
+            threshold,
+            use_case || '/' || requirement as requirement_key
+        from requirements
+    ) as keyed
+
+),
+
+use_case_config as (
+
+    select
+        {%- for use_case in iqb_use_cases() %}
+        coalesce(sum(weight) filter (where use_case = '{{ use_case }}'), 0)
+            as {{ use_case }}__weight{{ "," if not loop.last }}
+        {%- endfor %}
+    from use_cases
+
+),
+
+-- A requirement of weight 0 counts 0 and needs no value; any other compares
+-- its p95 with the threshold (NULL when the p95 is missing).
+use_case_scores as (
+
+    select
+        places.period_start,
+        places.period_end,
+        places.country_code,
+        places.country_name,
+        {%- for key in place_keys if key != 'country_code' %}
+        places.{{ key }},
+        {%- endfor %}
+        {%- if 'asn' in place_keys %}
+        places.as_name,
+        {%- endif %}
+        places.download_sample_count,
+        places.upload_sample_count,
+        places.meets_min_samples,
+        places.download_p95,
+        places.upload_p95,
+        places.latency_p95,
+        places.loss_p95,
+        {%- for use_case in iqb_use_cases() %}
+        if(
+            places.meets_min_samples,
+            (
+            {%- for requirement, (column, passes) in requirements.items() %}
+            {%- set config = 'cfg.' ~ use_case ~ '__' ~ requirement %}
+                {{ "+ " if not loop.first }}if(
+                    {{ config }}__weight = 0,
+                    0,
+                    {{ config }}__weight * (places.{{ column }} {{ passes }} {{ config }}__threshold)::integer
+                )
+            {%- endfor %}
+            ) / nullif(
+            {%- for requirement in requirements %}
+                {{ "+ " if not loop.first }}cfg.{{ use_case }}__{{ requirement }}__weight
+            {%- endfor %},
+                0
+            ),
+            null
+        ) as {{ use_case }}_score{{ "," if not loop.last }}
+        {%- endfor %}
+    from places
+    cross join requirement_config as cfg
+
+),
+
+final as (
+
+    select
+        use_case_scores.*,
+        (
+        {%- for use_case in iqb_use_cases() %}
+            {{ "+ " if not loop.first }}if(
+                ucc.{{ use_case }}__weight = 0,
+                0,
+                ucc.{{ use_case }}__weight * use_case_scores.{{ use_case }}_score
+            )
+        {%- endfor %}
+        ) / nullif(
+        {%- for use_case in iqb_use_cases() %}
+            {{ "+ " if not loop.first }}ucc.{{ use_case }}__weight
+        {%- endfor %},
+            0
+        ) as iqb_score
+    from use_case_scores
+    cross join use_case_config as ucc
+
+)
+
+select * from final
+{%- endmacro %}

@@ -1,0 +1,145 @@
+{#- The quality marts: downloads and uploads of one level, side by side. -#}
+
+{% macro quality_mart(downloads, uploads, place_keys) -%}
+    {#- One row per period and place of `place_keys`.
+
+        - Downloads and uploads are joined with a FULL OUTER JOIN: a place
+          present on one side only is kept, with NULLs on the other side
+          (upstream's inner merge dropped it).
+        - ASN levels: upstream groups by ASN number *and* name, so a network
+          that reports two names in a period has two rows per side. Percentiles
+          cannot be merged across rows (the median of two medians is not the
+          median), so each side keeps the row of its name with the most samples
+          (ties: the first name alphabetically); as_name_count says how many
+          names were seen on both sides together.
+        - No percentile is ever averaged or recomputed: every value is copied
+          from one row of the cache.
+        - meets_min_samples: both sides have at least min_sample_count tests.
+        - Incremental by period (macros/incremental.sql); rows carry the
+          min_sample_count they were built with and their loaded_at. -#}
+    {%- set by_asn = 'asn' in place_keys -%}
+    {#- the rows joined: one per place and side (ASN levels: after de-duplication) -#}
+    {%- set d = 'top_downloads' if by_asn else 'downloads' -%}
+    {%- set u = 'top_uploads' if by_asn else 'uploads' -%}
+    {%- set keys = ['period_start', 'period_end'] + place_keys -%}
+    {%- set periods = periods_to_process([downloads, uploads]) -%}
+    {%- set min_samples = min_sample_count() %}
+with
+
+downloads as (
+
+    select * from {{ downloads }}
+    where {{ period_filter(periods) }}
+
+),
+
+uploads as (
+
+    select * from {{ uploads }}
+    where {{ period_filter(periods) }}
+
+),
+
+countries as (
+
+    select * from {{ ref('iso3166_countries') }}
+
+),
+{%- if by_asn %}
+
+as_names as (
+
+    select
+        {{ keys | join(',\n        ') }},
+        count(distinct as_name) as as_name_count
+    from (
+        select {{ keys | join(', ') }}, as_name from downloads
+        union all
+        select {{ keys | join(', ') }}, as_name from uploads
+    ) as names
+    group by {{ keys | join(', ') }}
+
+),
+
+top_downloads as (
+
+    select * from downloads
+    qualify row_number() over (
+        partition by {{ keys | join(', ') }}
+        order by sample_count desc, as_name
+    ) = 1
+
+),
+
+top_uploads as (
+
+    select * from uploads
+    qualify row_number() over (
+        partition by {{ keys | join(', ') }}
+        order by sample_count desc, as_name
+    ) = 1
+
+),
+{%- endif %}
+
+joined as (
+
+    select
+        {{ keys | join(',\n        ') }},
+        {%- if by_asn %}
+        coalesce({{ d }}.as_name, {{ u }}.as_name) as as_name,
+        {%- endif %}
+        {{ d }}.sample_count as download_sample_count,
+        {{ u }}.sample_count as upload_sample_count,
+        {%- for metric, side in [('download', d), ('upload', u), ('latency', d), ('loss', d)] %}
+        {%- for column in percentile_columns(metric) %}
+        {{ side }}.{{ column }}{{ "," if not loop.last }}
+        {%- endfor %}{{ "," if not loop.last }}
+        {%- endfor %}
+    from {{ d }}
+    full outer join {{ u }} using ({{ keys | join(', ') }})
+
+),
+
+final as (
+
+    select
+        joined.period_start,
+        joined.period_end,
+        joined.country_code,
+        countries.country_name,
+        {%- for key in place_keys if key != 'country_code' %}
+        joined.{{ key }},
+        {%- endfor %}
+        {%- if by_asn %}
+        joined.as_name,
+        as_names.as_name_count,
+        {%- endif %}
+        joined.download_sample_count,
+        joined.upload_sample_count,
+        {{ min_samples }} as min_sample_count,
+        coalesce(
+            joined.download_sample_count >= {{ min_samples }}
+            and joined.upload_sample_count >= {{ min_samples }},
+            false
+        ) as meets_min_samples,
+        {%- for metric in ['download', 'upload', 'latency', 'loss'] %}
+        {%- for column in percentile_columns(metric) %}
+        joined.{{ column }},
+        {%- endfor %}
+        {%- endfor %}
+        {{ loaded_at() }} as loaded_at
+    from joined
+    left join countries on joined.country_code = countries.country_code
+    {%- if by_asn %}
+    left join as_names
+        on
+        {%- for key in keys %}
+            {{ "and " if not loop.first }}joined.{{ key }} = as_names.{{ key }}
+        {%- endfor %}
+    {%- endif %}
+
+)
+
+select * from final
+{%- endmacro %}

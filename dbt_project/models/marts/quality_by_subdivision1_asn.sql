@@ -1,0 +1,17 @@
+-- One row per period and country subdivision and network (ASN): downloads and uploads side by side.
+-- The SQL is in macros/quality_mart.sql, shared by the six quality marts.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='period_start, period_end',
+        on_schema_change='fail',
+        post_hook="{{ export_mart() }}"
+    )
+}}
+
+{{ quality_mart(
+    downloads=ref('stg_downloads_by_country_subdivision1_asn'),
+    uploads=ref('stg_uploads_by_country_subdivision1_asn'),
+    place_keys=['country_code', 'subdivision1_iso_code', 'subdivision1_name', 'asn']
+) }}

@@ -1,0 +1,155 @@
+"""``iqb report``: what ``dbt build`` left in the DuckDB file, read read-only.
+
+Row counts per mart, the best and worst countries by IQB score in the latest
+period, and how to open the database in the ``duckdb`` shell. The database is
+``<artifacts>/iqb.duckdb`` (profiles/profiles.yml puts it there).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+DATABASE_FILE = "iqb.duckdb"
+LEVELS: tuple[str, ...] = ("country", "country_asn", "subdivision1", "subdivision1_asn",
+                           "city", "city_asn")
+MARTS: tuple[str, ...] = tuple(f"quality_by_{level}" for level in LEVELS)
+SCORES: tuple[str, ...] = tuple(f"iqb_scores_by_{level}" for level in LEVELS)
+DBT_BUILD = "dbt build --project-dir dbt_project --profiles-dir profiles"
+
+
+class ReportError(Exception):
+    """The report cannot be made; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class MartCount:
+    name: str
+    rows: int
+    periods: int
+    latest: date | None
+    meets_min_samples: int
+
+
+@dataclass(frozen=True)
+class CountryScore:
+    country_code: str
+    country_name: str | None
+    iqb_score: float
+    download_p95: float | None
+    upload_p95: float | None
+    latency_p95: float | None
+    loss_p95: float | None
+    samples: int | None
+
+
+@dataclass
+class Report:
+    database: Path
+    marts: list[MartCount] = field(default_factory=list)
+    scores: list[tuple[str, int]] = field(default_factory=list)
+    period: tuple[date, date] | None = None
+    scored_countries: int = 0
+    best: list[CountryScore] = field(default_factory=list)
+    worst: list[CountryScore] = field(default_factory=list)
+
+
+def database_path(artifacts: Path) -> Path:
+    return artifacts / DATABASE_FILE
+
+
+def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open the database read-only, or raise ReportError saying what to do."""
+    if not path.is_file():
+        raise ReportError(f"no database at {path}: build it first with `{DBT_BUILD}` "
+                          "(or `make demo`), with the same IQB_ARTIFACTS")
+    try:
+        return duckdb.connect(str(path), read_only=True,
+                              config={"autoinstall_known_extensions": False})
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise ReportError(f"{path} is open for writing by another process (a running "
+                              "dbt build?); try again when it is done") from None
+        raise ReportError(f"cannot open {path}: {exc}") from None
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'main'"
+    ).fetchall()}
+
+
+def _country(row: tuple) -> CountryScore:
+    return CountryScore(*row)
+
+
+def build_report(artifacts: Path, top: int = 5) -> Report:
+    path = database_path(artifacts)
+    con = connect_readonly(path)
+    try:
+        missing = [n for n in (*MARTS, *SCORES) if n not in _tables(con)]
+        if missing:
+            raise ReportError(f"{path} lacks {', '.join(missing)}: run `{DBT_BUILD}` "
+                              "(it builds every mart)")
+        report = Report(database=path)
+        for name in MARTS:
+            rows, periods, latest, meets = con.execute(
+                f"select count(*), count(distinct (period_start, period_end)), "
+                f"max(period_start), count(*) filter (where meets_min_samples) from {name}"
+            ).fetchone()
+            report.marts.append(MartCount(name, rows, periods, latest, meets))
+        for name in SCORES:
+            n = con.execute(f"select count(iqb_score) from {name}").fetchone()[0]
+            report.scores.append((name, n))
+        # The latest period that has any score (a month still filling up with
+        # thin cells would otherwise show an empty table).
+        period = con.execute(
+            "select period_start, period_end from iqb_scores_by_country "
+            "where iqb_score is not null "
+            "order by period_start desc, period_end desc limit 1"
+        ).fetchone()
+        if period is None:
+            return report
+        report.period = (period[0], period[1])
+        select = (
+            "select country_code, country_name, iqb_score, download_p95, upload_p95, "
+            "latency_p95, loss_p95, least(download_sample_count, upload_sample_count) "
+            "from iqb_scores_by_country "
+            "where period_start = ? and period_end = ? and iqb_score is not null "
+        )
+        # Many countries tie on the score (it moves in steps of the weights):
+        # ties are broken by download p95, then by code, so the list is stable.
+        report.best = [_country(r) for r in con.execute(
+            select + "order by iqb_score desc, download_p95 desc, country_code limit ?",
+            [*period, top]).fetchall()]
+        report.worst = [_country(r) for r in con.execute(
+            select + "order by iqb_score asc, download_p95 asc, country_code limit ?",
+            [*period, top]).fetchall()]
+        report.scored_countries = con.execute(
+            "select count(*) from iqb_scores_by_country "
+            "where period_start = ? and period_end = ? and iqb_score is not null",
+            list(period)).fetchone()[0]
+        return report
+    finally:
+        con.close()
+
+
+def shell_command(database: Path) -> str:
+    """How to open the database in the duckdb shell, from the current directory."""
+    venv_cli = Path(sys.executable).parent / "duckdb"
+    cli = _display(venv_cli) if venv_cli.exists() else (shutil.which("duckdb") or "duckdb")
+    return f"{cli} -readonly {_display(database)}"
+
+
+def _display(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path.absolute())
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return rel if not rel.startswith("..") else str(path.absolute())

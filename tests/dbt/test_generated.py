@@ -1,0 +1,54 @@
+"""Fast checks of the dbt project's files and of `iqb report` without a database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pycountry
+import yaml
+from typer.testing import CliRunner
+
+from extract.cli import app
+from extract.datasets import DATASETS
+from tests.dbt.helpers import PROJECT
+
+
+def test_generated_files_match_their_contracts() -> None:
+    """__sources.yml, stg_* and the ISO seed are what generate.py derives today."""
+    proc = subprocess.run([sys.executable, str(PROJECT / "scripts" / "generate.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, f"stale generated files, run generate.py:\n{proc.stdout}"
+
+
+def test_every_dataset_is_a_source_with_its_schema() -> None:
+    doc = yaml.safe_load((PROJECT / "models/staging/__sources.yml").read_text())
+    [source] = doc["sources"]
+    assert "external_location" in source["config"]["meta"]  # dbt-duckdb reads it under meta
+    tables = {t["name"]: t for t in source["tables"]}
+    assert set(tables) == {d.name for d in DATASETS}
+    for ds in DATASETS:
+        declared = [c["name"] for c in tables[ds.name]["columns"]]
+        assert declared == [*ds.schema.names, "filename"]
+        assert (PROJECT / f"models/staging/stg_{ds.name}.sql").is_file()
+
+
+def test_country_seed_is_pycountry() -> None:
+    lines = (PROJECT / "seeds/iso3166_countries.csv").read_text().splitlines()
+    assert len(lines) == 1 + len(pycountry.countries)
+    assert "NA,NAM,516,Namibia,Namibia,Republic of Namibia" in lines
+
+
+def test_iqb_report_without_a_database_says_to_run_dbt_build(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["report", "--artifacts", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no database at" in result.output and "dbt build" in result.output
+
+
+def test_iqb_report_on_a_database_without_marts_says_to_run_dbt_build(tmp_path: Path) -> None:
+    duckdb.connect(str(tmp_path / "iqb.duckdb")).close()
+    result = CliRunner().invoke(app, ["report", "--artifacts", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "lacks quality_by_country" in result.output and "dbt build" in result.output

@@ -1,0 +1,193 @@
+"""A cache that grows month by month, as in production: what each `dbt build` processes.
+
+The module fixture runs the whole story once on a small synthetic sample (all
+six levels, ASN names with `-ALT` variants, NULL cities) and records what it
+saw after each step; the tests then check the records:
+
+1. September is extracted, except uploads_by_country_city (no file yet) -> dbt build
+2. October lands, with all twelve datasets                             -> dbt build
+3.                                                                        dbt build --full-refresh
+4. a new minimum sample count for one mart                              -> dbt run --vars
+
+The README's example queries run on the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.dbt.helpers import IQB, DbtRun, dbt, env, query, shell
+
+pytestmark = pytest.mark.slow
+
+MARTS = ["quality_by_country", "quality_by_country_asn", "quality_by_subdivision1",
+         "quality_by_subdivision1_asn", "quality_by_city", "quality_by_city_asn"]
+SEP, OCT = "2024-09-01", "2024-10-01"
+SEP_UPLOADS_BY_CITY = "cache/v1/20240901T000000Z/20241001T000000Z/uploads_by_country_city"
+MATRIX = """\
+version: 0
+matrix:
+  dates:
+    - {{start: "{start}", end: "{end}"}}
+  granularities: [country, country_asn, subdivision1, subdivision1_asn, city, city_asn]
+"""
+
+
+@dataclass
+class Snapshot:
+    run: DbtRun
+    loaded_at: dict[tuple[str, str], set] = field(default_factory=dict)  # (mart, period) -> {ts}
+    rows: dict[tuple[str, str], int] = field(default_factory=dict)
+    exports: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 + mtime
+
+
+def snapshot(root: Path, run: DbtRun) -> Snapshot:
+    snap = Snapshot(run)
+    for mart in MARTS:
+        for period, n, stamps in query(root, f"select cast(period_start as varchar), count(*), "
+                                             f"list(distinct loaded_at) from {mart} group by 1"):
+            snap.rows[mart, period] = n
+            snap.loaded_at[mart, period] = set(stamps)
+    for f in sorted((root / "marts").rglob("*.parquet")):
+        digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        snap.exports[str(f.relative_to(root / "marts"))] = f"{digest} {f.stat().st_mtime_ns}"
+    return snap
+
+
+def iqb(root: Path, *args: str) -> None:
+    subprocess.run([str(IQB), *args], env=env(root), cwd=root.parent, check=True,
+                   capture_output=True, timeout=300)
+
+
+def extract(root: Path, start: str, end: str) -> None:
+    config = root.parent / f"matrix-{start}.yaml"
+    config.write_text(MATRIX.format(start=start, end=end))
+    iqb(root, "extract", "run", "--config", str(config))
+
+
+def periods_processed(run: DbtRun, mart: str) -> list[str]:
+    m = re.search(rf"{mart}: (\d+) period\(s\) to process \[(.*?)\]", run.output)
+    assert m, run.output
+    return re.findall(r"'([^']+)'", m[2])
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Snapshot]:
+    base = tmp_path_factory.mktemp("growing")
+    root, target = base / "artifacts", base / "target"
+    root.mkdir()
+    iqb(root, "sample", "--months", "2024-09..2024-10", "--rows", "60000", "--seed", "3")
+    extract(root, "2024-09-01", "2024-10-01")
+    shutil.rmtree(root / SEP_UPLOADS_BY_CITY)
+    steps = {"first": snapshot(root, dbt("build", artifacts=root, target=target))}
+    extract(root, "2024-10-01", "2024-11-01")
+    steps["october"] = snapshot(root, dbt("build", artifacts=root, target=target))
+    steps["full"] = snapshot(root, dbt("build", "--full-refresh", artifacts=root, target=target))
+    steps["vars"] = snapshot(root, dbt("run", "--select", "quality_by_city", "--vars",
+                                       "{min_sample_count: 40}", artifacts=root, target=target))
+    steps["root"] = root  # type: ignore[assignment]
+    return steps
+
+
+def test_every_build_passes_its_tests(story) -> None:
+    for name in ("first", "october", "full"):
+        failed = {k: v for k, v in story[name].run.statuses().items()
+                  if v not in ("success", "pass")}
+        assert not failed, (name, story[name].run.output)
+
+
+def test_a_dataset_without_files_does_not_break_the_build(story) -> None:
+    first = story["first"]
+    assert "no file of uploads_by_country_city" in first.run.output
+    root = story["root"]
+    [(rows, uploads)] = query(root, "select count(*), count(upload_sample_count) "
+                                    "from quality_by_city where period_start = ?", [SEP])
+    assert rows > 0 and uploads == 0  # September: downloads only
+    [(rows, uploads)] = query(root, "select count(*), count(upload_sample_count) "
+                                    "from quality_by_city where period_start = ?", [OCT])
+    assert rows > 0 and uploads > 0  # the dataset's first file was picked up
+
+
+def test_a_new_month_is_the_only_one_processed(story) -> None:
+    first, october = story["first"], story["october"]
+    for mart in MARTS:
+        assert periods_processed(october.run, mart) == ["2024-10-01..2024-11-01"], mart
+        # September's rows were not rewritten: same loaded_at, same count
+        assert october.loaded_at[mart, SEP] == first.loaded_at[mart, SEP], mart
+        assert october.rows[mart, SEP] == first.rows[mart, SEP], mart
+        assert october.loaded_at[mart, OCT].isdisjoint(first.loaded_at[mart, SEP])
+        assert len(october.loaded_at[mart, OCT]) == 1
+    # exports: September's files untouched (bytes and mtime), October's added
+    sep_files = {k: v for k, v in first.exports.items() if "period=2024-09-01" in k}
+    assert len(sep_files) == len(MARTS)
+    assert all(october.exports[k] == v for k, v in sep_files.items())
+    assert sum("period=2024-10-01_2024-11-01" in k for k in october.exports) == len(MARTS)
+
+
+def test_full_refresh_rebuilds_every_period(story) -> None:
+    october, full = story["october"], story["full"]
+    stamps = set().union(*full.loaded_at.values())
+    assert len(stamps) == 1 and stamps.isdisjoint(set().union(*october.loaded_at.values()))
+    assert full.rows == october.rows
+    assert set(full.exports) == set(october.exports)
+    assert all(full.exports[k] != october.exports[k] for k in full.exports)  # rewritten
+
+
+def test_a_new_min_sample_count_reprocesses_every_period(story) -> None:
+    full, changed = story["full"], story["vars"]
+    assert periods_processed(changed.run, "quality_by_city") == [
+        "2024-09-01..2024-10-01", "2024-10-01..2024-11-01"]
+    root = story["root"]
+    [(threshold, meets, wrong)] = query(
+        root, "select list(distinct min_sample_count), count(*) filter (where meets_min_samples), "
+              "count(*) filter (where meets_min_samples <> coalesce(download_sample_count >= 40 "
+              "and upload_sample_count >= 40, false)) from quality_by_city")
+    assert threshold == [40] and meets > 0 and wrong == 0
+    # the other marts were not run and keep the default
+    assert query(root, "select distinct min_sample_count from quality_by_country") == [(100,)]
+    for period in (SEP, OCT):
+        assert changed.loaded_at["quality_by_city", period] != full.loaded_at[
+            "quality_by_city", period]
+
+
+def test_asn_marts_have_one_row_per_asn_although_names_vary(story) -> None:
+    root = story["root"]
+    [(rows, asns, multi)] = query(
+        root, "select count(*), count(distinct (period_start, country_code, asn)), "
+              "count(*) filter (where as_name_count > 1) from quality_by_country_asn")
+    assert rows == asns and multi > 0
+    # the kept name is the one with the most download tests
+    [(bad,)] = query(root, """
+        select count(*) from quality_by_country_asn as q
+        where q.download_sample_count < (
+            select max(sample_count) from stg_downloads_by_country_asn as s
+            where s.period_start = q.period_start and s.country_code = q.country_code
+              and s.asn = q.asn)""")
+    assert bad == 0
+
+
+def readme_queries() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Transform: dbt and the duckdb shell", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sql\n(.*?)```", section, flags=re.S)
+
+
+def test_the_readme_has_five_example_queries() -> None:
+    assert len(readme_queries()) == 5
+
+
+@pytest.mark.parametrize("number", range(1, 6))
+def test_readme_query_runs_in_the_duckdb_shell(story, number: int, tmp_path: Path) -> None:
+    sql = readme_queries()[number - 1]
+    proc = shell(story["root"] / "iqb.duckdb", sql, "-csv", "-bail", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) >= 2, (sql, proc.stdout)  # a header and at least one row

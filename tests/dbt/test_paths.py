@@ -1,0 +1,86 @@
+"""Where dbt reads and writes: the artifacts root, whatever the working directory.
+
+dbt resolves relative paths against the working directory, so the profile
+anchors the default root on the profiles directory (<repo>/artifacts) and
+otherwise follows IQB_ARTIFACTS like the extractor. The default is tested in a
+copy of the repo's dbt files, so the real ./artifacts is never touched.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.dbt.helpers import PROFILES, PROJECT, copy_real_october, dbt, query
+
+pytestmark = pytest.mark.slow
+
+SELECT = ("--select", "+iqb_scores_by_country")  # the country mart, its scores, their tests
+
+
+def repo_copy(tmp_path: Path) -> Path:
+    """profiles/ and dbt_project/ (without build output) under a fresh root."""
+    root = tmp_path / "repo"
+    shutil.copytree(PROFILES, root / "profiles")
+    shutil.copytree(PROJECT, root / "dbt_project",
+                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    return root
+
+
+def duckdb_files(root: Path) -> list[Path]:
+    return sorted(p.relative_to(root) for p in root.rglob("*.duckdb"))
+
+
+def test_both_invocation_styles_write_the_same_file(tmp_path: Path) -> None:
+    repo = repo_copy(tmp_path)
+    artifacts = repo / "artifacts"
+    copy_real_october(artifacts)
+
+    # 1. from the repo root
+    first = dbt("build", *SELECT, artifacts=None, target=tmp_path / "t1", cwd=repo)
+    assert duckdb_files(repo) == [Path("artifacts/iqb.duckdb")]
+    [(loaded_at,)] = query(artifacts, "select distinct loaded_at from quality_by_country")
+    assert "1 period(s) to process" not in first.output  # first build: everything
+
+    # 2. from inside dbt_project/: same database, which already has the period
+    second = dbt("build", *SELECT, artifacts=None, target=tmp_path / "t2",
+                 cwd=repo / "dbt_project", project_args=("--profiles-dir", "../profiles"))
+    assert duckdb_files(repo) == [Path("artifacts/iqb.duckdb")]
+    assert "quality_by_country: 0 period(s) to process" in second.output
+    assert query(artifacts, "select distinct loaded_at from quality_by_country") == [(loaded_at,)]
+    assert (artifacts / "marts/quality_by_country").is_dir()
+    assert not (repo / "dbt_project/artifacts").exists()
+
+
+def test_iqb_artifacts_points_at_a_separate_database(tmp_path: Path, real_october) -> None:
+    a, b = real_october.artifacts, tmp_path / "b"
+    copy_real_october(b, datasets=("downloads_by_country",))  # uploads: no file yet
+    before = (a / "iqb.duckdb").stat().st_mtime_ns, query(
+        a, "select count(*), count(upload_sample_count) from quality_by_country")
+
+    run_b = dbt("build", *SELECT, artifacts=b, target=tmp_path / "tb")
+
+    assert (b / "iqb.duckdb").is_file() and (b / "marts/quality_by_country").is_dir()
+    assert ((a / "iqb.duckdb").stat().st_mtime_ns, query(
+        a, "select count(*), count(upload_sample_count) from quality_by_country")) == before
+    assert before[1][0][1] > 200  # a: uploads present
+    # b: the missing dataset did not break the build; its side is NULL everywhere
+    assert "no file of uploads_by_country" in run_b.output
+    [(rows, with_uploads, meeting, scored)] = query(
+        b, "select count(*), count(upload_sample_count), count(*) filter (where meets_min_samples),"
+           " (select count(iqb_score) from iqb_scores_by_country) from quality_by_country")
+    assert rows > 200 and with_uploads == 0 and meeting == 0 and scored == 0
+    assert not (REPO / "dbt_project" / "artifacts").exists()
+
+
+def test_a_relative_iqb_artifacts_is_relative_to_the_working_directory(tmp_path: Path) -> None:
+    """As for the extractor: IQB_ARTIFACTS=rel from the repo root means <repo>/rel."""
+    repo = repo_copy(tmp_path)
+    copy_real_october(repo / "elsewhere")
+    dbt("build", "--select", "+quality_by_country", artifacts=Path("elsewhere"),
+        target=tmp_path / "t", cwd=repo)
+    assert duckdb_files(repo) == [Path("elsewhere/iqb.duckdb")]
+    assert query(repo / "elsewhere", "select count(*) from quality_by_country")[0][0] > 200
