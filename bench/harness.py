@@ -3,25 +3,28 @@
 Every measured step runs as its own process (``dbt``, ``iqb``, or ``python -m
 bench.steps ...``), so one step's memory never inflates the next one's figure
 and the harness itself (which holds results, not data) stays out of the
-numbers. ``os.wait4`` returns the child's resource usage, whose ``ru_maxrss``
-is the largest resident set of the child or of any descendant it waited for:
-the peak a user would see in ``top``, not a sum. Only the standard library is
-used.
+numbers. The command is started by the small ``bench/launch.py``, which reads
+its ``ru_maxrss`` with ``os.wait4``: the largest resident set of the command
+or of any descendant it waited for (the peak a user would see in ``top``, not
+a sum), without the harness's own size (see launch.py). Only the standard
+library is used.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+LAUNCHER = Path(__file__).with_name("launch.py")
 
 # Child processes reach nothing beyond loopback (DESIGN.md): no dbt telemetry,
 # no GCE metadata probe.
@@ -71,23 +74,25 @@ def child_env(**extra: str) -> dict[str, str]:
 
 def run(cmd: Sequence[str | Path], log: Path, env: dict[str, str] | None = None,
         cwd: Path = REPO) -> Sample:
-    """Run one command to completion; its output goes to ``log`` (appended)."""
+    """Run one command to completion through ``bench/launch.py``; output goes to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     args = [str(c) for c in cmd]
-    with open(log, "ab") as fh:
-        fh.write(f"\n$ {' '.join(args)}\n".encode())
-        fh.flush()
-        started = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT,
-                                env=env or child_env(), cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        tail = log.read_text(errors="replace").splitlines()[-25:]
-        raise StepFailed(f"{' '.join(args)} exited {proc.returncode}; log {log}:\n"
-                         + "\n".join(tail))
-    return Sample(seconds, usage.ru_maxrss / 1024)
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        measured = Path(fh.name)
+    try:
+        with open(log, "ab") as out:
+            out.write(f"\n$ {' '.join(args)}\n".encode())
+            out.flush()
+            code = subprocess.run([sys.executable, "-S", str(LAUNCHER), str(measured), *args],
+                                  stdout=out, stderr=subprocess.STDOUT, env=env or child_env(),
+                                  cwd=cwd, check=False).returncode
+        if code != 0:
+            tail = log.read_text(errors="replace").splitlines()[-25:]
+            raise StepFailed(f"{' '.join(args)} exited {code}; log {log}:\n" + "\n".join(tail))
+        result = json.loads(measured.read_text())
+    finally:
+        measured.unlink(missing_ok=True)
+    return Sample(result["seconds"], result["maxrss_kb"] / 1024)
 
 
 def repeat(times: int, step: Callable[[], Sample], before: Callable[[], None] | None = None

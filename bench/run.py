@@ -14,16 +14,13 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from bench import synth
+from bench import gcs, synth
 from bench.harness import BIN, REPO, Figure, Sample, StepFailed, child_env, repeat, run
 from bench.report import Results, Row
-from extract.cache.layout import CACHE_VERSION_DIR, Entry
-from extract.datasets import DATASETS
 from extract.engines.duckdb import raw_dir
 from extract.sample.generate import calibration_table
 
@@ -71,15 +68,16 @@ class Bench:
         return self.logs / f"{name}.log"
 
     def record(self, key: str, figure: Figure, section: str, step: str, rate: str = "",
-               note: str = "", rss_key: str | None = None) -> None:
+               note: str = "", rss_key: str | None = None) -> Row:
         self.results.figures[key] = round(figure.seconds, 3)
         if rss_key:
             self.results.figures[rss_key] = round(figure.rss_mb, 1)
         self.results.figures.setdefault("runs", {})[key] = list(figure.all_seconds)
-        self.results.rows.append(Row(section, step, figure.seconds, figure.rss_mb, rate,
-                                     figure.runs, note))
+        row = Row(section, step, figure.seconds, figure.rss_mb, rate, figure.runs, note)
+        self.results.rows.append(row)
         self.echo(f"  {section}: {step}: {figure.seconds:.2f} s (median of {figure.runs}), "
                   f"peak RSS {figure.rss_mb:.0f} MB")
+        return row
 
     # --- data --------------------------------------------------------------------------
 
@@ -169,35 +167,214 @@ class Bench:
         return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
-def next_month_entries(window: dict[synth.Period, list[Entry]]) -> tuple[synth.Period,
-                                                                         list[Entry]]:
-    """The month after the manifest's last one, with all twelve datasets: the new month."""
-    last = list(window)[-1]
-    start = last.end
-    end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
-    return synth.Period(start, end), [Entry(d, start, end) for d in DATASETS]
+    # --- dbt build and incremental -------------------------------------------------------
+
+    def dbt(self, *args: str | Path) -> list[str | Path]:
+        """A dbt command on the project, with target and logs kept out of the shared checkout."""
+        return [BIN / "dbt", *args, "--project-dir", REPO / "dbt_project",
+                "--profiles-dir", REPO / "profiles",
+                "--target-path", self.work / "dbt-target", "--log-path", self.work / "dbt-logs"]
+
+    def reset_window(self, keep: Path | None = None) -> None:
+        """Drop everything dbt made under the window root (database, exports, state).
+
+        With ``keep``, put back a copy of what a previous build made instead.
+        """
+        for child in self.window.iterdir():
+            if child.name != "cache":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        if keep is not None:
+            for child in keep.iterdir():
+                target = self.window / child.name
+                if child.is_dir():
+                    shutil.copytree(child, target)
+                else:
+                    shutil.copy2(child, target)
+
+    def build(self) -> None:
+        """Full ``dbt build`` over the window, then one new month on top of it."""
+        env = child_env(IQB_ARTIFACTS=str(self.window))
+        log = self.log("dbt")
+        # One untimed parse first: every timed build then parses partially, as a
+        # user's second and later builds do (the first parse is reported apart).
+        shutil.rmtree(self.work / "dbt-target", ignore_errors=True)
+        parse = run(self.dbt("parse"), log, env)
+        self.results.rows.append(Row("build", "dbt parse, cold (once, untimed for builds)",
+                                     parse.seconds, parse.rss_mb, runs=1))
+        self.results.figures["dbt_parse_cold_s"] = round(parse.seconds, 3)
+        build = repeat(self.plan.build_repeats, lambda: run(self.dbt("build"), log, env),
+                       before=self.reset_window)
+        window_mb = self.results.data["window_mb"]
+        floor = self.results.figures.get("floor_s")
+        self.record("build_s", build, "build",
+                    f"dbt build, all marts, {self.plan.months} months",
+                    f"{window_mb / build.seconds:,.0f} MB/s", rss_key="build_rss_mb")
+        if floor:
+            ratio = build.seconds / floor
+            self.results.figures["build_over_floor"] = round(ratio, 2)
+            self.results.rows[-1].note = f"build/floor = {ratio:.1f}"
+        baseline = self.results.figures.get("baseline_s")
+        if baseline:
+            ratio = baseline / build.seconds
+            self.results.figures["baseline_over_build"] = round(ratio, 2)
+            self.results.rows[-1].note += f"; baseline/build = {ratio:.2f}"
+
+        # The database of the last full build is the starting point of every incremental run.
+        built = self.work / "built"
+        shutil.rmtree(built, ignore_errors=True)
+        built.mkdir()
+        for child in self.window.iterdir():
+            if child.name != "cache":
+                shutil.move(child, built / child.name)
+        periods = synth.latest(synth.manifest_entries(), self.plan.months)
+        period, entries = synth.next_period(periods)
+        new_month = self.work / "new-month"
+        synth.write_entries(new_month, {period: entries}, self.plan.seed, self.plan.scale)
+        keys = [e.key for e in entries]
+
+        def add_month() -> None:
+            self.drop(keys)
+            self.reset_window(keep=built)
+            synth.link_tree(new_month, self.window, keys)
+
+        try:
+            incremental = repeat(self.plan.build_repeats,
+                                 lambda: run(self.dbt("build"), log, env), before=add_month)
+        finally:
+            self.drop(keys)
+        ratio = incremental.seconds / build.seconds
+        self.results.figures["incremental_over_build"] = round(ratio, 2)
+        self.record("incremental_s", incremental, "build",
+                    f"dbt build after adding 1 month ({period.start:%Y-%m}, 12 datasets)",
+                    note=f"incremental/build = {ratio:.2f}", rss_key="incremental_rss_mb")
+
+    def drop(self, keys: list[str]) -> None:
+        for key in keys:
+            shutil.rmtree(self.window / key, ignore_errors=True)
+
+    # --- sync ------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Push and pull of the window's cache, then no-op push/status over the full layout."""
+        periods = synth.manifest_entries()
+        keys = [e.key for es in synth.latest(periods, self.plan.months).values() for e in es]
+        source = self.work / "sync-window"  # the window's cache alone (no database), linked
+        shutil.rmtree(source / "state", ignore_errors=True)
+        synth.link_tree(self.window, source, keys)
+        size = mb(source / "cache")
+        full = self.work / "full"
+        synth.link_tree(self.window, full, keys)
+        layout = synth.synth(full, self.plan.months, self.plan.seed, self.plan.scale,
+                             self.plan.older_scale, self.plan.layout_months)
+        self.results.data.update({"layout_entries": layout.entries,
+                                  "layout_files": 2 * layout.entries,
+                                  "layout_mb": round(layout.bytes / 1e6, 1)})
+        self.echo(f"  sync: full layout {layout.entries} entries ({2 * layout.entries} files, "
+                  f"{layout.bytes / 1e6:,.0f} MB) in {full}")
+        log = self.log("sync")
+        with gcs.fake_gcs(self.log("fake-gcs")) as server:
+            buckets = iter(f"iqb-bench-{i}" for i in range(10_000))
+            last: list[str] = []
+
+            def push(jobs: int) -> Callable[[], Sample]:
+                def step() -> Sample:
+                    if last:
+                        server.empty_bucket(last.pop())
+                    bucket = next(buckets)
+                    server.create_bucket(bucket)
+                    last.append(bucket)
+                    # A first push: no hash index yet, so every file is hashed and sent.
+                    shutil.rmtree(source / "state", ignore_errors=True)
+                    return run([BIN / "iqb", "sync", "push", "--jobs", str(jobs),
+                                "--artifacts", source], log, child_env(**server.env(bucket)))
+                return step
+
+            rows: dict[str, Row] = {}
+            for jobs in (1, 8):
+                figure = repeat(self.plan.build_repeats, push(jobs))
+                self.results.figures[f"push_jobs{jobs}_mbps"] = round(size / figure.seconds, 1)
+                rows["push"] = self.record(f"push_jobs{jobs}_s", figure, "sync",
+                                           f"push {self.plan.months} months, --jobs {jobs}",
+                                           f"{size / figure.seconds:,.0f} MB/s")
+            manifest = f"gs://{last[0]}/state/manifest.json"
+            target = self.work / "pulled"
+            for jobs in (1, 8):
+                figure = repeat(
+                    self.plan.build_repeats,
+                    lambda jobs=jobs: run([BIN / "iqb", "cache", "pull", manifest, "--jobs",
+                                           str(jobs), "--allow-http", "--artifacts", target],
+                                          log, child_env(**server.env(last[0]))),
+                    before=lambda: shutil.rmtree(target, ignore_errors=True))
+                self.results.figures[f"pull_jobs{jobs}_mbps"] = round(size / figure.seconds, 1)
+                rows["pull"] = self.record(f"pull_jobs{jobs}_s", figure, "sync",
+                                           f"pull {self.plan.months} months, --jobs {jobs}",
+                                           f"{size / figure.seconds:,.0f} MB/s")
+            shutil.rmtree(target, ignore_errors=True)
+            for direction in ("push", "pull"):
+                ratio = (self.results.figures[f"{direction}_jobs8_mbps"]
+                         / self.results.figures[f"{direction}_jobs1_mbps"])
+                self.results.figures[f"{direction}_jobs8_over_jobs1"] = round(ratio, 2)
+                rows[direction].note = f"jobs 8 / jobs 1 = {ratio:.2f}"
+            server.empty_bucket(last.pop())
+
+            # The full layout, pushed once (untimed), then pushed and compared again: no-ops.
+            bucket = next(buckets)
+            server.create_bucket(bucket)
+            env = child_env(**server.env(bucket))
+            first = run([BIN / "iqb", "sync", "push", "--jobs", "8", "--artifacts", full],
+                        log, env)
+            self.echo(f"  sync: full layout pushed in {first.seconds:.0f} s (setup, untimed)")
+            noop_push = repeat(self.plan.repeats, lambda: run(
+                [BIN / "iqb", "sync", "push", "--artifacts", full], log, env))
+            self.record("noop_push_s", noop_push, "sync",
+                        f"no-op push, {2 * layout.entries} files unchanged")
+            noop_status = repeat(self.plan.repeats, lambda: run(
+                [BIN / "iqb", "cache", "status", "--manifest",
+                 f"gs://{bucket}/state/manifest.json", "--artifacts", full], log, env))
+            self.record("noop_status_s", noop_status, "sync",
+                        f"status --manifest, {2 * layout.entries} files unchanged",
+                        rss_key="noop_status_rss_mb")
 
 
-def cache_dir(root: Path) -> Path:
-    return root / CACHE_VERSION_DIR
+def dbt_missing() -> str | None:
+    """Why the dbt project cannot be benchmarked yet, or None."""
+    if not (REPO / "dbt_project" / "dbt_project.yml").is_file():
+        return "no dbt project (dbt_project/dbt_project.yml) in this checkout"
+    return None
 
 
-def available(cmd: list[str | Path]) -> str | None:
-    """None when ``cmd`` (a ``--help`` call) works, else why not."""
-    try:
-        run(cmd, Path("/dev/null"), env=child_env())
-    except (StepFailed, OSError) as err:
-        return str(err).splitlines()[0]
+def sync_missing() -> str | None:
+    """Why the sync commands cannot be benchmarked yet, or None."""
+    for cmd in (["sync", "push", "--help"], ["cache", "pull", "--help"]):
+        try:
+            run([BIN / "iqb", *cmd], Path("/dev/null"))
+        except StepFailed:
+            return f"`iqb {' '.join(cmd[:-1])}` is not available in this checkout"
     return None
 
 
 def main_run(plan: Plan, work: Path, results: Results, echo: Callable[[str], None],
              sections: tuple[str, ...]) -> None:
+    """Every selected section, in order; one that cannot run says why and the rest go on."""
     bench = Bench(plan, work, results, echo)
     bench.check_disk()
     bench.synthesise()
-    if "build" in sections:
-        bench.floor_and_baseline()
-    if "extract" in sections:
-        bench.extract()
-    _ = REPO
+    steps: list[tuple[str, Callable[[], None], Callable[[], str | None]]] = [
+        ("build", bench.floor_and_baseline, lambda: None),
+        ("build", bench.build, dbt_missing),
+        ("extract", bench.extract, lambda: None),
+        ("sync", bench.sync, sync_missing),
+    ]
+    for section, step, missing in steps:
+        if section not in sections:
+            continue
+        why = missing()
+        if why is None:
+            try:
+                step()
+                continue
+            except StepFailed as err:
+                why = str(err)
+        name = f"{section}: {step.__name__}"
+        results.unavailable[name] = why.splitlines()[0]
+        echo(f"  {name}: NOT MEASURED: {why}")

@@ -41,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 
 from extract.cache.layout import Entry, parse_cache_key
-from extract.cache.store import atomic_path, write_entry
+from extract.cache.store import EntryState, entry_state, read_stats, write_entry
 from extract.datasets import DATASETS, DIRECTIONS, PERCENTILES, Dataset, quantile_offset
 from extract.engines.duckdb import BATCH_ROWS
 from extract.sample.generate import (
@@ -55,7 +55,8 @@ from extract.sample.generate import (
 REPO = Path(__file__).resolve().parents[1]
 REAL_MANIFEST = REPO / "tests" / "fixtures" / "manifests" / "mlab-bucket-manifest.json"
 ENGINE = "bench-synth"
-MARKER = "bench-synth.json"  # written last under the root: what was generated, and how
+# Bump when the generator changes: entries written by another version are rewritten.
+SYNTH_VERSION = 1
 
 # Places at scale 1, tuned so that one month lands on the real sizes (see
 # docs/performance.md): ~3,300 subdivisions, ~55,000 cities, ~25,000 country-ASNs,
@@ -312,52 +313,71 @@ class Written:
     rows: int
     bytes: int
 
+    def __add__(self, other: Written) -> Written:
+        return Written(self.entries + other.entries, self.rows + other.rows,
+                       self.bytes + other.bytes)
+
+
+def _present(entry: Entry, root: Path, seed: int, scale: float) -> Written | None:
+    """The entry's size if it is already there, written by this synth with these parameters."""
+    stats = read_stats(entry, root)
+    if (stats is None or stats.get("engine") != ENGINE or stats.get("synthetic_seed") != seed
+            or stats.get("synthetic_scale") != scale
+            or stats.get("synthetic_version") != SYNTH_VERSION
+            or entry_state(entry, root) != EntryState.PRESENT):
+        return None
+    return Written(1, int(stats["rows"]), entry.data_path(root).stat().st_size)
+
 
 def write_entries(root: Path, periods: dict[Period, list[Entry]], seed: int, scale: float
                   ) -> Written:
-    """Write each entry with the cache writer, as ``iqb extract run`` would."""
-    entries = rows = size = 0
+    """Write each entry with the cache writer, as ``iqb extract run`` would.
+
+    An entry already written with the same seed and scale is kept, so an
+    interrupted run resumes and a second run costs only a scan.
+    """
+    total = Written(0, 0, 0)
     for period, period_entries in periods.items():
         for entry in period_entries:
-            table = month_table(entry.dataset, period, seed, scale)
-            result = write_entry(entry, root, iter(table.to_batches(max_chunksize=BATCH_ROWS)),
-                                 {"total_bytes_processed": 0, "total_bytes_billed": 0,
-                                  "synthetic_seed": seed, "synthetic_scale": scale},
-                                 ENGINE)
-            entries += 1
-            rows += result.rows
-            size += result.bytes
-    return Written(entries, rows, size)
+            done = _present(entry, root, seed, scale)
+            if done is None:
+                table = month_table(entry.dataset, period, seed, scale)
+                batches = iter(table.to_batches(max_chunksize=BATCH_ROWS))
+                result = write_entry(entry, root, batches,
+                                     {"total_bytes_processed": 0, "total_bytes_billed": 0,
+                                      "synthetic_seed": seed, "synthetic_scale": scale,
+                                      "synthetic_version": SYNTH_VERSION},
+                                     ENGINE)
+                done = Written(1, result.rows, result.bytes)
+            total += done
+    return total
 
 
 def synth(root: Path, months: int, seed: int = 0, scale: float = 1.0,
-          older_scale: float | None = None, manifest: Path = REAL_MANIFEST) -> Written:
+          older_scale: float | None = None, layout_months: int | None = None,
+          manifest: Path = REAL_MANIFEST) -> Written:
     """Write the latest ``months`` of the manifest at ``scale`` under ``root``.
 
-    With ``older_scale``, also write every older month of the manifest at that
-    (smaller) scale, giving the manifest's full layout (4,900 files for the real
-    one) at a size that fits on a laptop. Reuses what is there when a marker
-    says it was written with the same parameters.
+    With ``older_scale``, also write the older months of the manifest (all of
+    them, or up to ``layout_months`` in all) at that smaller scale: the
+    manifest's full layout (4,900 files for the real one) at a size that fits
+    in the memory of a local GCS emulator.
     """
-    params = {"manifest": manifest.name, "months": months, "seed": seed, "scale": scale,
-              "older_scale": older_scale, "engine": ENGINE}
-    marker = root / MARKER
-    if marker.is_file():
-        recorded = json.loads(marker.read_text())
-        if recorded.get("params") == params:
-            return Written(**recorded["written"])
-    marker.unlink(missing_ok=True)
     periods = manifest_entries(manifest)
     window = latest(periods, months)
     written = write_entries(root, window, seed, scale)
     if older_scale is not None:
-        older = {p: e for p, e in periods.items() if p not in window}
-        more = write_entries(root, older, seed, older_scale)
-        written = Written(written.entries + more.entries, written.rows + more.rows,
-                          written.bytes + more.bytes)
-    with atomic_path(marker) as tmp:
-        tmp.write_text(json.dumps({"params": params, "written": written.__dict__}, indent=2))
+        layout = latest(periods, layout_months) if layout_months else periods
+        older = {p: e for p, e in layout.items() if p not in window}
+        written += write_entries(root, older, seed, older_scale)
     return written
+
+
+def next_period(periods: dict[Period, list[Entry]]) -> tuple[Period, list[Entry]]:
+    """The month after the last one, with all twelve datasets: a new month arriving."""
+    start = list(periods)[-1].end
+    end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return Period(start, end), [Entry(d, start, end) for d in DATASETS]
 
 
 def link_tree(source: Path, target: Path, keys: Iterable[str]) -> None:
@@ -366,5 +386,7 @@ def link_tree(source: Path, target: Path, keys: Iterable[str]) -> None:
         for src in sorted((source / key).iterdir()):
             dst = target / key / src.name
             dst.parent.mkdir(parents=True, exist_ok=True)
-            if not dst.exists():
-                os.link(src, dst)
+            if dst.exists() and os.path.samefile(src, dst):
+                continue
+            dst.unlink(missing_ok=True)  # a file of an earlier synthesis
+            os.link(src, dst)
