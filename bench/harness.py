@@ -45,6 +45,7 @@ class StepFailed(RuntimeError):
 class Sample:
     seconds: float
     rss_mb: float
+    cpu_seconds: float = 0.0  # user + system of the command's tree: cpu/seconds = cores busy
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,15 @@ class Figure:
 
     seconds: float
     rss_mb: float
+    cpu_seconds: float
     runs: int
     all_seconds: tuple[float, ...]
 
     @classmethod
     def of(cls, samples: Sequence[Sample]) -> Figure:
         return cls(statistics.median(s.seconds for s in samples),
-                   statistics.median(s.rss_mb for s in samples), len(samples),
+                   statistics.median(s.rss_mb for s in samples),
+                   statistics.median(s.cpu_seconds for s in samples), len(samples),
                    tuple(round(s.seconds, 3) for s in samples))
 
 
@@ -92,7 +95,7 @@ def run(cmd: Sequence[str | Path], log: Path, env: dict[str, str] | None = None,
         result = json.loads(measured.read_text())
     finally:
         measured.unlink(missing_ok=True)
-    return Sample(result["seconds"], result["maxrss_kb"] / 1024)
+    return Sample(result["seconds"], result["maxrss_kb"] / 1024, result["cpu_seconds"])
 
 
 def repeat(times: int, step: Callable[[], Sample], before: Callable[[], None] | None = None

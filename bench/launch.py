@@ -1,4 +1,4 @@
-"""A tiny launcher: run a command, then write its wall seconds and peak RSS as JSON.
+"""A tiny launcher: run a command, then write its wall seconds, CPU seconds and peak RSS.
 
     python -S bench/launch.py OUT.json CMD [ARGS...]
 
@@ -27,7 +27,8 @@ def main() -> None:
     _, status, usage = os.wait4(pid, 0)
     seconds = time.perf_counter() - started
     with open(out, "w") as fh:
-        json.dump({"seconds": seconds, "maxrss_kb": usage.ru_maxrss}, fh)
+        json.dump({"seconds": seconds, "maxrss_kb": usage.ru_maxrss,
+                   "cpu_seconds": usage.ru_utime + usage.ru_stime}, fh)
     sys.exit(os.waitstatus_to_exitcode(status))
 
 

@@ -65,6 +65,7 @@ class Row:
     step: str
     seconds: float | None = None
     rss_mb: float | None = None
+    cpu_seconds: float | None = None
     rate: str = ""
     runs: int = 0
     note: str = ""
@@ -109,12 +110,13 @@ def markdown(doc: dict[str, Any]) -> str:
         "Every figure is the median of `runs` runs, measured side by side in one run of "
         "`make bench` (the machine is shared, so compare ratios, not absolutes across runs).",
         "",
-        "| section | step | seconds | peak RSS MB | rate | runs | note |",
-        "|---|---|---:|---:|---|---:|---|",
+        "| section | step | seconds | CPU s | peak RSS MB | rate | runs | note |",
+        "|---|---|---:|---:|---:|---|---:|---|",
     ]
     for r in doc["table"]:
         lines.append(f"| {r['section']} | {r['step']} | {_cell(r['seconds'], 2)} | "
-                     f"{_cell(r['rss_mb'], 0)} | {r['rate']} | {r['runs'] or ''} | {r['note']} |")
+                     f"{_cell(r['cpu_seconds'], 1)} | {_cell(r['rss_mb'], 0)} | {r['rate']} | "
+                     f"{r['runs'] or ''} | {r['note']} |")
     if doc["unavailable"]:
         lines += ["", "Not measured:", ""]
         lines += [f"- **{k}**: {why}" for k, why in doc["unavailable"].items()]

@@ -73,7 +73,8 @@ class Bench:
         if rss_key:
             self.results.figures[rss_key] = round(figure.rss_mb, 1)
         self.results.figures.setdefault("runs", {})[key] = list(figure.all_seconds)
-        row = Row(section, step, figure.seconds, figure.rss_mb, rate, figure.runs, note)
+        row = Row(section, step, figure.seconds, figure.rss_mb, figure.cpu_seconds, rate,
+                  figure.runs, note)
         self.results.rows.append(row)
         self.echo(f"  {section}: {step}: {figure.seconds:.2f} s (median of {figure.runs}), "
                   f"peak RSS {figure.rss_mb:.0f} MB")
@@ -200,24 +201,26 @@ class Bench:
         shutil.rmtree(self.work / "dbt-target", ignore_errors=True)
         parse = run(self.dbt("parse"), log, env)
         self.results.rows.append(Row("build", "dbt parse, cold (once, untimed for builds)",
-                                     parse.seconds, parse.rss_mb, runs=1))
+                                     parse.seconds, parse.rss_mb, parse.cpu_seconds, runs=1))
         self.results.figures["dbt_parse_cold_s"] = round(parse.seconds, 3)
         build = repeat(self.plan.build_repeats, lambda: run(self.dbt("build"), log, env),
                        before=self.reset_window)
         window_mb = self.results.data["window_mb"]
         floor = self.results.figures.get("floor_s")
-        self.record("build_s", build, "build",
-                    f"dbt build, all marts, {self.plan.months} months",
-                    f"{window_mb / build.seconds:,.0f} MB/s", rss_key="build_rss_mb")
+        build_row = self.record("build_s", build, "build",
+                                f"dbt build, all marts, {self.plan.months} months",
+                                f"{window_mb / build.seconds:,.0f} MB/s",
+                                note=self.dbt_split(build.all_seconds[-1]),
+                                rss_key="build_rss_mb")
         if floor:
             ratio = build.seconds / floor
             self.results.figures["build_over_floor"] = round(ratio, 2)
-            self.results.rows[-1].note = f"build/floor = {ratio:.1f}"
+            build_row.note = f"build/floor = {ratio:.1f}; {build_row.note}"
         baseline = self.results.figures.get("baseline_s")
         if baseline:
             ratio = baseline / build.seconds
             self.results.figures["baseline_over_build"] = round(ratio, 2)
-            self.results.rows[-1].note += f"; baseline/build = {ratio:.2f}"
+            build_row.note = f"baseline/build = {ratio:.2f}; {build_row.note}"
 
         # The database of the last full build is the starting point of every incremental run.
         built = self.work / "built"
@@ -246,7 +249,29 @@ class Bench:
         self.results.figures["incremental_over_build"] = round(ratio, 2)
         self.record("incremental_s", incremental, "build",
                     f"dbt build after adding 1 month ({period.start:%Y-%m}, 12 datasets)",
-                    note=f"incremental/build = {ratio:.2f}", rss_key="incremental_rss_mb")
+                    note=f"incremental/build = {ratio:.2f}; "
+                         f"{self.dbt_split(incremental.all_seconds[-1])}",
+                    rss_key="incremental_rss_mb")
+
+    def dbt_split(self, wall: float) -> str:
+        """Where the last dbt run spent its time, from its run_results.json (one thread).
+
+        Models, tests and seeds by their execution time; the rest of the wall
+        time is dbt itself (start-up, parse, graph, connections).
+        """
+        results = json.loads((self.work / "dbt-target" / "run_results.json").read_text())
+        kinds: dict[str, float] = {}
+        slowest = max(results["results"], key=lambda r: r["execution_time"])
+        for result in results["results"]:
+            kind = result["unique_id"].split(".", 1)[0]
+            kinds[kind] = kinds.get(kind, 0.0) + result["execution_time"]
+        spent = sum(kinds.values())
+        parts = [f"{kind}s {seconds:.1f} s" for kind, seconds in sorted(kinds.items())
+                 if seconds >= 0.05]
+        parts.append(f"dbt itself {max(0.0, wall - spent):.1f} s")
+        parts.append(f"slowest {slowest['unique_id'].rsplit('.', 1)[-1]} "
+                     f"{slowest['execution_time']:.1f} s")
+        return "last run: " + ", ".join(parts)
 
     def drop(self, keys: list[str]) -> None:
         for key in keys:
@@ -296,19 +321,28 @@ class Bench:
                 rows["push"] = self.record(f"push_jobs{jobs}_s", figure, "sync",
                                            f"push {self.plan.months} months, --jobs {jobs}",
                                            f"{size / figure.seconds:,.0f} MB/s")
-            manifest = f"gs://{last[0]}/state/manifest.json"
+            # A public bucket's manifest URL (https:// in production, plain http on
+            # loopback), and a private bucket's gs:// manifest, read via the GCS client.
+            public = f"{server.url}/{last[0]}/state/manifest.json"
+            private = f"gs://{last[0]}/state/manifest.json"
             target = self.work / "pulled"
-            for jobs in (1, 8):
+            for key, manifest, jobs, what in (
+                    ("pull_jobs1", public, 1, "public manifest URL"),
+                    ("pull_jobs8", public, 8, "public manifest URL"),
+                    ("pull_gs_jobs8", private, 8, "gs:// manifest")):
                 figure = repeat(
                     self.plan.build_repeats,
-                    lambda jobs=jobs: run([BIN / "iqb", "cache", "pull", manifest, "--jobs",
-                                           str(jobs), "--allow-http", "--artifacts", target],
-                                          log, child_env(**server.env(last[0]))),
+                    lambda manifest=manifest, jobs=jobs: run(
+                        [BIN / "iqb", "cache", "pull", manifest, "--jobs", str(jobs),
+                         "--allow-http", "--artifacts", target],
+                        log, child_env(**server.env(last[0]))),
                     before=lambda: shutil.rmtree(target, ignore_errors=True))
-                self.results.figures[f"pull_jobs{jobs}_mbps"] = round(size / figure.seconds, 1)
-                rows["pull"] = self.record(f"pull_jobs{jobs}_s", figure, "sync",
-                                           f"pull {self.plan.months} months, --jobs {jobs}",
-                                           f"{size / figure.seconds:,.0f} MB/s")
+                self.results.figures[f"{key}_mbps"] = round(size / figure.seconds, 1)
+                row = self.record(f"{key}_s", figure, "sync",
+                                  f"pull {self.plan.months} months, {what}, --jobs {jobs}",
+                                  f"{size / figure.seconds:,.0f} MB/s")
+                if key == "pull_jobs8":
+                    rows["pull"] = row
             shutil.rmtree(target, ignore_errors=True)
             for direction in ("push", "pull"):
                 ratio = (self.results.figures[f"{direction}_jobs8_mbps"]
@@ -328,12 +362,16 @@ class Bench:
                 [BIN / "iqb", "sync", "push", "--artifacts", full], log, env))
             self.record("noop_push_s", noop_push, "sync",
                         f"no-op push, {2 * layout.entries} files unchanged")
-            noop_status = repeat(self.plan.repeats, lambda: run(
-                [BIN / "iqb", "cache", "status", "--manifest",
-                 f"gs://{bucket}/state/manifest.json", "--artifacts", full], log, env))
+            status = [BIN / "iqb", "cache", "status", "--manifest",
+                      f"gs://{bucket}/state/manifest.json", "--artifacts", full]
+            noop_status = repeat(self.plan.repeats, lambda: run(status, log, env))
             self.record("noop_status_s", noop_status, "sync",
                         f"status --manifest, {2 * layout.entries} files unchanged",
                         rss_key="noop_status_rss_mb")
+            # The same comparison without drawing a 4,900-row table (docs/performance.md).
+            noop_json = repeat(self.plan.repeats, lambda: run([*status, "--json"], log, env))
+            self.record("noop_status_json_s", noop_json, "sync",
+                        "status --manifest --json, same files")
 
 
 def dbt_missing() -> str | None:

@@ -17,7 +17,7 @@ def test_peak_rss_is_the_child_s_own(tmp_path: Path) -> None:
     del ballast
     assert small.rss_mb < 100
     assert 400 <= big.rss_mb < 600
-    assert big.seconds > 0
+    assert big.seconds > 0 and big.cpu_seconds > 0
 
 
 def test_failure_names_the_command_and_shows_the_log(tmp_path: Path) -> None:
@@ -27,5 +27,5 @@ def test_failure_names_the_command_and_shows_the_log(tmp_path: Path) -> None:
 
 
 def test_figure_is_the_median() -> None:
-    figure = Figure.of([Sample(3.0, 10), Sample(1.0, 30), Sample(2.0, 20)])
-    assert (figure.seconds, figure.rss_mb, figure.runs) == (2.0, 20, 3)
+    figure = Figure.of([Sample(3.0, 10, 1.0), Sample(1.0, 30, 3.0), Sample(2.0, 20, 2.0)])
+    assert (figure.seconds, figure.rss_mb, figure.cpu_seconds, figure.runs) == (2.0, 20, 2.0, 3)
