@@ -69,6 +69,10 @@ class Figure:
 def child_env(**extra: str) -> dict[str, str]:
     """The harness's environment plus loopback-only settings and ``extra``."""
     env = dict(os.environ)
+    # Never the user's artifacts or bucket: every step names its own (make exports
+    # IQB_ARTIFACTS=./artifacts).
+    for name in ("IQB_ARTIFACTS", "GCP_PROJECT", "GCP_BUCKET", "STORAGE_EMULATOR_HOST"):
+        env.pop(name, None)
     env.update(LOOPBACK_ENV)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env.update(extra)

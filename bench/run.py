@@ -310,8 +310,8 @@ class Bench:
                     last.append(bucket)
                     # A first push: no hash index yet, so every file is hashed and sent.
                     shutil.rmtree(source / "state", ignore_errors=True)
-                    return run([BIN / "iqb", "sync", "push", "--jobs", str(jobs),
-                                "--artifacts", source], log, child_env(**server.env(bucket)))
+                    return run([*self.push_cmd(source), "--jobs", str(jobs)], log,
+                               child_env(**server.env(bucket)))
                 return step
 
             rows: dict[str, Row] = {}
@@ -355,11 +355,9 @@ class Bench:
             bucket = next(buckets)
             server.create_bucket(bucket)
             env = child_env(**server.env(bucket))
-            first = run([BIN / "iqb", "sync", "push", "--jobs", "8", "--artifacts", full],
-                        log, env)
+            first = run([*self.push_cmd(full), "--jobs", "8"], log, env)
             self.echo(f"  sync: full layout pushed in {first.seconds:.0f} s (setup, untimed)")
-            noop_push = repeat(self.plan.repeats, lambda: run(
-                [BIN / "iqb", "sync", "push", "--artifacts", full], log, env))
+            noop_push = repeat(self.plan.repeats, lambda: run(self.push_cmd(full), log, env))
             self.record("noop_push_s", noop_push, "sync",
                         f"no-op push, {2 * layout.entries} files unchanged")
             status = [BIN / "iqb", "cache", "status", "--manifest",
@@ -372,6 +370,12 @@ class Bench:
             noop_json = repeat(self.plan.repeats, lambda: run([*status, "--json"], log, env))
             self.record("noop_status_json_s", noop_json, "sync",
                         "status --manifest --json, same files")
+
+
+    def push_cmd(self, root: Path) -> list[str | Path]:
+        """``iqb sync push`` of ``root``, blind to a ``.env`` in the checkout (a real bucket)."""
+        return [BIN / "iqb", "sync", "push", "--artifacts", root,
+                "--env-file", self.work / "no-such.env"]
 
 
 def dbt_missing() -> str | None:
