@@ -248,18 +248,23 @@ def _print_estimate(summary, price_per_tib: float, cap: int | None) -> None:  # 
     from extract.engines.bigquery import format_bytes, on_demand_cost
 
     priced = [r for r in summary.reports if r.scan_bytes is not None]
+    over = sum(cap is not None and r.scan_bytes > cap for r in priced)
     table = Table(title="BigQuery dry run: bytes to be scanned")
     table.add_column("entry")
     table.add_column("scan", justify="right")
+    table.add_column("over cap")
     for r in priced:
-        over = cap is not None and r.scan_bytes > cap
-        table.add_row(r.entry.label, format_bytes(r.scan_bytes) +
-                      (" [red](over --maximum-bytes-billed)[/]" if over else ""))
+        table.add_row(r.entry.label, format_bytes(r.scan_bytes),
+                      "[red]yes[/]" if cap is not None and r.scan_bytes > cap else "")
     out.print(table)
     total = sum(r.scan_bytes for r in priced)
     out.print(f"total: {format_bytes(total)} ({total:,} bytes) in {len(priced)} queries; "
               f"estimated on-demand cost ${on_demand_cost(total, price_per_tib):,.2f} "
               f"at ${price_per_tib:g}/TiB (--price-per-tib)", highlight=False)
+    if over and cap is not None:
+        out.print(f"{over} entr{'y' if over == 1 else 'ies'} would scan more than "
+                  f"--maximum-bytes-billed ({format_bytes(cap)}): those jobs would fail "
+                  "(unbilled); raise the cap or leave them out", highlight=False)
 
 
 def _print_summary(summary, dry_run: bool) -> None:  # type: ignore[no-untyped-def]

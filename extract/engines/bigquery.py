@@ -188,8 +188,9 @@ class BigQueryEngine:
         # Bounded exponential backoff (1s, 2s, 4s ... 32s, jittered) within a deadline.
         self._retry = Retry(predicate=is_transient, timeout=retry_deadline,
                             on_error=_log_retry, **backoff)
-        # A job that itself failed for a transient reason is submitted again.
-        self._job_retry = bq_retry.DEFAULT_JOB_RETRY.with_timeout(job_timeout).with_delay(
+        # A job that itself failed for a transient reason is submitted again; this also
+        # wraps each submission and each poll, so it gets the same bound.
+        self._job_retry = bq_retry.DEFAULT_JOB_RETRY.with_timeout(retry_deadline).with_delay(
             **backoff)
         # Before any entry: an unreachable API fails at once instead of being retried.
         self._preflight_retry = Retry(predicate=is_transient_http,
@@ -297,7 +298,9 @@ class BigQueryEngine:
             sql, job_config=self._job_config(query, dry_run),
             job_id_prefix=f"{LABEL_TOOL}_{query.dataset}_{query.start:%Y%m%d}_",
             location=self.location, retry=self._retry, timeout=self.request_timeout,
-            job_retry=self._job_retry)
+            # None here: the client would otherwise wrap the submission in its own fixed
+            # 10-minute retry; ours (self._retry) bounds it, job retries happen in _wait.
+            job_retry=None)
 
     def estimate(self, query: Query) -> int:
         """Bytes the query would scan, from a dry run (not billed, nothing executed)."""

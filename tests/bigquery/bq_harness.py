@@ -54,6 +54,24 @@ _BQ_TYPES = {pa.string(): "STRING", pa.int64(): "INT64", pa.float64(): "FLOAT64"
              pa.date32(): "DATE"}
 
 
+def write_config(path: Path, granularities: str = "[country, country_asn, subdivision1, "
+                 "subdivision1_asn, city, city_asn]") -> Path:
+    """A pipeline.yaml for the sample month."""
+    path.write_text(f'version: 0\nmatrix:\n  dates:\n    - {{start: "{MONTH}", '
+                    f'end: "{NEXT_MONTH}"}}\n  granularities: {granularities}\n')
+    return path
+
+
+def iqb(*args: str) -> tuple[int, str]:
+    """Run the CLI in-process; exit code and everything it printed."""
+    from typer.testing import CliRunner
+
+    from extract.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -169,22 +187,24 @@ def _load_sample(emulator: Emulator, scratch: Path) -> None:
 
 # -- the fault proxy --------------------------------------------------------------------
 
-_REASONS = {429: "rateLimitExceeded", 500: "internalError", 502: "badGateway",
-            503: "backendError"}
+_REASONS = {400: "invalidQuery", 403: "accessDenied", 429: "rateLimitExceeded",
+            500: "internalError", 502: "badGateway", 503: "backendError"}
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length",
                 "proxy-connection", "upgrade"}
 
 
 @dataclass
 class Fault:
-    """Answer matching requests with ``status`` (or hold them ``delay`` seconds first)."""
+    """Answer matching requests with ``status``; or (status None) forward them, after
+    ``delay`` seconds, and with ``running`` report the job as still running."""
 
     method: str
     path: str  # regex searched in the request path (with its query string)
-    status: int | None = 503  # None: forward after the delay
+    status: int | None = 503
     times: int | None = 1  # None: every matching request
     body: str | None = None  # regex searched in the request body
     delay: float = 0.0
+    running: bool = False
     served: int = 0
 
     def matches(self, method: str, path: str, body: str) -> bool:
@@ -227,6 +247,7 @@ class FaultProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.server.block_on_close = False  # held requests must not delay teardown
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
@@ -270,6 +291,8 @@ class FaultProxy:
             status = resp.status
         finally:
             conn.close()
+        if fault is not None and fault.running and status == 200:
+            body = self._still_running(body)
         is_dry_run = isinstance(doc, dict) and doc.get("configuration", {}).get("dryRun")
         if self.dry_run_bytes is not None and is_dry_run and status == 200:
             answer = json.loads(body)
@@ -279,6 +302,18 @@ class FaultProxy:
             body = json.dumps(answer).encode()
         self._record(req, doc, status)
         self._reply(req, status, out_headers, body)
+
+    @staticmethod
+    def _still_running(body: bytes) -> bytes:
+        """A jobs.get / getQueryResults answer as BigQuery gives it for a job not done yet."""
+        answer = json.loads(body)
+        if "status" in answer:
+            answer["status"] = {"state": "RUNNING"}
+        if "jobComplete" in answer:
+            answer["jobComplete"] = False
+            for key in ("rows", "totalRows", "schema", "pageToken"):
+                answer.pop(key, None)
+        return json.dumps(answer).encode()
 
     def _record(self, req: BaseHTTPRequestHandler, doc: Any, status: int) -> None:
         with self._lock:

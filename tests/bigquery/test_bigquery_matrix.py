@@ -29,11 +29,9 @@ import pyarrow.parquet as pq
 import pytest
 import sqlglot
 from sqlglot import exp
-from typer.testing import CliRunner
 
 from extract.cache.layout import Entry
 from extract.cache.store import template_hash, template_text
-from extract.cli import app
 from extract.datasets import DATASETS, SOURCE_TABLES
 from extract.engines import Query
 from extract.engines.bigquery import DEFAULT_MAXIMUM_BYTES_BILLED, BigQueryEngine
@@ -47,24 +45,14 @@ from tests.bigquery.bq_harness import (
     SAMPLE_ROWS,
     Emulator,
     FaultProxy,
+    iqb,
+    write_config,
 )
 
 PERCENTILE_REL_TOL = 1e-9
 UPSTREAM_STATS = {"query_start_time": str, "query_duration_seconds": float,
                   "template_hash": str, "total_bytes_processed": int, "total_bytes_billed": int}
 ENTRIES = [Entry(d, MONTH, NEXT_MONTH) for d in DATASETS]
-
-
-def write_config(path: Path, granularities: str = "[country, country_asn, subdivision1, "
-                 "subdivision1_asn, city, city_asn]") -> Path:
-    path.write_text(f'version: 0\nmatrix:\n  dates:\n    - {{start: "{MONTH}", '
-                    f'end: "{NEXT_MONTH}"}}\n  granularities: {granularities}\n')
-    return path
-
-
-def iqb(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def shift_offsets(template: str) -> str:
