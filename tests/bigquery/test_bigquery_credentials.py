@@ -1,0 +1,102 @@
+"""Application Default Credentials: missing or unusable ones are one clear error that says
+how to fix it, before anything runs or is written, and no secret is ever printed or logged.
+
+Unusable credentials are real key files whose token endpoint is a closed loopback
+port (or, for user credentials, reached through a closed loopback proxy), so
+google-auth's refresh fails here without reaching the network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.bigquery.bq_harness import free_port, iqb, write_config
+
+FIX = ("gcloud auth application-default login", "GOOGLE_APPLICATION_CREDENTIALS")
+
+
+@pytest.fixture
+def no_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A machine with no credentials anywhere google-auth looks (GCE probing is off)."""
+    for var in ("GOOGLE_APPLICATION_CREDENTIALS", "BIGQUERY_EMULATOR_HOST", "IQB_BQ_PROJECT",
+                "GOOGLE_CLOUD_PROJECT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+def run_bigquery(root: Path) -> tuple[int, str]:
+    config = write_config(root / "pipeline.yaml", "[country]")
+    return iqb("extract", "run", "-c", str(config), "--engine", "bigquery",
+               "--artifacts", str(root / "artifacts"))
+
+
+def assert_one_clear_error(code: int, output: str, root: Path) -> None:
+    assert code == 2, output
+    assert output.count("error:") == 1, output
+    text = " ".join(output.split())
+    assert all(fix in text for fix in FIX), output
+    assert not (root / "artifacts").exists()  # nothing written, not even a lock
+
+
+def test_no_credentials_at_all(no_adc: Path) -> None:
+    code, output = run_bigquery(no_adc)
+    assert_one_clear_error(code, output, no_adc)
+    assert "no usable Google credentials" in " ".join(output.split())
+
+
+def test_credentials_file_that_does_not_exist(no_adc: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(no_adc / "missing-key.json"))
+    code, output = run_bigquery(no_adc)
+    assert_one_clear_error(code, output, no_adc)
+    assert "missing-key.json" in "".join(output.split())
+
+
+def test_unusable_service_account_key_never_leaks(no_adc: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    path = no_adc / "key.json"
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": "iqb-test", "private_key_id": "k1",
+        "private_key": pem, "client_email": "extract@iqb-test.iam.gserviceaccount.com",
+        "client_id": "1", "token_uri": f"http://127.0.0.1:{free_port()}/token"}))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    caplog.set_level(logging.DEBUG)
+    t0 = time.monotonic()
+    code, output = run_bigquery(no_adc)
+    assert time.monotonic() - t0 < 30
+    assert_one_clear_error(code, output, no_adc)
+    assert "could not be used" in " ".join(output.split())
+    body = pem.splitlines()[1]  # a line of the key itself
+    for text in (output, caplog.text):
+        assert body not in text and "PRIVATE KEY" not in text
+
+
+def test_unusable_user_credentials_never_leak(no_adc: Path, monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    secrets = {"refresh_token": "1//refresh-SECRET-4c1f", "client_secret": "client-SECRET-9e2a"}
+    path = no_adc / "gcloud" / "application_default_credentials.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"type": "authorized_user", "client_id": "iqb.apps", **secrets}))
+    # google-auth always sends user credentials to Google's token endpoint: route that
+    # through a closed loopback proxy so the refresh fails here, unresolved and offline.
+    for var in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(var, f"http://127.0.0.1:{free_port()}")
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    caplog.set_level(logging.DEBUG)
+    code, output = run_bigquery(no_adc)
+    assert_one_clear_error(code, output, no_adc)
+    for secret in secrets.values():
+        assert secret not in output and secret not in caplog.text
