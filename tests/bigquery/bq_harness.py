@@ -1,9 +1,9 @@
 """A real BigQuery API on loopback: bqemulator as a process, and a fault-injecting relay.
 
 The emulator runs as its own process (``python -m bqemulator start``) on free
-loopback ports, with DuckDB's spatial extension installed offline from the
-``duckdb-extension-spatial`` wheel into a private HOME (the emulator refuses to
-start without it and would otherwise download it). The embedded sample is
+loopback ports, with DuckDB's spatial and avro extensions installed offline from
+the ``duckdb-extension-*`` wheels into a private HOME (it refuses to start
+without spatial, and would otherwise download both). The embedded sample is
 loaded into ``measurement-lab.ndt.unified_downloads`` / ``unified_uploads``
 with the unmodified google-cloud-bigquery client.
 
@@ -103,16 +103,23 @@ class Emulator:
         return emulator_client(self.url)
 
 
-def _install_spatial(home: Path) -> None:
-    """Copy the wheel's spatial extension into ``home``'s DuckDB extension directory."""
-    import duckdb_extension_spatial  # the wheel's import name: it only ships the binary
+def _install_extensions(home: Path) -> None:
+    """Install spatial (required) and avro (tried at start) from their wheels into ``home``.
 
-    ext = next(Path(duckdb_extension_spatial.__file__).parent.glob(
-        f"extensions/v{duckdb.__version__}/spatial.duckdb_extension"))
+    bqemulator runs ``INSTALL`` for both; with the files already in place DuckDB
+    downloads nothing, so the emulator never reaches beyond loopback.
+    """
+    import duckdb_extension_avro  # the wheels' import names: they only ship the binaries
+    import duckdb_extension_spatial
+
     con = duckdb.connect(config={"extension_directory": str(home / ".duckdb" / "extensions"),
                                  "autoinstall_known_extensions": False})
     try:
-        con.execute(f"INSTALL '{ext}'")
+        for package, name in ((duckdb_extension_spatial, "spatial"),
+                              (duckdb_extension_avro, "avro")):
+            path = Path(package.__file__).parent / "extensions" / f"v{duckdb.__version__}" / \
+                f"{name}.duckdb_extension"
+            con.execute(f"INSTALL '{path}'")
     finally:
         con.close()
 
@@ -144,7 +151,7 @@ def _load(client: bigquery.Client, table: str, data: pa.Table, scratch: Path) ->
 @contextlib.contextmanager
 def running_emulator(home: Path, raw_root: Path) -> Iterator[Emulator]:
     """Start bqemulator, wait until ready, load the sample; always stop it afterwards."""
-    _install_spatial(home)
+    _install_extensions(home)
     rest, grpc = free_port(), free_port()
     log = home / "emulator.log"
     env = {**os.environ, "HOME": str(home), "TMPDIR": str(home)}
