@@ -366,7 +366,8 @@ class BigQueryEngine:
     def _stream(self, query: Query, rows: bigquery.table.RowIterator) -> Iterator[Any]:
         """Arrow batches, one page (REST) or one Storage API message at a time."""
         try:
-            yield from rows.to_arrow_iterable(bqstorage_client=self._read_client)
+            yield from rows.to_arrow_iterable(bqstorage_client=self._read_client,
+                                              timeout=self.job_timeout)
         except Exception as err:
             raise self._error(f"reading the result of job {rows.job_id}", err) from None
         finally:
