@@ -184,9 +184,14 @@ def test_results_stream_page_by_page(bq_emulator: Emulator, tmp_path: Path) -> N
     engine = BigQueryEngine(emulator=bq_emulator.url, page_rows=500)
     ds = next(d for d in DATASETS if d.name == "downloads_by_country_city_asn")
     result = engine.run(Query(ds.name, template_text(ds), MONTH, NEXT_MONTH))
-    sizes = [b.num_rows for b in result.batches]
+    sizes, result_bytes, peak = [], 0, 0
+    for batch in result.batches:  # held one at a time, as the cache writer does
+        sizes.append(batch.num_rows)
+        result_bytes += batch.nbytes
+        peak = max(peak, pa.total_allocated_bytes())
     assert sum(sizes) > 4 * 500
     assert max(sizes) <= 500 and len(sizes) >= sum(sizes) // 500
+    assert peak < result_bytes / 4  # Arrow memory is a page, not the result
 
 
 def test_source_table_override_reads_the_named_table(bq_emulator: Emulator,
