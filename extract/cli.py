@@ -248,6 +248,9 @@ def _print_estimate(summary, price_per_tib: float, cap: int | None) -> None:  # 
     from extract.engines.bigquery import format_bytes, on_demand_cost
 
     priced = [r for r in summary.reports if r.scan_bytes is not None]
+    if not priced:
+        out.print("nothing to price: no BigQuery job would run")
+        return
     over = sum(cap is not None and r.scan_bytes > cap for r in priced)
     table = Table(title="BigQuery dry run: bytes to be scanned")
     table.add_column("entry")

@@ -170,12 +170,17 @@ def test_every_job_is_capped_labelled_and_parameterised(run: MatrixRun) -> None:
     assert seen == {d.name for d in DATASETS}
 
 
-def test_a_second_run_skips_everything_and_submits_no_job(run: MatrixRun) -> None:
+def test_a_second_run_and_its_dry_run_submit_no_job(run: MatrixRun) -> None:
     before = len(run.proxy.jobs_inserted())
     code, output = iqb("extract", "run", "-c", str(run.config), "--engine", "bigquery",
                        "--emulator", run.proxy.url, "--artifacts", str(run.artifacts))
     assert code == 0, output
     assert "skipped" in output and "done" not in output
+    code, output = iqb("extract", "run", "-c", str(run.config), "--engine", "bigquery",
+                       "--emulator", run.proxy.url, "--artifacts", str(run.artifacts),
+                       "--dry-run")
+    assert code == 0, output
+    assert "nothing to price: no BigQuery job would run" in output
     assert len(run.proxy.jobs_inserted()) == before
 
 
