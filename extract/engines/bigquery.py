@@ -36,8 +36,8 @@ from extract.engines import EngineError, Query, QueryResult
 log = logging.getLogger(__name__)
 
 SCOPES = ("https://www.googleapis.com/auth/bigquery",)
-DEFAULT_MAXIMUM_BYTES_BILLED = 50 * 2**30  # 50 GiB: a month of city_asn scans far less
-DEFAULT_PRICE_PER_TIB = 6.25  # USD, on-demand analysis in the US multi-region
+# A per-job cap (about 0.30 USD on demand), not an estimate: the dry run gives that.
+DEFAULT_MAXIMUM_BYTES_BILLED = 50 * 2**30
 EMULATOR_PROJECT = "iqb-emulator"
 PAGE_ROWS = 20_000  # rows per REST page: one page is the most the REST path holds
 POLL_SECONDS = 5.0  # how often a running job reports progress
@@ -52,7 +52,7 @@ CREDENTIALS_HELP = (
 # Status callback: (query, message); message None means the query is finished.
 StatusCallback = Callable[[Query, str | None], None]
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b)?\s*$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*((?:[kmgtp]i?)?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1}
 for _i, _p in enumerate("kmgtp", start=1):
     _UNITS[f"{_p}b"] = 1000**_i
@@ -73,12 +73,10 @@ def parse_bytes(text: str) -> int:
 
 def format_bytes(n: int) -> str:
     """Binary units, as BigQuery bills them (1 TiB = 2**40 bytes)."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.2f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
+    power = min(max(n.bit_length() - 1, 0) // 10, 4)  # 0: B, 1: KiB ... 4: TiB
+    if power == 0:
+        return f"{n} B"
+    return f"{n / 1024**power:.2f} {('KiB', 'MiB', 'GiB', 'TiB')[power - 1]}"
 
 
 def on_demand_cost(n_bytes: int, price_per_tib: float) -> float:

@@ -62,7 +62,7 @@ def test_sizes_parse(text: str, size: int) -> None:
     assert parse_bytes(text) == size
 
 
-@pytest.mark.parametrize("text", ["", "abc", "5XB", "-1GiB", "0"])
+@pytest.mark.parametrize("text", ["", "abc", "5XB", "5ib", "-1GiB", "0"])
 def test_bad_sizes_are_named(text: str) -> None:
     with pytest.raises(EngineError, match=repr(text).replace("\\", "\\\\")):
         parse_bytes(text)
