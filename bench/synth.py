@@ -59,7 +59,7 @@ ENGINE = "bench-synth"
 SYNTH_VERSION = 1
 
 # Places at scale 1, tuned so that one month lands on the real sizes (see
-# docs/performance.md): ~3,300 subdivisions, ~55,000 cities, ~25,000 country-ASNs,
+# docs/performance.md): ~3,300 subdivisions, ~56,000 cities, ~29,000 country-ASNs,
 # ~232,000 city-ASN rows per direction.
 SUBDIVISIONS = 3_300
 CITIES = 56_000
