@@ -7,6 +7,7 @@ logic is reachable from Python and from tests without a terminal.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -40,8 +41,10 @@ sync_app = typer.Typer(help="Mirror the artifacts to a GCS bucket (see `iqb cach
                        no_args_is_help=True)
 app.add_typer(sync_app, name="sync")
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: messages keep whole lines (paths, reasons) when piped or in CI logs,
+# instead of being cut at 80 columns; tables still fit the terminal.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ArtifactsOpt = Annotated[Path | None, typer.Option(
     "--artifacts", envvar=ENV_ARTIFACTS, show_envvar=True,
@@ -191,8 +194,11 @@ def extract_run(
                 storage_api=storage_api, job_timeout=job_timeout, emulator=emulator,
                 on_status=_job_status(progress))
         else:
-            eng = make_engine(engine, artifacts=root) if engine == "duckdb" else \
-                make_engine(engine)
+            # Split the cores between concurrent queries instead of oversubscribing
+            # them: same speed, less memory (docs/performance.md).
+            eng = make_engine(engine, artifacts=root,
+                              threads=max(1, (os.cpu_count() or 1) // jobs)) \
+                if engine == "duckdb" else make_engine(engine)
     except EngineError as exc:
         raise fail(str(exc), 2) from None
     from extract.sync.pull import ManifestRemoteCache
@@ -287,8 +293,16 @@ def _print_summary(summary, dry_run: bool) -> None:  # type: ignore[no-untyped-d
     if stale:
         out.print(f"{stale} entr{'y is' if stale == 1 else 'ies are'} stale (written by an "
                   "older template): re-run them with --refresh-stale")
+    # Each failure was printed as it happened; here, one line per distinct reason.
+    by_reason: dict[str, list[str]] = {}
     for r in summary.failed:
-        err.print(f"[red]failed[/] {r.entry.label}: {r.error}", highlight=False)
+        by_reason.setdefault(r.error, []).append(r.entry.label)
+    for reason, labels in by_reason.items():
+        if len(labels) == 1:
+            err.print(f"[red]failed[/] {labels[0]}: {reason}", highlight=False)
+            continue
+        shown = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+        err.print(f"[red]{len(labels)} failed[/] ({shown}): {reason}", highlight=False)
     if dry_run:
         for r in summary.reports:
             if r.outcome == Outcome.PENDING and r.scan_bytes is None:  # priced ones: a table

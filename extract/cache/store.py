@@ -30,6 +30,8 @@ from extract.cache.layout import Entry
 from extract.datasets import SCHEMA_VERSION, Dataset
 
 TMP_SUFFIX = ".tmp"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class EntryState(StrEnum):
@@ -77,6 +79,9 @@ def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a hidden temp path beside ``final``; move it into place only on success."""
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=TMP_SUFFIX, dir=final.parent)
+    # mkstemp makes the file 0600; a cache shared by a team must be readable as
+    # any other new file would be (0666 less the umask).
+    os.fchmod(fd, 0o666 & ~_UMASK)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -19,7 +19,6 @@ from typing import Any
 
 import google.auth
 import requests
-import sqlglot
 from google.api_core import exceptions as api_exceptions
 from google.api_core.client_options import ClientOptions
 from google.api_core.retry import Retry
@@ -28,10 +27,10 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 from google.auth.transport.requests import Request
 from google.cloud import bigquery
 from google.cloud.bigquery import retry as bq_retry
-from sqlglot import exp
 
 from extract.datasets import SOURCE_TABLES
 from extract.engines import EngineError, Query, QueryResult
+from extract.engines.sql import swap_tables
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +108,7 @@ def render_sql(template: str, tables: Mapping[str, str]) -> tuple[str, list[str]
     go because bqemulator counts ``@name`` inside them as parameters; the SQL is
     otherwise what the template says (tests check the round trip).
     """
-    try:
-        tree = sqlglot.parse_one(template, read="bigquery")
-    except sqlglot.errors.ParseError as err:
-        raise EngineError(f"template does not parse as BigQuery SQL: {err}") from err
-    read: list[str] = []
-    for table in list(tree.find_all(exp.Table)):
-        name = ".".join(p.name for p in table.parts)
-        target = tables.get(name, name)
-        read.append(target)
-        table.replace(exp.to_table(f"`{target}`", dialect="bigquery"))
+    tree, read = swap_tables(template, lambda name: tables.get(name, name))
     return tree.sql("bigquery", comments=False), read
 
 

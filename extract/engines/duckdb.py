@@ -21,6 +21,7 @@ import sqlglot
 from sqlglot import exp
 
 from extract.engines import EngineError, Query, QueryResult
+from extract.engines.sql import swap_tables
 
 BATCH_ROWS = 64_000
 
@@ -67,15 +68,7 @@ def _exact_quantiles(tree: exp.Expression) -> exp.Expression:
 
 def to_duckdb_sql(bigquery_sql: str) -> tuple[str, list[str]]:
     """Transpile a template; return the DuckDB SQL and the raw tables it reads."""
-    try:
-        tree = sqlglot.parse_one(bigquery_sql, read="bigquery")
-    except sqlglot.errors.ParseError as err:
-        raise EngineError(f"template does not parse as BigQuery SQL: {err}") from err
-    tables: list[str] = []
-    for table in list(tree.find_all(exp.Table)):
-        name = raw_table_name(".".join(p.name for p in table.parts))
-        tables.append(name)
-        table.replace(exp.to_table(name))
+    tree, tables = swap_tables(bigquery_sql, raw_table_name)
     return _exact_quantiles(tree).sql("duckdb"), tables
 
 
@@ -84,11 +77,9 @@ class DuckDBEngine:
 
     name = "duckdb"
 
-    def __init__(self, artifacts: Path, threads: int | None = None,
-                 memory_limit: str | None = None) -> None:
+    def __init__(self, artifacts: Path, threads: int | None = None) -> None:
         self.raw = raw_dir(Path(artifacts))
         self.threads = threads
-        self.memory_limit = memory_limit
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         config: dict[str, str | int | bool] = {
@@ -97,8 +88,6 @@ class DuckDBEngine:
         }
         if self.threads:
             config["threads"] = self.threads
-        if self.memory_limit:
-            config["memory_limit"] = self.memory_limit
         return duckdb.connect(":memory:", config=config)
 
     def _register_views(self, con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:

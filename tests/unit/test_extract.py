@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -125,6 +126,9 @@ def test_second_run_skips_and_force_reruns(workspace: Path) -> None:
     assert code == 0 and "done" in output
     assert path.stat().st_mtime_ns != first
     assert not list(workspace.rglob("*.tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # readable like any new file
 
 
 def test_stale_entries_are_reported_and_refreshed_on_request(workspace: Path) -> None:
