@@ -178,15 +178,22 @@ def staging_yml(ds: Dataset) -> str:
     return "\n".join(out) + "\n"
 
 
+# Codes outside ISO 3166-1 that M-Lab's geolocation (MaxMind) assigns, with the
+# names MaxMind gives them. XK (Kosovo) is a user-assigned code, so pycountry
+# rightly lacks it, yet it is in the real October 2024 data.
+USER_ASSIGNED = {"XK": ("XKX", "", "Kosovo")}
+
+
 def countries_csv() -> str:
-    """ISO 3166-1 as pycountry ships it; country_name prefers the common name."""
+    """ISO 3166-1 as pycountry ships it, plus USER_ASSIGNED; the common name first."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["country_code", "alpha_3", "numeric_code", "country_name", "iso_name",
                 "official_name"])
-    for c in sorted(pycountry.countries, key=lambda c: c.alpha_2):
-        w.writerow([c.alpha_2, c.alpha_3, c.numeric, getattr(c, "common_name", None) or c.name,
-                    c.name, getattr(c, "official_name", "")])
+    rows = [(c.alpha_2, c.alpha_3, c.numeric, getattr(c, "common_name", None) or c.name,
+             c.name, getattr(c, "official_name", "")) for c in pycountry.countries]
+    rows += [(code, a3, num, name, "", "") for code, (a3, num, name) in USER_ASSIGNED.items()]
+    w.writerows(sorted(rows))
     return buf.getvalue()
 
 
