@@ -20,12 +20,10 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -43,6 +41,7 @@ from google.cloud import bigquery
 from extract.datasets import SOURCE_TABLES
 from extract.engines.bigquery import EMULATOR_PROJECT
 from extract.sample.generate import RAW_SCHEMA, generate_month, write_sample
+from tests.servers import free_port, stop, wait_ready
 
 MONTH = date(2024, 10, 1)
 NEXT_MONTH = date(2024, 11, 1)
@@ -70,12 +69,6 @@ def iqb(*args: str) -> tuple[int, str]:
 
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.output
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bq_field(f: pa.Field) -> bigquery.SchemaField:
@@ -124,21 +117,6 @@ def _install_extensions(home: Path) -> None:
         con.close()
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"bqemulator exited ({proc.returncode}):\n"
-                               f"{log.read_text()[-3000:]}")
-        with contextlib.suppress(OSError), \
-                urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
-            if resp.status == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"bqemulator not ready after {STARTUP_TIMEOUT:.0f}s:\n"
-                       f"{log.read_text()[-3000:]}")
-
-
 def _load(client: bigquery.Client, table: str, data: pa.Table, scratch: Path) -> None:
     path = scratch / f"{table}.parquet"
     pq.write_table(data, path)
@@ -165,16 +143,11 @@ def running_emulator(home: Path, raw_root: Path) -> Iterator[Emulator]:
             stdout=fh, stderr=subprocess.STDOUT, env=env)
     emulator = Emulator(f"http://127.0.0.1:{rest}", proc, log, raw_root)
     try:
-        _wait_ready(emulator.url, proc, log)
+        wait_ready(f"{emulator.url}/readyz", proc, "bqemulator", STARTUP_TIMEOUT, log)
         _load_sample(emulator, home)
         yield emulator
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop(proc, timeout=15)
 
 
 def _load_sample(emulator: Emulator, scratch: Path) -> None:

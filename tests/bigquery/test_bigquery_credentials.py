@@ -17,7 +17,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.bigquery.bq_harness import free_port, iqb, write_config
+from tests.bigquery.bq_harness import iqb, write_config
+from tests.servers import free_port
 
 FIX = ("gcloud auth application-default login", "GOOGLE_APPLICATION_CREDENTIALS")
 

