@@ -360,16 +360,26 @@ class UrlSource:
             raise SyncError(problem)
         location = gcs_location(url) if url.startswith("gs://") or self.via_gcs else None
         if location:
-            bucket, name = location
-            blob = self._gcs().bucket(bucket).blob(name)
-            with blob.open("rb", chunk_size=CHUNK, timeout=self.transfer.timeout,
-                           retry=None) as fh:
-                while chunk := fh.read(CHUNK):
-                    yield chunk
-            return
-        with self._session().get(url, stream=True, timeout=self.transfer.timeout) as resp:
+            response = self._gcs_get(*location)
+        else:
+            response = self._session().get(url, stream=True, timeout=self.transfer.timeout)
+        with response as resp:
             resp.raise_for_status()
             yield from resp.iter_content(CHUNK)
+
+    def _gcs_get(self, bucket: str, name: str) -> requests.Response:
+        """One streamed GET of the object's media, with the storage client's credentials.
+
+        ``blob.open`` reads in ranged requests of its chunk size, a round trip
+        each (137 MB/s against 471 MB/s for the same files from their public
+        URLs, and no faster with more jobs). One response read as it arrives
+        goes as fast as the public URL, and errors are the ``requests`` ones
+        the retry policy already classifies, just as on the https path.
+        """
+        client = self._gcs()
+        media = f"{client.api_endpoint}/download/storage/v1{client.bucket(bucket).blob(name).path}"
+        return client._http.get(media, params={"alt": "media"}, stream=True,
+                                timeout=self.transfer.timeout)
 
     def read_bytes(self, url: str) -> bytes:
         return self.transfer.call(f"reading {url}", lambda: b"".join(self.stream(url)))

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -202,26 +203,40 @@ def test_dry_run_lists_and_moves_nothing(demo: Path, bucket: Bucket) -> None:
     assert bucket.objects() == before
 
 
-def test_corrupted_object_is_detected_and_not_installed(demo: Path, bucket: Bucket,
-                                                        tmp_path: Path) -> None:
+@pytest.mark.parametrize("via", ["http", "gs"])
+def test_corrupted_or_oversized_object_is_detected_and_not_installed(via: str, demo: Path,
+                                                                     bucket: Bucket,
+                                                                     tmp_path: Path) -> None:
+    """Both read paths (public URL, storage client) hash and cap what they stream."""
     do_push(demo)
-    key = f"{OCT}/downloads_by_country/data.parquet"
-    rec = published(bucket).files[key]
-    name = rec.url.split(f"/{bucket.name}/", 1)[1]
-    good = bucket.client.bucket(bucket.name).blob(name).download_as_bytes()
-    bad = bytearray(good)
-    bad[len(bad) // 2] ^= 0xFF  # same size, one flipped byte
-    bucket.client.bucket(bucket.name).blob(name).upload_from_string(bytes(bad))
+    files = published(bucket).files
+    objects = bucket.client.bucket(bucket.name)
+
+    def tamper(key: str, change: Callable[[bytes], bytes]) -> None:
+        blob = objects.blob(files[key].url.split(f"/{bucket.name}/", 1)[1])
+        blob.upload_from_string(change(blob.download_as_bytes()))
+
+    def flip(good: bytes) -> bytes:
+        bad = bytearray(good)
+        bad[len(bad) // 2] ^= 0xFF  # same size, one flipped byte
+        return bytes(bad)
+
+    flipped = f"{OCT}/downloads_by_country/data.parquet"
+    longer = f"{OCT}/uploads_by_country/data.parquet"
+    tamper(flipped, flip)
+    tamper(longer, lambda good: good + bytes(1 << 20))
 
     other = tmp_path / "elsewhere"
-    proc = iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(other))
+    manifest = [bucket.manifest_gs] if via == "gs" else [bucket.manifest_http, "--allow-http"]
+    proc = iqb("cache", "pull", *manifest, "--artifacts", str(other))
     assert proc.returncode == 1
-    assert f"{key}: sha256" in proc.stderr and "not installed" in proc.stderr
-    entry_dir = other / OCT / "downloads_by_country"
-    assert not (entry_dir / "data.parquet").exists()
-    assert not (entry_dir / "stats.json").exists()  # the entry stays absent as a whole
-    assert [p.name for p in entry_dir.iterdir()] == []  # no temp file left behind
-    assert len(tree(other)) == 46  # every other file was installed
+    assert f"{flipped}: sha256" in proc.stderr and "not installed" in proc.stderr
+    assert f"{longer}: " in proc.stderr
+    assert f"sent more than the {files[longer].size} bytes" in proc.stderr
+    for key in (flipped, longer):
+        entry_dir = other / key.rpartition("/")[0]
+        assert [p.name for p in entry_dir.iterdir()] == []  # the entry stays absent as a whole
+    assert len(tree(other)) == 44  # every other file was installed
 
 
 def test_selective_pull(demo: Path, bucket: Bucket, tmp_path: Path) -> None:
