@@ -436,6 +436,36 @@ def test_status_against_the_real_mlab_manifest(artifacts: Path) -> None:
     assert counts["changed"] == 1 and counts["only-local"] == 1 and counts["same"] == 3
 
 
+def test_status_table_lists_only_the_files_that_differ(artifacts: Path) -> None:
+    shutil.copytree(REAL_CACHE, artifacts / "cache")
+    manifest = str(REAL_MANIFESTS / "github-release-manifest-2024-10.json")
+
+    def status(*extra: str) -> str:
+        proc = iqb("cache", "status", "--manifest", manifest, "--artifacts", str(artifacts),
+                   *extra)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    same = f"{OCT}/downloads_by_country/data.parquet"
+    assert status().splitlines() == ["4 same (--all lists the same ones too)"]  # no table
+    assert re.search(rf"{same}\s*│ same", status("--all"))
+    changed = artifacts / OCT / "uploads_by_country" / "stats.json"
+    changed.write_text(changed.read_text() + "\n")
+    extra = "cache/v1/20300101T000000Z/20300201T000000Z/uploads_by_country/stats.json"
+    (artifacts / extra).parent.mkdir(parents=True)
+    (artifacts / extra).write_text("{}")
+    out = status()
+    assert re.search(rf"{OCT}/uploads_by_country/stats.json\s*│ changed", out)
+    assert re.search(rf"{extra}\s*│ only-local", out)
+    assert same not in out
+    assert out.splitlines()[-1] == "1 changed, 1 only-local, 3 same (--all lists the same ones too)"
+    out = status("--all")
+    assert re.search(rf"{same}\s*│ same", out)
+    assert out.splitlines()[-1] == "1 changed, 1 only-local, 3 same"
+    doc = json.loads(status("--json"))  # the JSON always lists every file
+    assert len(doc["files"]) == 5 and doc["counts"]["same"] == 3
+
+
 def test_status_without_manifest_keeps_the_matrix_view(artifacts: Path) -> None:
     shutil.copytree(REAL_CACHE, artifacts / "cache")
     proc = iqb("cache", "status", "-c", str(REPO / "pipeline.demo.yaml"), "--json",
