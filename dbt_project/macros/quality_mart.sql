@@ -26,14 +26,17 @@
     {%- set min_samples = min_sample_count() %}
 with
 
-downloads as (
+-- Each side is scanned once (ASN levels: the top row and the list of names come
+-- from the same scan). `not materialized`: should a second reference appear, DuckDB
+-- must not buffer a whole wide side (that cost 2 GB at city-ASN level, docs/performance.md).
+downloads as not materialized (
 
     select * from {{ downloads }}
     where {{ period_filter(periods) }}
 
 ),
 
-uploads as (
+uploads as not materialized (
 
     select * from {{ uploads }}
     where {{ period_filter(periods) }}
@@ -47,23 +50,14 @@ countries as (
 ),
 {%- if by_asn %}
 
-as_names as (
-
-    select
-        {{ keys | join(',\n        ') }},
-        count(distinct as_name) as as_name_count
-    from (
-        select {{ keys | join(', ') }}, as_name from downloads
-        union all
-        select {{ keys | join(', ') }}, as_name from uploads
-    ) as names
-    group by {{ keys | join(', ') }}
-
-),
-
+-- The row of the name with the most samples, and every name of the place
+-- (counted with the other side's in joined.as_name_count).
 top_downloads as (
 
-    select * from downloads
+    select
+        *,
+        list(as_name) over (partition by {{ keys | join(', ') }}) as as_names
+    from downloads
     qualify row_number() over (
         partition by {{ keys | join(', ') }}
         order by sample_count desc, as_name
@@ -73,7 +67,10 @@ top_downloads as (
 
 top_uploads as (
 
-    select * from uploads
+    select
+        *,
+        list(as_name) over (partition by {{ keys | join(', ') }}) as as_names
+    from uploads
     qualify row_number() over (
         partition by {{ keys | join(', ') }}
         order by sample_count desc, as_name
@@ -88,6 +85,7 @@ joined as (
         {{ keys | join(',\n        ') }},
         {%- if by_asn %}
         coalesce({{ d }}.as_name, {{ u }}.as_name) as as_name,
+        len(list_distinct(list_concat({{ d }}.as_names, {{ u }}.as_names))) as as_name_count,
         {%- endif %}
         {{ d }}.sample_count as download_sample_count,
         {{ u }}.sample_count as upload_sample_count,
@@ -113,7 +111,7 @@ final as (
         {%- endfor %}
         {%- if by_asn %}
         joined.as_name,
-        as_names.as_name_count,
+        joined.as_name_count,
         {%- endif %}
         joined.download_sample_count,
         joined.upload_sample_count,
@@ -131,13 +129,6 @@ final as (
         {{ loaded_at() }} as loaded_at
     from joined
     left join countries on joined.country_code = countries.country_code
-    {%- if by_asn %}
-    left join as_names
-        on
-        {%- for key in keys %}
-            {{ "and " if not loop.first }}joined.{{ key }} = as_names.{{ key }}
-        {%- endfor %}
-    {%- endif %}
 
 )
 
