@@ -6,8 +6,9 @@ saw after each step; the tests then check the records:
 
 1. September is extracted, except uploads_by_country_city (no file yet) -> dbt build
 2. October lands, with all twelve datasets                             -> dbt build
-3.                                                                        dbt build --full-refresh
-4. a new minimum sample count for one mart                              -> dbt run --vars
+3.                                                                        dbt test
+4.                                                                        dbt build --full-refresh
+5. a new minimum sample count for one mart                              -> dbt run --vars
 
 The README's example queries run on the result.
 """
@@ -47,10 +48,20 @@ class Snapshot:
     loaded_at: dict[tuple[str, str], set] = field(default_factory=dict)  # (mart, period) -> {ts}
     rows: dict[tuple[str, str], int] = field(default_factory=dict)
     exports: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 + mtime
+    data_tests: dict[str, str] = field(default_factory=dict)  # mart/score test -> SQL run
 
 
-def snapshot(root: Path, run: DbtRun) -> Snapshot:
+def build_step(root: Path, target: Path, *args: str) -> Snapshot:
+    """Run dbt, then snapshot the marts, the exports and the SQL its data tests ran."""
+    shutil.rmtree(target / "run", ignore_errors=True)
+    return snapshot(root, dbt(*args, artifacts=root, target=target), target)
+
+
+def snapshot(root: Path, run: DbtRun, target: Path) -> Snapshot:
     snap = Snapshot(run)
+    # the SQL of each data test of models/marts/ (target/run/iqb/models/marts/<model>.yml/)
+    for f in (target / "run" / "iqb" / "models" / "marts").glob("*.yml/*.sql"):
+        snap.data_tests[f"{f.parent.name}/{f.stem}"] = f.read_text()
     for mart in MARTS:
         for period, n, stamps in query(root, f"select cast(period_start as varchar), count(*), "
                                              f"list(distinct loaded_at) from {mart} group by 1"):
@@ -87,18 +98,19 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Snapshot]:
     iqb(root, "sample", "--months", "2024-09..2024-10", "--rows", "60000", "--seed", "3")
     extract(root, "2024-09-01", "2024-10-01")
     shutil.rmtree(root / SEP_UPLOADS_BY_CITY)
-    steps = {"first": snapshot(root, dbt("build", artifacts=root, target=target))}
+    steps = {"first": build_step(root, target, "build")}
     extract(root, "2024-10-01", "2024-11-01")
-    steps["october"] = snapshot(root, dbt("build", artifacts=root, target=target))
-    steps["full"] = snapshot(root, dbt("build", "--full-refresh", artifacts=root, target=target))
-    steps["vars"] = snapshot(root, dbt("run", "--select", "quality_by_city", "--vars",
-                                       "{min_sample_count: 40}", artifacts=root, target=target))
+    steps["october"] = build_step(root, target, "build")
+    steps["test"] = build_step(root, target, "test")
+    steps["full"] = build_step(root, target, "build", "--full-refresh")
+    steps["vars"] = build_step(root, target, "run", "--select", "quality_by_city",
+                               "--vars", "{min_sample_count: 40}")
     steps["root"] = root  # type: ignore[assignment]
     return steps
 
 
 def test_every_build_passes_its_tests(story) -> None:
-    for name in ("first", "october", "full"):
+    for name in ("first", "october", "test", "full"):
         failed = {k: v for k, v in story[name].run.statuses().items()
                   if v not in ("success", "pass")}
         assert not failed, (name, story[name].run.output)
@@ -130,6 +142,23 @@ def test_a_new_month_is_the_only_one_processed(story) -> None:
     assert len(sep_files) == len(MARTS)
     assert all(october.exports[k] == v for k, v in sep_files.items())
     assert sum("period=2024-10-01_2024-11-01" in k for k in october.exports) == len(MARTS)
+
+
+def test_an_incremental_build_tests_only_the_new_period(story) -> None:
+    """The data tests of the marts and score views filter on the period the build loaded."""
+    tests = story["october"].data_tests
+    assert len(tests) > 100 and {t.split(".yml/")[0] for t in tests} == {
+        *MARTS, *(m.replace("quality_by_", "iqb_scores_by_") for m in MARTS)}
+    october = "period_start = date '2024-10-01' and period_end = date '2024-11-01'"
+    for name, sql in tests.items():
+        assert "dbt_subquery" in sql and october in sql and SEP not in sql, (name, sql)
+
+
+@pytest.mark.parametrize("step", ["first", "test", "full"])
+def test_first_build_full_refresh_and_dbt_test_test_every_period(story, step: str) -> None:
+    tests = story[step].data_tests
+    assert len(tests) == len(story["october"].data_tests)
+    assert not [name for name, sql in tests.items() if "dbt_subquery" in sql]
 
 
 def test_full_refresh_rebuilds_every_period(story) -> None:

@@ -1,0 +1,84 @@
+{#- Data tests of an incremental build test the periods that build loaded. See docs/dbt.md. -#}
+
+{% macro get_where_subquery(relation) -%}
+    {#- dbt wraps the relation of every generic data test in this macro (the
+        `where` config). Overridden for the placeholder __periods_loaded_by_this_run__
+        (dbt_project.yml sets it on the tests of models/marts/): it becomes a
+        constant filter on the periods that this invocation wrote into the
+        incremental mart under the tested model, so that a build that added one
+        month tests that month, not every month again.
+
+        `where` is rendered when the project is parsed; the periods are only
+        known when the test runs, hence a placeholder replaced here. -#}
+    {%- set where = config.get('where', '') -%}
+    {%- if where and '__periods_loaded_by_this_run__' in where -%}
+        {%- set where = where | replace('__periods_loaded_by_this_run__', periods_loaded_by_this_run()) -%}
+    {%- endif -%}
+    {%- if where and where | trim != 'true' -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ where }}) dbt_subquery
+        {%- endset -%}
+        {{- return(filtered) -}}
+    {%- endif -%}
+    {{- return(relation) -}}
+{%- endmacro %}
+
+
+{% macro periods_loaded_by_this_run() -%}
+    {#- A condition on period_start/period_end for the running test: `true`
+        (every row), unless this invocation rewrote some but not all periods
+        of the incremental mart the tested model is (or is built on). So:
+
+        - first build, --full-refresh, a new min_sample_count: every row was
+          written now, every row is tested;
+        - a build that added a month: that month's rows (in the mart, and in
+          the score view on top of it) are tested; the other periods were
+          tested when they were written, and their rows have not changed
+          since (delete+insert replaces whole periods, with a new loaded_at);
+        - a build that loaded nothing, and a standalone `dbt test`: no row
+          carries this run's loaded_at, every row is tested. -#}
+    {%- if not execute -%}
+        {{- return('true') -}}
+    {%- endif -%}
+    {%- set mart = incremental_mart_under(model.attached_node) -%}
+    {%- if adapter.get_relation(database=mart.database, schema=mart.schema, identifier=mart.alias) is none -%}
+        {#- not built yet (`dbt compile` on a new database): nothing to narrow -#}
+        {{- return('true') -}}
+    {%- endif -%}
+    {%- set query -%}
+        select distinct period_start, period_end, loaded_at = {{ loaded_at() }} as loaded_now
+        from {{ mart.relation_name }}
+        order by period_start, period_end
+    {%- endset -%}
+    {%- set now, before = [], [] -%}
+    {%- for row in run_query(query).rows -%}
+        {%- do (now if row[2] else before).append((row[0] | string, row[1] | string)) -%}
+    {%- endfor -%}
+    {%- if not now or not before -%}
+        {{- return('true') -}}
+    {%- endif -%}
+    {{- return(period_filter(now)) -}}
+{%- endmacro %}
+
+
+{% macro incremental_mart_under(unique_id) -%}
+    {#- The incremental model `unique_id` is, or the one incremental model it
+        selects from (the score views read one quality mart). -#}
+    {%- set node = graph.nodes[unique_id] -%}
+    {%- if node.config.materialized == 'incremental' -%}
+        {{- return(node) -}}
+    {%- endif -%}
+    {%- set marts = [] -%}
+    {%- for parent in node.depends_on.nodes -%}
+        {%- set parent_node = graph.nodes.get(parent) -%}
+        {%- if parent_node and parent_node.config.materialized == 'incremental' -%}
+            {%- do marts.append(parent_node) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if marts | length != 1 -%}
+        {{- exceptions.raise_compiler_error(
+            "__periods_loaded_by_this_run__: " ~ unique_id ~ " is not an incremental model "
+            ~ "and does not read exactly one (" ~ marts | map(attribute='name') | join(', ') ~ ")") -}}
+    {%- endif -%}
+    {{- return(marts[0]) -}}
+{%- endmacro %}
