@@ -141,6 +141,8 @@ def write_entry(entry: Entry, artifacts: Path, batches: Iterator[pa.RecordBatch]
                 writer.write_batch(conform(batch, schema, entry.dataset.name))
                 rows += batch.num_rows
     seconds = (datetime.now(UTC) - started).total_seconds()
+    with open(data_path, "rb") as fh:
+        sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
     stats = {
         "query_start_time": started.isoformat().replace("+00:00", "Z"),
         "query_duration_seconds": round(seconds, 3),
@@ -155,6 +157,9 @@ def write_entry(entry: Entry, artifacts: Path, batches: Iterator[pa.RecordBatch]
         "dataset": entry.dataset.name,
         "period_start": entry.start.isoformat(),
         "period_end": entry.end.isoformat(),
+        # what the data file must be for the entry to count as present (catalog.py)
+        "size": data_path.stat().st_size,
+        "sha256": sha256,
     }
     with atomic_path(entry.stats_path(artifacts)) as tmp:
         tmp.write_text(json.dumps(stats, indent=2) + "\n")
