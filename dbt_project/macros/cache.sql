@@ -1,13 +1,33 @@
-{#- Reading the Parquet cache (see models/staging/__sources.yml). -#}
+{#- Reading the Parquet cache (see models/staging/__sources.yml). Paths come from
+    the plugin extract/dbt_plugin.py: absolute, and only readable entries. -#}
 
-{% macro artifacts_root() -%}
-    {#- The artifacts root: the directory of the database file (profiles/profiles.yml). -#}
-    {{- return(target.path.rsplit('/', 1)[0]) -}}
+{% macro iqb_call(function, args=[]) -%}
+    {#- One iqb_* function of the plugin (returns JSON), decoded. -#}
+    {%- set sql_args = [] -%}
+    {%- for arg in args -%}
+        {%- if arg is string -%}
+            {%- do sql_args.append(sql_string(arg)) -%}
+        {%- elif arg is sameas true or arg is sameas false -%}
+            {%- do sql_args.append('true' if arg else 'false') -%}
+        {%- else -%}
+            {%- do sql_args.append(arg | string) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set result = run_query('select ' ~ function ~ '(' ~ sql_args | join(', ') ~ ')') -%}
+    {{- return(fromjson(result.columns[0].values()[0])) -}}
 {%- endmacro %}
 
 
-{% macro cache_glob(dataset) -%}
-    {{- return(artifacts_root() ~ '/cache/v1/*/*/' ~ dataset ~ '/data.parquet') -}}
+{% macro sql_string(text) -%}
+    {#- A SQL string literal: paths may hold quotes, braces or spaces. -#}
+    {{- return("'" ~ (text | replace("'", "''")) ~ "'") -}}
+{%- endmacro %}
+
+
+{% macro sql_string_list(texts) -%}
+    {%- set quoted = [] -%}
+    {%- for text in texts -%}{%- do quoted.append(sql_string(text)) -%}{%- endfor -%}
+    {{- return('[' ~ quoted | join(', ') ~ ']') -}}
 {%- endmacro %}
 
 
@@ -22,14 +42,21 @@
 
 
 {% macro cache_source(dataset) -%}
-    {#- The source relation of a dataset, or an empty relation of the same
-        columns and types when the cache holds no file of it yet: read_parquet
-        fails on a glob that matches nothing, and one missing dataset must not
-        break the build of the others. The column types come from the source's
-        declaration in __sources.yml (generated from extract/datasets.py). -#}
+    {#- The readable files of a dataset (data file matching its stats.json,
+        extract/cache/catalog.py), as one relation; an empty relation of the
+        same columns and types when there is none yet: one missing dataset must
+        not break the build of the others. The column types come from the
+        source's declaration in __sources.yml (generated from extract/datasets.py). -#}
     {%- set relation = source('iqb_cache', dataset) -%}
-    {%- if execute and not cache_has_files(dataset) -%}
-        {%- do log("iqb: no file of " ~ dataset ~ " under " ~ cache_glob(dataset) ~ "; reading it as empty", info=true) -%}
+    {%- set files = iqb_call('iqb_cache_files', [dataset]) if execute else [] -%}
+    {%- if execute and not files -%}
+        {%- do log("iqb: no readable entry of " ~ dataset ~ " in the cache; reading it as empty", info=true) -%}
+    {%- endif -%}
+    {%- if not execute -%}
+        {{ relation }}
+    {%- elif files -%}
+        read_parquet({{ sql_string_list(files) }}, filename = true)
+    {%- else -%}
         {%- set node = graph.sources['source.' ~ project_name ~ '.iqb_cache.' ~ dataset] -%}
         (
             select
@@ -38,13 +65,5 @@
             {%- endfor %}
             where false
         )
-    {%- else -%}
-        {{ relation }}
     {%- endif -%}
-{%- endmacro %}
-
-
-{% macro cache_has_files(dataset) -%}
-    {%- set result = run_query("select count(*) from glob('" ~ cache_glob(dataset) ~ "')") -%}
-    {{- return(result.columns[0].values()[0] > 0) -}}
 {%- endmacro %}

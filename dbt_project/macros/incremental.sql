@@ -1,44 +1,19 @@
-{#- Incremental by period: a mart (re)processes whole periods only. See docs/dbt.md. -#}
+{#- Building a mart period by period. See docs/dbt.md, "Write-audit-publish". -#}
 
-{% macro periods_to_process(relations) -%}
-    {#- The periods (start, end) a mart must (re)build in this run, as a list of
-        pairs of ISO dates, or none for "all of them" (first build, full
-        refresh, unit tests). A period is processed when it is in the cache but
-        not yet in the mart, or when the mart holds it from a build with another
-        min_sample_count. Listing periods reads only file names and Parquet
-        footers, never the data of the months already built. -#}
-    {%- if not execute or not is_incremental() -%}
-        {{- return(none) -}}
-    {%- endif -%}
-    {%- set query -%}
-        (
-        {%- for relation in relations %}
-            select distinct period_start, period_end from {{ relation }}
-            {{- "\n            union" if not loop.last }}
-        {%- endfor %}
-        )
-        except
-        select distinct period_start, period_end
-        from {{ this }}
-        where min_sample_count = {{ min_sample_count() }}
-        order by period_start, period_end
-    {%- endset -%}
-    {%- set periods = [] -%}
-    {%- for row in run_query(query).rows -%}
-        {%- do periods.append((row[0] | string, row[1] | string)) -%}
-    {%- endfor -%}
-    {%- do log(this.identifier ~ ": " ~ (periods | length) ~ " period(s) to process " ~ periods | map('join', '..') | list, info=true) -%}
-    {{- return(periods) -}}
+{% macro period_placeholder() -%}
+    {#- Where the quality marts select their input rows. The materialization
+        audited_periods replaces it with one period's condition (a constant
+        filter that DuckDB pushes down to the cache's file names); anywhere else
+        (unit tests, dbt compile) it selects everything. -#}
+    /* iqb: one period */ true
 {%- endmacro %}
 
 
 {% macro period_filter(periods) -%}
-    {#- A WHERE condition selecting `periods` (see periods_to_process). It
-        compares the period columns with constants, which DuckDB pushes down to
-        the file names of the cache: files of other periods are not opened. -#}
-    {%- if periods is none -%}
-        true
-    {%- elif periods | length == 0 -%}
+    {#- A WHERE condition selecting `periods`, a list of (start, end) ISO dates.
+        It compares the period columns with constants, which DuckDB pushes down
+        to the file names: files of other periods are not opened. -#}
+    {%- if periods | length == 0 -%}
         false
     {%- else -%}
         (

@@ -15,14 +15,14 @@
         - No percentile is ever averaged or recomputed: every value is copied
           from one row of the cache.
         - meets_min_samples: both sides have at least min_sample_count tests.
-        - Incremental by period (macros/incremental.sql); rows carry the
-          min_sample_count they were built with and their loaded_at. -#}
+        - Built one period at a time by the materialization audited_periods
+          (macros/materializations/audited_periods.sql), which replaces
+          period_placeholder() and adds the provenance columns. -#}
     {%- set by_asn = 'asn' in place_keys -%}
     {#- the rows joined: one per place and side (ASN levels: after de-duplication) -#}
     {%- set d = 'top_downloads' if by_asn else 'downloads' -%}
     {%- set u = 'top_uploads' if by_asn else 'uploads' -%}
     {%- set keys = ['period_start', 'period_end'] + place_keys -%}
-    {%- set periods = periods_to_process([downloads, uploads]) -%}
     {%- set min_samples = min_sample_count() %}
 with
 
@@ -32,14 +32,14 @@ with
 downloads as not materialized (
 
     select * from {{ downloads }}
-    where {{ period_filter(periods) }}
+    where {{ period_placeholder() }}
 
 ),
 
 uploads as not materialized (
 
     select * from {{ uploads }}
-    where {{ period_filter(periods) }}
+    where {{ period_placeholder() }}
 
 ),
 
@@ -126,11 +126,29 @@ final as (
         joined.{{ column }},
         {%- endfor %}
         {%- endfor %}
-        {{ loaded_at() }} as loaded_at
+        countries.country_code is not null as is_known_country,
+        {{ invalid_values('joined') }} as has_invalid_values
     from joined
     left join countries on joined.country_code = countries.country_code
 
 )
 
 select * from final
+{%- endmacro %}
+
+
+
+{% macro invalid_values(relation) -%}
+    {#- True when a percentile is NaN, infinite or negative, or a loss above 1:
+        such a row is kept and flagged, and its scores are NULL (iqb_scores).
+        The templates leave such measurements out, so only a cache entry from
+        elsewhere can carry one. -#}
+    (
+    {%- for metric in ['download', 'upload', 'latency', 'loss'] %}
+    {%- set metric_loop = loop %}
+    {%- for column in percentile_columns(metric) %}
+        {{ "or " if not (loop.first and metric_loop.first) }}coalesce(not isfinite({{ relation }}.{{ column }}) or {{ relation }}.{{ column }} < 0{{ " or " ~ relation ~ "." ~ column ~ " > 1" if metric == 'loss' }}, false)
+    {%- endfor %}
+    {%- endfor %}
+    )
 {%- endmacro %}

@@ -65,13 +65,13 @@
     {#- The incremental model `unique_id` is, or the one incremental model it
         selects from (the score views read one quality mart). -#}
     {%- set node = graph.nodes[unique_id] -%}
-    {%- if node.config.materialized == 'incremental' -%}
+    {%- if node.config.materialized == 'audited_periods' -%}
         {{- return(node) -}}
     {%- endif -%}
     {%- set marts = [] -%}
     {%- for parent in node.depends_on.nodes -%}
         {%- set parent_node = graph.nodes.get(parent) -%}
-        {%- if parent_node and parent_node.config.materialized == 'incremental' -%}
+        {%- if parent_node and parent_node.config.materialized == 'audited_periods' -%}
             {%- do marts.append(parent_node) -%}
         {%- endif -%}
     {%- endfor -%}

@@ -95,10 +95,9 @@ def sources_yml() -> str:
     out = [
         f"# {HEADER.format(src='extract/datasets.py')}",
         "#",
-        "# Every dataset of the Parquet cache, over all its periods (a glob). The",
-        "# cache lives under the same artifacts root as the database (profiles/",
-        "# profiles.yml), so the root is taken from target.path; {name} is filled in",
-        "# by dbt-duckdb with the table name (the default 'newstyle' formatter).",
+        "# Every dataset of the Parquet cache, over all its periods. Staging reads",
+        "# them through the macro cache_source: the files of the entries that",
+        "# extract/cache/catalog.py finds readable (never a glob), by absolute path.",
         "# filename = true exposes the path, from which staging takes the period.",
         "version: 2",
         "",
@@ -108,14 +107,9 @@ def sources_yml() -> str:
         "      The versioned Parquet cache written by `iqb extract run`:",
         "      cache/v1/{start}/{end}/{dataset}/data.parquet under the artifacts root,",
         "      one file per dataset and period, all files of a dataset with one schema",
-        "      (extract/datasets.py). A dataset with no file yet is read as empty",
+        "      (extract/datasets.py). Only entries whose data file matches its",
+        "      stats.json are read; a dataset with no entry yet is read as empty",
         "      (macro cache_source), so it does not break the build of the others.",
-        "    config:",
-        "      meta:",
-        "        external_location: >-",
-        "          read_parquet('{{ target.path.rsplit('/', 1)[0] }}"
-        "/cache/v1/*/*/{name}/data.parquet',",
-        "          filename = true)",
         "    tables:",
     ]
     for ds in DATASETS:

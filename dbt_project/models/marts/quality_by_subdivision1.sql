@@ -1,14 +1,6 @@
 -- One row per period and country subdivision: downloads and uploads side by side.
 -- The SQL is in macros/quality_mart.sql, shared by the six quality marts.
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='period_start, period_end',
-        on_schema_change='fail',
-        post_hook="{{ export_mart() }}"
-    )
-}}
+{{ config(materialized='audited_periods') }}
 
 {{ quality_mart(
     downloads=ref('stg_downloads_by_country_subdivision1'),

@@ -1,0 +1,74 @@
+{#- Write-audit-publish, one period at a time. See docs/dbt.md, "Write-audit-publish". -#}
+
+{% materialization audited_periods, adapter='duckdb' %}
+    {#- A quality mart as Parquet, one file per period:
+
+        1. plan: the periods whose cache entries (their SHA-256), SQL or
+           min_sample_count changed since their file was published
+           (extract/marts.py; --full-refresh: every period);
+        2. write each such period aside, in marts/.staging/<invocation>/;
+        3. this model's relation (schema `audit`) is a view over the published
+           files that stay plus the staged ones: dbt's tests audit it next;
+        4. on-run-end publishes the staged files and points the user-facing
+           views in `main` at them, only when every node passed
+           (macros/publish.sql). -#}
+    {%- set target_relation = this.incorporate(type='view') -%}
+    {%- set datasets = [] -%}
+    {%- for parent in model.depends_on.nodes if parent.startswith('model.') and '.stg_' in parent -%}
+        {%- do datasets.append(parent.split('.stg_')[-1]) -%}
+    {%- endfor -%}
+    {%- set plan = iqb_call('iqb_plan', [
+        this.identifier, datasets | join(','), local_md5(sql), min_sample_count(),
+        should_full_refresh(), invocation_id]) -%}
+    {%- set processed = plan['process'] | map(attribute='label') | list -%}
+    {%- do log(this.identifier ~ ": " ~ processed | length ~ " period(s) to process "
+               ~ processed ~ (", " ~ plan['drop'] | length ~ " to drop" if plan['drop'] else ""), info=true) -%}
+
+    {{ run_hooks(pre_hooks) }}
+
+    {%- for period in plan['process'] %}
+        {%- set period_sql = sql | replace(period_placeholder(),
+                period_filter([(period['start'], period['end'])])) -%}
+        {% call statement('stage_' ~ loop.index) -%}
+            copy (
+                {{ with_provenance(period_sql, period) }}
+            ) to {{ sql_string(period['staged']) }} (
+                format parquet,
+                compression zstd,
+                kv_metadata {'iqb.source_fingerprint': {{ sql_string(period['fingerprint']) }}}
+            )
+        {%- endcall %}
+    {%- endfor %}
+
+    {%- set files = plan['keep'] + plan['process'] | map(attribute='staged') | list -%}
+    {%- do adapter.drop_relation(target_relation) -%}
+    {% call statement('main') -%}
+        create view {{ target_relation }} as
+        {% if files -%}
+            select * from read_parquet({{ sql_string_list(files) }})
+        {%- else -%}
+            {{ with_provenance(sql | replace(period_placeholder(), 'false'), none) }}
+        {%- endif %}
+    {%- endcall %}
+
+    {{ run_hooks(post_hooks) }}
+    {% do persist_docs(target_relation, model) %}
+    {{ adapter.commit() }}
+    {{ return({'relations': [target_relation]}) }}
+{% endmaterialization %}
+
+
+{% macro with_provenance(period_sql, period) -%}
+    {#- The mart's rows plus where they come from: the kinds of cache entries
+        behind the period (synthetic, raw, bigquery, upstream), the fingerprint
+        of those entries, and when this build wrote them. -#}
+    select
+        rows.*,
+        {{ sql_string(period['source_kind']) if period else 'null' }}::varchar as source_kind,
+        {{ (period['is_synthetic'] | string | lower) if period else 'null' }}::boolean as is_synthetic,
+        {{ sql_string(period['fingerprint']) if period else 'null' }}::varchar as source_fingerprint,
+        {{ loaded_at() }} as loaded_at
+    from (
+        {{ period_sql }}
+    ) as rows
+{%- endmacro %}

@@ -1,0 +1,135 @@
+{#- The gates around a build: what users see changes only after a build passed.
+    See docs/dbt.md, "Write-audit-publish". -#}
+
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {#- Schemas as named in dbt_project.yml (`staging`, `audit`), not dbt's
+        default `main_staging`; `main` holds only what was published. -#}
+    {{- (custom_schema_name or target.schema) | trim -}}
+{%- endmacro %}
+
+
+{% macro iqb_before_build() -%}
+    {#- on-run-start: finish a publish that a kill interrupted, then refuse to
+        build from a cache that is empty or holds a corrupt entry. -#}
+    {%- if not execute or flags.WHICH not in ('build', 'run') -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set committed = iqb_call('iqb_recover') -%}
+    {%- if committed -%}
+        {%- do log("iqb: finishing the publish of an interrupted build (" ~ committed | join(', ') ~ ")", info=true) -%}
+        {%- do publish_database([]) -%}
+        {%- for invocation in committed -%}{%- do iqb_call('iqb_discard', [invocation]) -%}{%- endfor -%}
+    {%- endif -%}
+    {%- set cache = iqb_call('iqb_check_cache') -%}
+    {%- if cache['corrupt'] -%}
+        {%- set lines = [] -%}
+        {%- for c in cache['corrupt'] -%}{%- do lines.append("  " ~ c['key'] ~ ": " ~ c['reason']) -%}{%- endfor -%}
+        {{- exceptions.raise_compiler_error(
+            "iqb: " ~ cache['corrupt'] | length ~ " corrupt cache entr" ~ ("y" if cache['corrupt'] | length == 1 else "ies")
+            ~ " under " ~ cache['cache'] ~ "; nothing was built:\n" ~ lines | join("\n")
+            ~ "\nRe-make them with `iqb extract run` (or `iqb cache pull <manifest>`), then build again.") -}}
+    {%- endif -%}
+    {%- if cache['readable'] == 0 -%}
+        {{- exceptions.raise_compiler_error(
+            "iqb: nothing to build: no cache entry under " ~ cache['cache']
+            ~ ". Fill it first with `iqb extract run` (or `iqb sample` then `iqb extract run` for"
+            ~ " the offline demo, or `iqb cache pull <manifest>`).") -}}
+    {%- endif -%}
+    {{- return('') -}}
+{%- endmacro %}
+
+
+{% macro iqb_after_build(results) -%}
+    {#- on-run-end: publish this build's staged marts when every node passed and
+        every model that has tests was tested; otherwise publish nothing. -#}
+    {%- if not execute or flags.WHICH not in ('build', 'run') -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set problems = [] -%}
+    {%- set tested = [] -%}
+    {%- for r in results -%}
+        {%- if r.status in ('error', 'fail', 'runtime error', 'skipped') -%}
+            {%- do problems.append(r.node.name ~ ": " ~ r.status) -%}
+        {%- elif r.node.resource_type == 'test' and r.node.attached_node -%}
+            {%- do tested.append(r.node.attached_node) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for r in results if r.node.resource_type == 'model' and r.node.unique_id not in tested -%}
+        {%- for test in graph.nodes.values() if test.resource_type == 'test' and test.attached_node == r.node.unique_id -%}
+            {%- if loop.first -%}{%- do problems.append(r.node.name ~ ": not tested in this run") -%}{%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- if problems -%}
+        {%- do iqb_call('iqb_discard', [invocation_id]) -%}
+        {%- do log("iqb: NOTHING PUBLISHED. Users still see the last good build. "
+                   ~ problems | length ~ " problem(s): " ~ problems[:10] | join('; ')
+                   ~ ("; ..." if problems | length > 10 else "")
+                   ~ (". `dbt run` does not test: use `dbt build`." if flags.WHICH == 'run' else ""), info=true) -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set published = iqb_call('iqb_commit', [invocation_id]) -%}
+    {%- do publish_database(results) -%}
+    {%- do iqb_call('iqb_discard', [invocation_id]) -%}
+    {%- do warn_invalid_values() -%}
+    {%- do log("iqb: published " ~ published | length ~ " mart(s) " ~ published.keys() | list | sort, info=true) -%}
+    {{- return('') -}}
+{%- endmacro %}
+
+
+{% macro publish_database(results) -%}
+    {#- Point `main` at what is published, in one transaction: each quality mart
+        a view over its published files, each seed a copy, each view built by
+        this run (the scores) re-created over `main`'s relations. -#}
+    {%- set statements = [] -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.config.materialized == 'audited_periods' -%}
+        {%- set files = iqb_call('iqb_published_files', [node.alias]) -%}
+        {%- set name = 'main.' ~ adapter.quote(node.alias) -%}
+        {%- set existing = adapter.get_relation(database=node.database, schema='main', identifier=node.alias) -%}
+        {%- if existing is not none -%}
+            {%- do statements.append('drop ' ~ ('view' if existing.is_view else 'table') ~ ' ' ~ name) -%}
+        {%- endif -%}
+        {%- if files -%}
+            {%- do statements.append('create view ' ~ name
+                ~ ' as select * from read_parquet(' ~ sql_string_list(files) ~ ')') -%}
+        {%- else -%}
+            {#- no period in the cache: an empty table with the mart's columns -#}
+            {%- do statements.append('create table ' ~ name ~ ' as select * from '
+                ~ node.schema ~ '.' ~ adapter.quote(node.alias) ~ ' where false') -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'seed' -%}
+        {%- set built = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
+        {%- if built is not none -%}
+            {%- do statements.append('create or replace table main.' ~ adapter.quote(node.alias)
+                ~ ' as select * from ' ~ built) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for r in results if r.node.resource_type == 'model' and r.node.config.materialized == 'view'
+                            and r.node.config.schema == 'audit' -%}
+        {%- do statements.append('create or replace view main.' ~ adapter.quote(r.node.alias) ~ ' as '
+            ~ r.node.compiled_code | replace('."audit".', '."main".')) -%}
+    {%- endfor -%}
+    {#- one statement text, in dbt's transaction: all of it commits, or none -#}
+    {%- call statement('iqb_publish', auto_begin=True) -%}
+        {{ statements | join(';\n') }}
+    {%- endcall -%}
+    {%- do adapter.commit() -%}
+{%- endmacro %}
+
+
+{% macro warn_invalid_values() -%}
+    {#- Name the places whose values are NaN, infinite or out of range in the
+        periods just published: they are kept, flagged, and not scored. -#}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.config.materialized == 'audited_periods' -%}
+        {%- set relation = adapter.get_relation(database=node.database, schema='main', identifier=node.alias) -%}
+        {%- if relation is not none -%}
+            {%- set rows = run_query("select period_start, country_code, count(*) over () from " ~ relation
+                ~ " where has_invalid_values and loaded_at = " ~ loaded_at() ~ " order by 1, 2 limit 5").rows -%}
+            {%- if rows -%}
+                {%- set shown = [] -%}
+                {%- for row in rows -%}{%- do shown.append(row[1] ~ " " ~ row[0]) -%}{%- endfor -%}
+                {%- do log("iqb: WARNING " ~ node.alias ~ ": " ~ rows[0][2] ~ " row(s) with NaN, infinite or out-of-range values, kept and not scored (has_invalid_values), e.g. " ~ shown | join(', '), info=true) -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+{%- endmacro %}
