@@ -30,8 +30,10 @@
           use-case score       weighted mean of its requirements' passes
           iqb_score            weighted mean of the use-case scores
         A score is NULL, not a guess, when the row does not meet the minimum
-        sample count or lacks a p95 value that a requirement of weight > 0
-        needs (e.g. a place with downloads but no uploads). -#}
+        sample count, lacks a p95 value that a requirement of weight > 0
+        needs (e.g. a place with downloads but no uploads), carries a NaN,
+        infinite or out-of-range value, or has a country code that is not a
+        country; score_status says which. -#}
     {%- set requirements = iqb_requirements() %}
 with
 
@@ -109,13 +111,17 @@ use_case_scores as (
         places.download_sample_count,
         places.upload_sample_count,
         places.meets_min_samples,
+        places.is_known_country,
+        places.has_invalid_values,
+        places.source_kind,
+        places.is_synthetic,
         places.download_p95,
         places.upload_p95,
         places.latency_p95,
         places.loss_p95,
         {%- for use_case in iqb_use_cases() %}
         if(
-            places.meets_min_samples,
+            places.meets_min_samples and places.is_known_country and not places.has_invalid_values,
             (
             {%- for requirement, (column, passes) in requirements.items() %}
             {%- set config = 'cfg.' ~ use_case ~ '__' ~ requirement %}
@@ -139,7 +145,7 @@ use_case_scores as (
 
 ),
 
-final as (
+scored as (
 
     select
         use_case_scores.*,
@@ -159,6 +165,21 @@ final as (
         ) as iqb_score
     from use_case_scores
     cross join use_case_config as ucc
+
+),
+
+final as (
+
+    select
+        scored.*,
+        case
+            when not scored.is_known_country then 'unknown_country'
+            when scored.has_invalid_values then 'invalid_values'
+            when not scored.meets_min_samples then 'too_few_samples'
+            when scored.iqb_score is null then 'missing_values'
+            else 'scored'
+        end as score_status
+    from scored
 
 )
 

@@ -45,25 +45,29 @@
     {%- if not execute or flags.WHICH not in ('build', 'run') -%}
         {{- return('') -}}
     {%- endif -%}
-    {%- set problems = [] -%}
-    {%- set tested = [] -%}
+    {%- set problems, skipped, tested = [], [], [] -%}
     {%- for r in results -%}
-        {%- if r.status in ('error', 'fail', 'runtime error', 'skipped') -%}
-            {%- do problems.append(r.node.name ~ ": " ~ r.status) -%}
+        {%- if r.status == 'skipped' -%}
+            {%- do skipped.append(r.node.name) -%}
+        {%- elif r.status in ('error', 'fail', 'runtime error') -%}
+            {%- do problems.append(r.node.name ~ " (" ~ r.status ~ ")") -%}
         {%- elif r.node.resource_type == 'test' and r.node.attached_node -%}
             {%- do tested.append(r.node.attached_node) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- for r in results if r.node.resource_type == 'model' and r.node.unique_id not in tested -%}
+    {%- for r in results if r.node.resource_type == 'model' and r.status == 'success' and r.node.unique_id not in tested -%}
         {%- for test in graph.nodes.values() if test.resource_type == 'test' and test.attached_node == r.node.unique_id -%}
-            {%- if loop.first -%}{%- do problems.append(r.node.name ~ ": not tested in this run") -%}{%- endif -%}
+            {%- if loop.first -%}{%- do problems.append(r.node.name ~ " (not tested in this run)") -%}{%- endif -%}
         {%- endfor -%}
     {%- endfor -%}
+    {%- if skipped -%}
+        {%- do problems.append(skipped | length ~ " node(s) skipped") -%}
+    {%- endif -%}
     {%- if problems -%}
         {%- do iqb_call('iqb_discard', [invocation_id]) -%}
         {%- do log("iqb: NOTHING PUBLISHED. Users still see the last good build. "
-                   ~ problems | length ~ " problem(s): " ~ problems[:10] | join('; ')
-                   ~ ("; ..." if problems | length > 10 else "")
+                   ~ "Why: " ~ problems[:10] | join('; ')
+                   ~ ("; and " ~ (problems | length - 10) ~ " more" if problems | length > 10 else "")
                    ~ (". `dbt run` does not test: use `dbt build`." if flags.WHICH == 'run' else ""), info=true) -%}
         {{- return('') -}}
     {%- endif -%}

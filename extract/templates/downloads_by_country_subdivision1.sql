@@ -1,7 +1,7 @@
 -- downloads_by_country_subdivision1: one row per place (country_subdivision1) for [@start_date, @end_date).
 -- BigQuery dialect; the embedded engine transpiles it to DuckDB with sqlglot.
 -- Latency and loss are lower-is-better: their labels are inverted, so that
--- *_p95 always means what the best ~5% of users get (DESIGN.md).
+-- *_p95 always means what the best ~5% of users get (docs/datasets.md).
 SELECT
     client.Geo.CountryCode AS country_code,
     client.Geo.Subdivision1ISOCode AS subdivision1_iso_code,
@@ -44,5 +44,10 @@ WHERE
     AND a.MeanThroughputMbps IS NOT NULL
     AND a.MinRTT IS NOT NULL
     AND a.LossRate IS NOT NULL
+    -- NaN, infinite and out-of-range measurements are left out, as NULLs are
+    AND NOT IS_NAN(a.MeanThroughputMbps) AND NOT IS_INF(a.MeanThroughputMbps)
+    AND a.MeanThroughputMbps >= 0
+    AND NOT IS_NAN(a.MinRTT) AND NOT IS_INF(a.MinRTT) AND a.MinRTT >= 0
+    AND a.LossRate BETWEEN 0 AND 1
 GROUP BY country_code, subdivision1_iso_code, subdivision1_name
 ORDER BY country_code, subdivision1_iso_code, subdivision1_name

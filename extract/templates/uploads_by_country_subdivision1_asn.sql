@@ -1,7 +1,7 @@
 -- uploads_by_country_subdivision1_asn: one row per place (country_subdivision1_asn) for [@start_date, @end_date).
 -- BigQuery dialect; the embedded engine transpiles it to DuckDB with sqlglot.
 -- Latency and loss are lower-is-better: their labels are inverted, so that
--- *_p95 always means what the best ~5% of users get (DESIGN.md).
+-- *_p95 always means what the best ~5% of users get (docs/datasets.md).
 SELECT
     client.Geo.CountryCode AS country_code,
     client.Geo.Subdivision1ISOCode AS subdivision1_iso_code,
@@ -28,5 +28,8 @@ WHERE
     AND client.Network.ASNumber IS NOT NULL
     AND client.Network.ASName IS NOT NULL
     AND a.MeanThroughputMbps IS NOT NULL
+    -- NaN, infinite and out-of-range measurements are left out, as NULLs are
+    AND NOT IS_NAN(a.MeanThroughputMbps) AND NOT IS_INF(a.MeanThroughputMbps)
+    AND a.MeanThroughputMbps >= 0
 GROUP BY country_code, subdivision1_iso_code, subdivision1_name, asn, as_name
 ORDER BY country_code, subdivision1_iso_code, subdivision1_name, asn, as_name
