@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
@@ -27,12 +30,45 @@ from extract import marts
 from extract.cache.catalog import CatalogEntry, scan
 from extract.cache.layout import CACHE_VERSION_DIR
 
+# DuckDB's words for a file it cannot read as a database (not for a lock held by
+# another process, which must stay an error).
+_DAMAGED = ("Could not read enough bytes", "not a valid DuckDB database")
+
+
+def set_aside_if_damaged(database: Path) -> Path | None:
+    """Move a database file that DuckDB cannot open (a first build killed by a full
+    disk leaves an 8 KB file) out of the way, so the build that follows can start.
+
+    Nothing is lost: the file holds only views over published Parquet files and
+    seeds, all of which the next build re-creates. The damaged file is kept
+    beside it, named as such, for inspection.
+    """
+    if not database.is_file():
+        return None
+    try:
+        duckdb.connect(str(database), read_only=True).close()
+        return None
+    except duckdb.Error as exc:
+        if not any(sign in str(exc) for sign in _DAMAGED):
+            return None  # e.g. locked by another process: dbt reports that itself
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = database.with_name(f"{database.name}.damaged-{stamp}")
+    os.replace(database, aside)
+    wal = database.with_name(database.name + ".wal")
+    if wal.exists():
+        os.replace(wal, aside.with_name(aside.name + ".wal"))
+    print(f"iqb: {database} could not be opened as a DuckDB database (a build stopped by a "
+          f"full disk or a kill?); it only holds what a build re-creates, so it was moved to "
+          f"{aside.name} and this build starts a new one", file=sys.stderr)
+    return aside
+
 
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         path = self.creds.path if self.creds is not None else "iqb.duckdb"
         self.root = Path(os.path.abspath(path)).parent
         self.entries: list[CatalogEntry] | None = None
+        set_aside_if_damaged(Path(os.path.abspath(path)))
 
     def _entries(self) -> list[CatalogEntry]:
         if self.entries is None:
@@ -59,6 +95,12 @@ class Plugin(BasePlugin):
                                           code_hash, min_sample_count, full_refresh,
                                           self._entries()))
 
+    def commit(self, invocation: str, min_sample_count: int) -> str:
+        try:
+            return json.dumps({"published": marts.commit(self.root, invocation, min_sample_count)})
+        except marts.PublishError as exc:
+            return json.dumps({"error": str(exc)})
+
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         def fn(name: str, func: Any, params: list[str]) -> None:
             conn.create_function(name, func, params, "VARCHAR", side_effects=True)
@@ -68,7 +110,7 @@ class Plugin(BasePlugin):
         fn("iqb_cache_files", self.cache_files, ["VARCHAR"])
         fn("iqb_plan", self.plan,
            ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BOOLEAN", "VARCHAR"])
-        fn("iqb_commit", lambda inv: json.dumps(marts.commit(self.root, inv)), ["VARCHAR"])
+        fn("iqb_commit", self.commit, ["VARCHAR", "BIGINT"])
         fn("iqb_recover", lambda: json.dumps(marts.recover(self.root)), [])
         fn("iqb_discard", lambda inv: marts.discard(self.root, inv) or "ok", ["VARCHAR"])
         fn("iqb_published_files",

@@ -44,6 +44,11 @@ DATA_FILE = "data_0.parquet"
 PLAN_FILE = "plan.json"
 COMMIT_FILE = "COMMIT"
 FINGERPRINT_KEY = "iqb.source_fingerprint"
+THRESHOLD_KEY = "iqb.min_sample_count"
+
+
+class PublishError(RuntimeError):
+    """A build that must not be published; the message says why and what to run."""
 
 
 def period_label(start: date | str, end: date | str) -> str:
@@ -67,14 +72,18 @@ def published_files(artifacts: Path, mart: str) -> list[Path]:
     return sorted((marts_root(artifacts) / mart).glob(f"period=*/{DATA_FILE}"))
 
 
-def published_fingerprint(path: Path) -> str | None:
-    """The fingerprint a published file was built from (its Parquet footer), or None."""
+def footer_value(path: Path, key: str) -> str | None:
+    """A key of a published file's Parquet footer (what it was built from), or None."""
     try:
         metadata = pq.read_metadata(path).metadata or {}
     except Exception:  # a damaged file: re-process the period
         return None
-    value = metadata.get(FINGERPRINT_KEY.encode())
+    value = metadata.get(key.encode())
     return value.decode() if value else None
+
+
+def published_fingerprint(path: Path) -> str | None:
+    return footer_value(path, FINGERPRINT_KEY)
 
 
 @dataclass(frozen=True)
@@ -148,11 +157,25 @@ def _fsync_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def commit(artifacts: Path, invocation: str) -> dict[str, list[str]]:
-    """Decide to publish this invocation's staged files, then move them into place."""
+def commit(artifacts: Path, invocation: str, min_sample_count: int) -> dict[str, list[str]]:
+    """Decide to publish this invocation's staged files, then move them into place.
+
+    Refused when a mart this build did not touch was published with another
+    ``min_sample_count``: one database, one threshold.
+    """
     root = staging_root(artifacts, invocation)
     if not root.is_dir():
         return {}
+    staged = {p.parent.name for p in root.glob(f"*/{PLAN_FILE}")}
+    others = sorted({(p.parent.parent.name, footer_value(p, THRESHOLD_KEY))
+                     for p in marts_root(artifacts).glob(f"*/period=*/{DATA_FILE}")
+                     if p.parent.parent.name not in staged})
+    mixed = [f"{mart} ({value})" for mart, value in others if value != str(min_sample_count)]
+    if mixed:
+        raise PublishError(
+            f"not published: this build used min_sample_count {min_sample_count}, but "
+            f"{', '.join(mixed)} was published with another; build every mart with the same "
+            f"value (`dbt build --vars '{{min_sample_count: {min_sample_count}}}'`, no --select)")
     _fsync_write(root / COMMIT_FILE, invocation + "\n")
     return apply(artifacts, root)
 

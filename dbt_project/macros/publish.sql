@@ -65,13 +65,19 @@
     {%- endif -%}
     {%- if problems -%}
         {%- do iqb_call('iqb_discard', [invocation_id]) -%}
+        {%- do run_statements(mart_views(['audit'])) -%}
         {%- do log("iqb: NOTHING PUBLISHED. Users still see the last good build. "
                    ~ "Why: " ~ problems[:10] | join('; ')
                    ~ ("; and " ~ (problems | length - 10) ~ " more" if problems | length > 10 else "")
                    ~ (". `dbt run` does not test: use `dbt build`." if flags.WHICH == 'run' else ""), info=true) -%}
         {{- return('') -}}
     {%- endif -%}
-    {%- set published = iqb_call('iqb_commit', [invocation_id]) -%}
+    {%- set outcome = iqb_call('iqb_commit', [invocation_id, min_sample_count()]) -%}
+    {%- if 'error' in outcome -%}
+        {%- do iqb_call('iqb_discard', [invocation_id]) -%}
+        {{- exceptions.raise_compiler_error("iqb: " ~ outcome['error'] ~ ". Users still see the last good build.") -}}
+    {%- endif -%}
+    {%- set published = outcome['published'] -%}
     {%- do publish_database(results) -%}
     {%- do iqb_call('iqb_discard', [invocation_id]) -%}
     {%- do warn_invalid_values() -%}
@@ -83,24 +89,10 @@
 {% macro publish_database(results) -%}
     {#- Point `main` at what is published, in one transaction: each quality mart
         a view over its published files, each seed a copy, each view built by
-        this run (the scores) re-created over `main`'s relations. -#}
-    {%- set statements = [] -%}
-    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.config.materialized == 'audited_periods' -%}
-        {%- set files = iqb_call('iqb_published_files', [node.alias]) -%}
-        {%- set name = 'main.' ~ adapter.quote(node.alias) -%}
-        {%- set existing = adapter.get_relation(database=node.database, schema='main', identifier=node.alias) -%}
-        {%- if existing is not none -%}
-            {%- do statements.append('drop ' ~ ('view' if existing.is_view else 'table') ~ ' ' ~ name) -%}
-        {%- endif -%}
-        {%- if files -%}
-            {%- do statements.append('create view ' ~ name
-                ~ ' as select * from read_parquet(' ~ sql_string_list(files) ~ ')') -%}
-        {%- else -%}
-            {#- no period in the cache: an empty table with the mart's columns -#}
-            {%- do statements.append('create table ' ~ name ~ ' as select * from '
-                ~ node.schema ~ '.' ~ adapter.quote(node.alias) ~ ' where false') -%}
-        {%- endif -%}
-    {%- endfor -%}
+        this run (the scores) re-created over `main`'s relations. The marts'
+        relations in `audit` are re-pointed too, so that a later `dbt test`
+        tests what is published. -#}
+    {%- set statements = mart_views(['main', 'audit']) -%}
     {%- for node in graph.nodes.values() if node.resource_type == 'seed' -%}
         {%- set built = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
         {%- if built is not none -%}
@@ -113,11 +105,51 @@
         {%- do statements.append('create or replace view main.' ~ adapter.quote(r.node.alias) ~ ' as '
             ~ r.node.compiled_code | replace('."audit".', '."main".')) -%}
     {%- endfor -%}
-    {#- one statement text, in dbt's transaction: all of it commits, or none -#}
-    {%- call statement('iqb_publish', auto_begin=True) -%}
-        {{ statements | join(';\n') }}
-    {%- endcall -%}
-    {%- do adapter.commit() -%}
+    {%- do run_statements(statements) -%}
+{%- endmacro %}
+
+
+{% macro run_statements(statements) -%}
+    {#- One statement text, in dbt's transaction: all of it commits, or none. -#}
+    {%- if statements -%}
+        {%- call statement('iqb_publish', auto_begin=True) -%}
+            {{ statements | join(';\n') }}
+        {%- endcall -%}
+        {%- do adapter.commit() -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro mart_views(schemas) -%}
+    {#- Statements that make each quality mart in `schemas` a view over its
+        published files (an empty table of its columns when it has none). -#}
+    {%- set statements = [] -%}
+    {#- the database itself, not dbt's relation cache: this invocation may have
+        changed `main` already (recovery in on-run-start) -#}
+    {%- set existing_types = {} -%}
+    {%- for row in run_query("select table_schema || '.' || table_name, table_type from information_schema.tables "
+                             ~ "where table_catalog = current_database()").rows -%}
+        {%- do existing_types.update({row[0]: row[1]}) -%}
+    {%- endfor -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.config.materialized == 'audited_periods' -%}
+        {%- set files = iqb_call('iqb_published_files', [node.alias]) -%}
+        {%- for schema in schemas -%}
+            {%- set name = schema ~ '.' ~ adapter.quote(node.alias) -%}
+            {%- set existing = existing_types.get(schema ~ '.' ~ node.alias) -%}
+            {%- set drop = 'drop ' ~ ('view' if existing == 'VIEW' else 'table') ~ ' ' ~ name -%}
+            {%- if files -%}
+                {%- if existing is not none -%}{%- do statements.append(drop) -%}{%- endif -%}
+                {%- do statements.append('create view ' ~ name
+                    ~ ' as select * from read_parquet(' ~ sql_string_list(files) ~ ')') -%}
+            {%- elif schema == 'main' -%}
+                {#- no published period: an empty table with the mart's columns -#}
+                {%- if existing is not none -%}{%- do statements.append(drop) -%}{%- endif -%}
+                {%- do statements.append('create table ' ~ name ~ ' as select * from '
+                    ~ node.schema ~ '.' ~ adapter.quote(node.alias) ~ ' where false') -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{- return(statements) -}}
 {%- endmacro %}
 
 

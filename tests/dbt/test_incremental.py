@@ -8,7 +8,8 @@ saw after each step; the tests then check the records:
 2. October lands, with all twelve datasets                             -> dbt build
 3.                                                                        dbt test
 4.                                                                        dbt build --full-refresh
-5. a new minimum sample count for one mart                              -> dbt run --vars
+5. a new minimum sample count for one mart only                         -> refused
+6. a new minimum sample count                                           -> dbt build --vars
 
 The README's example queries run on the result.
 """
@@ -103,8 +104,10 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Snapshot]:
     steps["october"] = build_step(root, target, "build")
     steps["test"] = build_step(root, target, "test")
     steps["full"] = build_step(root, target, "build", "--full-refresh")
-    steps["vars"] = build_step(root, target, "run", "--select", "quality_by_city",
-                               "--vars", "{min_sample_count: 40}")
+    steps["one_mart"] = snapshot(root, dbt("build", "--select", "+iqb_scores_by_city", "--vars",
+                                           "{min_sample_count: 40}", artifacts=root,
+                                           target=target, check=False), target)
+    steps["vars"] = build_step(root, target, "build", "--vars", "{min_sample_count: 40}")
     steps["root"] = root  # type: ignore[assignment]
     return steps
 
@@ -118,7 +121,7 @@ def test_every_build_passes_its_tests(story) -> None:
 
 def test_a_dataset_without_files_does_not_break_the_build(story) -> None:
     first = story["first"]
-    assert "no file of uploads_by_country_city" in first.run.output
+    assert "no readable entry of uploads_by_country_city" in first.run.output
     root = story["root"]
     [(rows, uploads)] = query(root, "select count(*), count(upload_sample_count) "
                                     "from quality_by_city where period_start = ?", [SEP])
@@ -131,7 +134,7 @@ def test_a_dataset_without_files_does_not_break_the_build(story) -> None:
 def test_a_new_month_is_the_only_one_processed(story) -> None:
     first, october = story["first"], story["october"]
     for mart in MARTS:
-        assert periods_processed(october.run, mart) == ["2024-10-01..2024-11-01"], mart
+        assert periods_processed(october.run, mart) == ["2024-10-01_2024-11-01"], mart
         # September's rows were not rewritten: same loaded_at, same count
         assert october.loaded_at[mart, SEP] == first.loaded_at[mart, SEP], mart
         assert october.rows[mart, SEP] == first.rows[mart, SEP], mart
@@ -172,19 +175,29 @@ def test_full_refresh_rebuilds_every_period(story) -> None:
 
 def test_a_new_min_sample_count_reprocesses_every_period(story) -> None:
     full, changed = story["full"], story["vars"]
-    assert periods_processed(changed.run, "quality_by_city") == [
-        "2024-09-01..2024-10-01", "2024-10-01..2024-11-01"]
+    for mart in MARTS:
+        assert periods_processed(changed.run, mart) == [
+            "2024-09-01_2024-10-01", "2024-10-01_2024-11-01"], mart
     root = story["root"]
     [(threshold, meets, wrong)] = query(
         root, "select list(distinct min_sample_count), count(*) filter (where meets_min_samples), "
               "count(*) filter (where meets_min_samples <> coalesce(download_sample_count >= 40 "
               "and upload_sample_count >= 40, false)) from quality_by_city")
     assert threshold == [40] and meets > 0 and wrong == 0
-    # the other marts were not run and keep the default
-    assert query(root, "select distinct min_sample_count from quality_by_country") == [(100,)]
+    for mart in MARTS:  # one threshold per database
+        assert query(root, f"select distinct min_sample_count from {mart}") == [(40,)], mart
     for period in (SEP, OCT):
         assert changed.loaded_at["quality_by_city", period] != full.loaded_at[
             "quality_by_city", period]
+
+
+def test_a_threshold_for_some_marts_only_is_refused(story) -> None:
+    """`--select` with another min_sample_count would mix thresholds: nothing is published."""
+    run, full = story["one_mart"].run, story["full"]
+    assert run.returncode != 0
+    assert "min_sample_count 40" in run.output and "quality_by_country (100)" in run.output
+    assert story["one_mart"].loaded_at == full.loaded_at  # users still see the full build
+    assert story["one_mart"].exports == full.exports
 
 
 def test_asn_marts_have_one_row_per_asn_although_names_vary(story) -> None:

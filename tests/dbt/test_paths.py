@@ -68,7 +68,7 @@ def test_iqb_artifacts_points_at_a_separate_database(tmp_path: Path, real_octobe
         a, "select count(*), count(upload_sample_count) from quality_by_country")) == before
     assert before[1][0][1] > 200  # a: uploads present
     # b: the missing dataset did not break the build; its side is NULL everywhere
-    assert "no file of uploads_by_country" in run_b.output
+    assert "no readable entry of uploads_by_country" in run_b.output
     [(rows, with_uploads, meeting, scored)] = query(
         b, "select count(*), count(upload_sample_count), count(*) filter (where meets_min_samples),"
            " (select count(iqb_score) from iqb_scores_by_country) from quality_by_country")

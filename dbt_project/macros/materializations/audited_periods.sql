@@ -35,7 +35,10 @@
             ) to {{ sql_string(period['staged']) }} (
                 format parquet,
                 compression zstd,
-                kv_metadata {'iqb.source_fingerprint': {{ sql_string(period['fingerprint']) }}}
+                kv_metadata {
+                    'iqb.source_fingerprint': {{ sql_string(period['fingerprint']) }},
+                    'iqb.min_sample_count': '{{ min_sample_count() }}'
+                }
             )
         {%- endcall %}
     {%- endfor %}
