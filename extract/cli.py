@@ -633,14 +633,23 @@ def report(
     out.print(table)
     out.print("rows with an IQB score (iqb_scores_by_*): " + ", ".join(
         f"{name.removeprefix('iqb_scores_by_')} {n:,}" for name, n in rep.scores), highlight=False)
+    if rep.not_scored:
+        out.print("country rows not scored: " + ", ".join(
+            f"{n:,} {status.replace('_', ' ')}" for status, n in rep.not_scored.items())
+            + " (score_status)", highlight=False)
+    if rep.synthetic_periods:
+        out.print("[bold red]SYNTHETIC data[/] (iqb sample), for trying the workspace, never for "
+                  "citing: " + ", ".join(f"{a:%Y-%m-%d}..{b:%Y-%m-%d}"
+                                         for a, b in rep.synthetic_periods), soft_wrap=True)
     if rep.period is None:
         out.print("no country has an IQB score yet (too few samples, or no data)")
     else:
         start, end = rep.period
         for title, rows in ((f"best {len(rep.best)}", rep.best),
                             (f"worst {len(rep.worst)}", rep.worst)):
+            synthetic = " (SYNTHETIC)" if rep.period in rep.synthetic_periods else ""
             t = Table(title=f"{title} of {rep.scored_countries} countries by IQB score, "
-                            f"{start:%Y-%m-%d}..{end:%Y-%m-%d}",
+                            f"{start:%Y-%m-%d}..{end:%Y-%m-%d}{synthetic}",
                       caption="p95 values: Mbit/s, ms, loss ratio; "
                               "tests: min(download, upload) tests")
             t.add_column("country", no_wrap=True, max_width=20, overflow="ellipsis")

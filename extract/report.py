@@ -58,6 +58,8 @@ class Report:
     scored_countries: int = 0
     best: list[CountryScore] = field(default_factory=list)
     worst: list[CountryScore] = field(default_factory=list)
+    synthetic_periods: list[tuple[date, date]] = field(default_factory=list)
+    not_scored: dict[str, int] = field(default_factory=dict)  # score_status -> country rows
 
 
 def database_path(artifacts: Path) -> Path:
@@ -107,6 +109,13 @@ def build_report(artifacts: Path, top: int = 5) -> Report:
         for name in SCORES:
             n = con.execute(f"select count(iqb_score) from {name}").fetchone()[0]
             report.scores.append((name, n))
+        report.synthetic_periods = [tuple(r) for r in con.execute(" union ".join(
+            f"select period_start, period_end from {name} where is_synthetic" for name in MARTS
+        ) + " order by 1, 2").fetchall()]
+        report.not_scored = dict(con.execute(
+            "select score_status, count(*) from iqb_scores_by_country "
+            "where score_status in ('invalid_values', 'unknown_country') group by 1 order by 1"
+        ).fetchall())
         # The latest period that has any score (a month still filling up with
         # thin cells would otherwise show an empty table).
         period = con.execute(

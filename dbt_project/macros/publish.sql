@@ -141,7 +141,7 @@
                 {%- if existing is not none -%}{%- do statements.append(drop) -%}{%- endif -%}
                 {%- do statements.append('create view ' ~ name
                     ~ ' as select * from read_parquet(' ~ sql_string_list(files) ~ ')') -%}
-            {%- elif schema == 'main' -%}
+            {%- elif schema == 'main' and (node.schema ~ '.' ~ node.alias) in existing_types -%}
                 {#- no published period: an empty table with the mart's columns -#}
                 {%- if existing is not none -%}{%- do statements.append(drop) -%}{%- endif -%}
                 {%- do statements.append('create table ' ~ name ~ ' as select * from '

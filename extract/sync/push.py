@@ -1,8 +1,8 @@
 """Push: mirror the publishable artifacts to a bucket, manifest last.
 
 Order of a push, and why:
-1. snapshot ``iqb.duckdb`` into ``read_only/`` (a consistent copy that nobody
-   writes, so readers can open it while dbt rebuilds the live file);
+1. snapshot what ``iqb.duckdb`` publishes (schema ``main``) into ``read_only/``,
+   as tables: a consistent copy that nobody writes, which opens anywhere;
 2. hash local files (through the hash index: unchanged files are not re-read);
 3. read the published manifest and its generation;
 4. upload new and changed files, in parallel, to content-addressed objects;
@@ -16,7 +16,8 @@ the rerun finds the objects it already uploaded and reuses them.
 
 from __future__ import annotations
 
-import shutil
+import hashlib
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from extract.sync.hashindex import HashIndex
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import (
     MANIFEST_KEY,
+    MARTS_DIR,
     SNAPSHOT_DIR,
     FileRecord,
     Manifest,
@@ -66,13 +68,22 @@ class PushReport:
     log: Path | None = None
 
 
+SNAPSHOT_STATE = "state/snapshot.json"
+
+
 def _open_read_only(db: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection, which also keeps any writer out until it is closed."""
+    """An in-memory connection with ``db`` attached read-only under its own name.
+
+    Attached read-only, the file also keeps any writer out until the connection
+    is closed; under its own name (``iqb``), the views that dbt wrote with
+    qualified names resolve.
+    """
     wal = db.with_name(db.name + ".wal")
     try:
         if wal.exists():  # a writer died before its checkpoint: fold the WAL in first
             duckdb.connect(str(db)).execute("CHECKPOINT").close()
-        con = duckdb.connect(str(db), read_only=True)
+        con = duckdb.connect(config={"autoinstall_known_extensions": False})
+        con.execute(f"ATTACH {_literal(db)} AS {_identifier(db.stem)} (READ_ONLY)")
     except duckdb.Error as exc:  # the lock of a writer, or a writer in this very process
         raise SyncError(f"{db} is open for writing by another process (dbt?); wait for it "
                         f"to finish and push again ({str(exc).splitlines()[0]})") from None
@@ -83,28 +94,83 @@ def _open_read_only(db: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def snapshot_database(artifacts: Path, index: HashIndex, dry_run: bool) -> str | None:
-    """Copy ``iqb.duckdb`` to ``read_only/iqb_{UTC}.duckdb`` if it changed since the last copy.
+def _literal(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
-    The copy is a byte copy taken while this process holds a read-only
-    connection: DuckDB's file lock keeps writers out for that time, so the
-    copy is one consistent state. Returns the new snapshot's key, if any.
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _published_relations(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:
+    """(name, VIEW or BASE TABLE) of what users query: the ``main`` schema only."""
+    return con.execute(
+        "select table_name, table_type from information_schema.tables "
+        "where table_catalog = ? and table_schema = 'main' order by table_name",
+        [catalog]).fetchall()
+
+
+def _state_fingerprint(con: duckdb.DuckDBPyConnection, catalog: str, artifacts: Path,
+                       index: HashIndex) -> str:
+    """What the published relations show: view definitions, table contents, mart files.
+
+    The live file changes on every build (views are re-created), so its bytes
+    would make a new snapshot each time; this changes only when the data does.
+    """
+    digest = hashlib.sha256()
+    for name, kind in _published_relations(con, catalog):
+        qualified = f"{_identifier(catalog)}.main.{_identifier(name)}"
+        if kind == "VIEW":
+            [(sql,)] = con.execute(
+                "select sql from duckdb_views() where database_name = ? and schema_name = 'main' "
+                "and view_name = ?", [catalog, name]).fetchall()
+        else:
+            [(sql,)] = con.execute(
+                f"select md5(coalesce(string_agg(t::varchar, '|' order by t::varchar), '')) "
+                f"from {qualified} as t").fetchall()
+        digest.update(f"{name}\0{kind}\0{sql}\0".encode())
+    for key, path in publishable_files(artifacts).items():
+        if key.startswith(MARTS_DIR + "/"):
+            digest.update(f"{key}\0{index.sha256(key, path)}\0".encode())
+    return digest.hexdigest()
+
+
+def snapshot_database(artifacts: Path, index: HashIndex, dry_run: bool) -> str | None:
+    """Write ``read_only/iqb_{UTC}.duckdb`` when what users see changed since the last one.
+
+    The snapshot holds what users query (schema ``main``), every relation
+    materialised as a table: it opens and answers on another machine without
+    ``marts/`` (the working database keeps views over those files), and holds
+    nothing of dbt's build schemas. It is taken while the live file is attached
+    read-only, which keeps writers out: one consistent, published state.
+    Returns the new snapshot's key, if any.
     """
     db = artifacts / DATABASE
     if not db.is_file():
         return None
     con = _open_read_only(db)
     try:
-        sha = index.sha256(DATABASE, db)
-        snapshots = sorted((artifacts / SNAPSHOT_DIR).glob("iqb_*.duckdb"))
-        if snapshots:
-            last = snapshots[-1]
-            if index.sha256(last.relative_to(artifacts).as_posix(), last) == sha:
-                return None
+        catalog = db.stem
+        fingerprint = _state_fingerprint(con, catalog, artifacts, index)
+        state_path = artifacts / SNAPSHOT_STATE
+        try:
+            last = json.loads(state_path.read_text())
+        except (OSError, ValueError):
+            last = {}
+        if isinstance(last, dict) and last.get("fingerprint") == fingerprint \
+                and (artifacts / str(last.get("key"))).is_file():
+            return None
         key = f"{SNAPSHOT_DIR}/iqb_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.duckdb"
         if not dry_run:
             with atomic_path(artifacts / key) as tmp:
-                shutil.copyfile(db, tmp)
+                tmp.unlink()  # DuckDB creates the file itself
+                con.execute(f"ATTACH {_literal(tmp)} AS snapshot")
+                for name, _ in _published_relations(con, catalog):
+                    con.execute(f"CREATE TABLE snapshot.main.{_identifier(name)} AS "
+                                f"SELECT * FROM {_identifier(catalog)}.main.{_identifier(name)}")
+                con.execute("DETACH snapshot")
+            with atomic_path(state_path) as tmp:
+                tmp.write_text(json.dumps({"key": key, "fingerprint": fingerprint}) + "\n")
         return key
     finally:
         con.close()

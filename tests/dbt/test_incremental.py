@@ -210,7 +210,7 @@ def test_asn_marts_have_one_row_per_asn_although_names_vary(story) -> None:
     [(bad,)] = query(root, """
         select count(*) from quality_by_country_asn as q
         where q.download_sample_count < (
-            select max(sample_count) from stg_downloads_by_country_asn as s
+            select max(sample_count) from staging.stg_downloads_by_country_asn as s
             where s.period_start = q.period_start and s.country_code = q.country_code
               and s.asn = q.asn)""")
     assert bad == 0

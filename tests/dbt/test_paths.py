@@ -8,6 +8,7 @@ copy of the repo's dbt files, so the real ./artifacts is never touched.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -53,6 +54,26 @@ def test_both_invocation_styles_write_the_same_file(tmp_path: Path) -> None:
     assert query(artifacts, "select distinct loaded_at from quality_by_country") == [(loaded_at,)]
     assert (artifacts / "marts/quality_by_country").is_dir()
     assert not (repo / "dbt_project/artifacts").exists()
+
+    # 3. every path a view holds is absolute: the file answers from any directory
+    views = query(artifacts, "select sql from duckdb_views() where not internal "
+                             "and schema_name in ('main', 'staging')")
+    paths = [p for (sql,) in views for p in re.findall(r"'(/[^']*\.parquet)'", sql)]
+    assert paths and all(Path(p).is_absolute() and ".." not in Path(p).parts for p in paths)
+    assert not [sql for (sql,) in views if "'../" in sql or "'profiles/" in sql]
+    for cwd, args in ((repo, None), (repo / "dbt_project", ("--profiles-dir", "../profiles"))):
+        docs = dbt("docs", "generate", artifacts=None, target=tmp_path / "docs", cwd=cwd,
+                   project_args=args)
+        assert docs.returncode == 0
+        assert "model.iqb.quality_by_country" in (tmp_path / "docs/catalog.json").read_text()
+
+
+def test_a_root_with_quotes_braces_and_spaces_works(tmp_path: Path) -> None:
+    artifacts = tmp_path / "it's {a} b" / "artifacts"
+    copy_real_october(artifacts)
+    dbt("build", *SELECT, artifacts=artifacts, target=tmp_path / "t")
+    assert query(artifacts, "select count(*) from iqb_scores_by_country")[0][0] == 237
+    assert list(artifacts.glob("marts/quality_by_country/*/data_0.parquet"))
 
 
 def test_iqb_artifacts_points_at_a_separate_database(tmp_path: Path, real_october) -> None:

@@ -11,7 +11,10 @@
 select *
 from {{ model }}
 where
-{%- for i in range(columns | length - 1) %}
-    {{ "or " if not loop.first }}{{ columns[i] }} {{ op }} {{ columns[i + 1] }}
-{%- endfor %}
+    not has_invalid_values  -- NaN / inf / out of range: flagged and reported, not ordered
+    and (
+    {%- for i in range(columns | length - 1) %}
+        {{ "or " if not loop.first }}{{ columns[i] }} {{ op }} {{ columns[i + 1] }}
+    {%- endfor %}
+    )
 {% endtest %}

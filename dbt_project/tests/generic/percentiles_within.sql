@@ -1,6 +1,7 @@
 {% test percentiles_within(model, metrics, min_value=none, max_value=none) %}
-{#- Every <metric>_pX of every row lies within [min_value, max_value]; NULLs pass
-    (a place present on one side only has NULLs on the other). -#}
+{#- Every <metric>_pX of every row lies within [min_value, max_value]. NULLs pass
+    (a place present on one side only has NULLs on the other), and so do rows
+    flagged has_invalid_values (kept, not scored, named by the build). -#}
 {%- set checks = [] -%}
 {%- for metric in metrics -%}
     {%- for column in percentile_columns(metric) -%}
@@ -10,5 +11,7 @@
 {%- endfor %}
 select *
 from {{ model }}
-where {{ checks | join('\n    or ') }}
+where
+    not has_invalid_values  -- flagged and reported by the build, never scored
+    and ({{ checks | join('\n    or ') }})
 {% endtest %}
