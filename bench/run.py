@@ -182,13 +182,17 @@ class Bench:
         With ``keep``, put back a copy of what a previous build made instead.
         """
         for child in self.window.iterdir():
-            if child.name != "cache":
+            if child.name == "state":  # keep the cache's hash index, as a user's stays
+                for sub in child.iterdir():
+                    if sub.name != "hash-index.json":
+                        shutil.rmtree(sub) if sub.is_dir() else sub.unlink()
+            elif child.name != "cache":
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         if keep is not None:
             for child in keep.iterdir():
                 target = self.window / child.name
                 if child.is_dir():
-                    shutil.copytree(child, target)
+                    shutil.copytree(child, target, dirs_exist_ok=True)
                 else:
                     shutil.copy2(child, target)
 

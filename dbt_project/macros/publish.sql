@@ -51,7 +51,8 @@
             {%- do skipped.append(r.node.name) -%}
         {%- elif r.status in ('error', 'fail', 'runtime error') -%}
             {%- do problems.append(r.node.name ~ " (" ~ r.status ~ ")") -%}
-        {%- elif r.node.resource_type == 'test' and r.node.attached_node -%}
+        {%- endif -%}
+        {%- if r.node.resource_type == 'test' and r.node.attached_node and r.status != 'skipped' -%}
             {%- do tested.append(r.node.attached_node) -%}
         {%- endif -%}
     {%- endfor -%}

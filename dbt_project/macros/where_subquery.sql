@@ -35,8 +35,11 @@
           the score view on top of it) are tested; the other periods were
           tested when they were written, and their rows have not changed
           since (delete+insert replaces whole periods, with a new loaded_at);
-        - a build that loaded nothing, and a standalone `dbt test`: no row
-          carries this run's loaded_at, every row is tested. -#}
+        - a build that wrote nothing into the mart: the mart's tests read
+          nothing (its periods were tested when they were published), the
+          score view's tests read every row (the score SQL or seeds may have
+          changed);
+        - a standalone `dbt test`: every row is tested. -#}
     {%- if not execute -%}
         {{- return('true') -}}
     {%- endif -%}
@@ -54,6 +57,11 @@
     {%- for row in run_query(query).rows -%}
         {%- do (now if row[2] else before).append((row[0] | string, row[1] | string)) -%}
     {%- endfor -%}
+    {%- if not now and flags.WHICH == 'build' and mart.unique_id == model.attached_node -%}
+        {#- a build that wrote nothing into this mart: its published periods
+            passed these tests when they were written, and are not read again -#}
+        {{- return('false') -}}
+    {%- endif -%}
     {%- if not now or not before -%}
         {{- return('true') -}}
     {%- endif -%}
@@ -81,4 +89,11 @@
             ~ "and does not read exactly one (" ~ marts | map(attribute='name') | join(', ') ~ ")") -}}
     {%- endif -%}
     {{- return(marts[0]) -}}
+{%- endmacro %}
+
+
+{% macro tested_model_name() -%}
+    {#- The name of the model the running data test is attached to (the test's
+        own `model` argument is the relation, possibly wrapped in a subquery). -#}
+    {{- return(model.attached_node.split('.')[-1] if execute and model.attached_node else 'model') -}}
 {%- endmacro %}

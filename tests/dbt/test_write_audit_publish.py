@@ -87,13 +87,21 @@ def good(tmp_path: Path) -> Path:
 def test_data_that_fails_a_test_is_never_published(good: Path, tmp_path: Path) -> None:
     before_db, before_files = visible(good), published(good)
     assert before_db[0][0][0] == 237 and len(before_files) == 1
-    # every row twice, with a stats.json that matches: only the tests can catch it
-    rewrite_entry(good, "downloads_by_country", lambda t: pa.concat_tables([t, t]))
+    # every row twice, and ZA's p50 above its p95, with a stats.json that matches:
+    # only the tests can catch it
+    def damage(t: pa.Table) -> pa.Table:
+        [za] = t.filter(pc.equal(t["country_code"], "ZA")).to_pylist()
+        return pa.concat_tables([set_value(t, "download_p50", {"ZA": za["download_p95"] + 1}), t])
+
+    rewrite_entry(good, "downloads_by_country", damage)
 
     for attempt in (1, 2):  # and it fails again until the data is fixed
         run = dbt("build", artifacts=good, target=tmp_path / f"t{attempt}", check=False)
         assert run.returncode != 0, run.output
-        assert "unique_combination_quality_by_country" in run.output
+        # the check, the mart and example keys, in one message
+        assert "quality_by_country fails: download percentiles non-decreasing from p1 to p99: " \
+               "1 row(s), e.g. 2024-10-01 2024-11-01 ZA; unique(period_start, period_end, " \
+               "country_code): 474 row(s), e.g. 2024-10-01 2024-11-01 AD | " in run.output
         assert "NOTHING PUBLISHED" in run.output
         assert "quality_by_country: 1 period(s) to process" in run.output
         assert visible(good) == before_db  # the shell user sees the last good build
@@ -103,7 +111,7 @@ def test_data_that_fails_a_test_is_never_published(good: Path, tmp_path: Path) -
     assert dbt("test", artifacts=good, target=tmp_path / "t3", check=False).returncode == 0
 
     rewrite_entry(good, "downloads_by_country",
-                  lambda t: t.slice(0, t.num_rows // 2))  # fixed: the first copy only
+                  lambda t: t.slice(t.num_rows // 2))  # fixed: the second, unchanged copy
     fixed = dbt("build", artifacts=good, target=tmp_path / "t4")
     assert "published" in fixed.output
     assert visible(good)[0] == before_db[0]

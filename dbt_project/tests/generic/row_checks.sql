@@ -1,0 +1,102 @@
+{% test row_checks(model, unique, not_null=[], percentiles=[], between=none, accepted=none) %}
+{#- Every check of a mart or score view in one scan (docs/dbt.md, "Tests"):
+
+    - unique: no two rows share these columns;
+    - not_null: these columns are never NULL;
+    - percentiles: for each metric, every <metric>_pX >= 0 (loss also <= 1),
+      throughput non-decreasing from p1 to p99, latency and loss non-increasing
+      (the polarity convention); rows flagged has_invalid_values are left out
+      (they are kept, not scored, and named by the build);
+    - between: {columns: [...], min_value: a, max_value: b} where not NULL;
+    - accepted: {column: [values]}.
+
+    When any check fails the test stops with one message that names the mart,
+    each failing check, its number of rows and up to three example keys (DuckDB's
+    error()); one scan instead of one query per check is what makes a build's
+    tests cheap (docs/performance.md). -#}
+{%- set checks = [] -%}
+{%- for column in not_null -%}
+    {%- do checks.append(('not_null(' ~ column ~ ')', column ~ ' is null')) -%}
+{%- endfor -%}
+{%- if unique -%}
+    {%- do checks.append(('unique(' ~ unique | join(', ') ~ ')',
+                          'count(*) over (partition by ' ~ unique | join(', ') ~ ') > 1')) -%}
+{%- endif -%}
+{%- for metric in percentiles -%}
+    {%- set columns = percentile_columns(metric) -%}
+    {%- set below = [] -%}
+    {%- for column in columns -%}
+        {%- do below.append(column ~ ' < 0' ~ (' or ' ~ column ~ ' > 1' if metric == 'loss' else '')) -%}
+    {%- endfor -%}
+    {%- do checks.append((metric ~ ' percentiles within ' ~ ('[0, 1]' if metric == 'loss' else '[0, inf)'),
+                          'not has_invalid_values and (' ~ below | join(' or ') ~ ')')) -%}
+    {%- set op = '>' if metric in ('download', 'upload') else '<' -%}
+    {%- set steps = [] -%}
+    {%- for i in range(columns | length - 1) -%}
+        {%- do steps.append(columns[i] ~ ' ' ~ op ~ ' ' ~ columns[i + 1]) -%}
+    {%- endfor -%}
+    {%- do checks.append((metric ~ ' percentiles ' ~ ('non-decreasing' if op == '>' else 'non-increasing') ~ ' from p1 to p99',
+                          'not has_invalid_values and (' ~ steps | join(' or ') ~ ')')) -%}
+{%- endfor -%}
+{%- if between -%}
+    {%- for column in between['columns'] -%}
+        {%- set bounds = [] -%}
+        {%- if between.get('min_value') is not none -%}{%- do bounds.append(column ~ ' < ' ~ between['min_value']) -%}{%- endif -%}
+        {%- if between.get('max_value') is not none -%}{%- do bounds.append(column ~ ' > ' ~ between['max_value']) -%}{%- endif -%}
+        {%- do checks.append((column ~ ' within [' ~ between.get('min_value') ~ ', ' ~ between.get('max_value') ~ ']',
+                              bounds | join(' or '))) -%}
+    {%- endfor -%}
+{%- endif -%}
+{%- if accepted -%}
+    {%- for column, values in accepted.items() -%}
+        {%- do checks.append((column ~ ' in (' ~ values | join(', ') ~ ')',
+                              column ~ " not in ('" ~ values | join("', '") ~ "')")) -%}
+    {%- endfor -%}
+{%- endif -%}
+{%- set example = "concat_ws(' ', " ~ (unique | map('string') | list | join(', ')) ~ ")" -%}
+
+with
+
+checked as (
+
+    select
+        {{ example }} as example,
+        [
+        {%- for name, condition in checks %}
+            if(coalesce({{ condition }}, false), '{{ name }}', null){{ "," if not loop.last }}
+        {%- endfor %}
+        ] as checks
+    from {{ model }}
+
+),
+
+failures as (
+
+    select
+        unnest(list_filter(checks, check_name -> check_name is not null)) as check_name,
+        example
+    from checked
+
+),
+
+summary as (
+
+    select
+        count(*) as failed_checks,
+        string_agg(
+            check_name || ': ' || n_rows || ' row(s), e.g. ' || array_to_string(examples, ' | '),
+            '; ' order by check_name
+        ) as message
+    from (
+        select check_name, count(*) as n_rows, list(distinct example order by example)[1:3] as examples
+        from failures
+        group by check_name
+    )
+
+)
+
+-- error() in the filter, so that dbt's count(*) over this query evaluates it
+select message as failure
+from summary
+where failed_checks > 0 and error('{{ tested_model_name() }} fails: ' || message) is null
+{% endtest %}
