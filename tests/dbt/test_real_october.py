@@ -36,7 +36,7 @@ REAL = REAL_CACHE / "v1/20241001T000000Z/20241101T000000Z"
 # Big, small, fast and slow countries; UM has uploads only.
 COUNTRIES = ["US", "DE", "BR", "IN", "ZA", "JP", "NG", "NR", "UM"]
 
-# DESIGN.md, "The IQB score": use case -> requirement -> (weight, threshold),
+# docs/iqb_score.md: use case -> requirement -> (weight, threshold),
 # written out here independently of the dbt seeds.
 IQB_CONFIG = {
     "web_browsing": {"download": (3, 10), "upload": (2, 10), "latency": (4, 100),
