@@ -135,6 +135,23 @@ def _state_fingerprint(con: duckdb.DuckDBPyConnection, catalog: str, artifacts: 
     return digest.hexdigest()
 
 
+def _copy_published(con: duckdb.DuckDBPyConnection, catalog: str, target: Path) -> None:
+    con.execute(f"ATTACH {_literal(target)} AS snapshot")
+    for name, _ in _published_relations(con, catalog):
+        con.execute(f"CREATE TABLE snapshot.main.{_identifier(name)} AS "
+                    f"SELECT * FROM {_identifier(catalog)}.main.{_identifier(name)}")
+    con.execute("DETACH snapshot")
+
+
+def materialise_published(db: Path, target: Path) -> None:
+    """Write ``target``: what ``db`` shows in ``main``, every relation as a table."""
+    con = _open_read_only(db)
+    try:
+        _copy_published(con, db.stem, target)
+    finally:
+        con.close()
+
+
 def snapshot_database(artifacts: Path, index: HashIndex, dry_run: bool) -> str | None:
     """Write ``read_only/iqb_{UTC}.duckdb`` when what users see changed since the last one.
 
@@ -164,11 +181,7 @@ def snapshot_database(artifacts: Path, index: HashIndex, dry_run: bool) -> str |
         if not dry_run:
             with atomic_path(artifacts / key) as tmp:
                 tmp.unlink()  # DuckDB creates the file itself
-                con.execute(f"ATTACH {_literal(tmp)} AS snapshot")
-                for name, _ in _published_relations(con, catalog):
-                    con.execute(f"CREATE TABLE snapshot.main.{_identifier(name)} AS "
-                                f"SELECT * FROM {_identifier(catalog)}.main.{_identifier(name)}")
-                con.execute("DETACH snapshot")
+                _copy_published(con, catalog, tmp)
             with atomic_path(state_path) as tmp:
                 tmp.write_text(json.dumps({"key": key, "fingerprint": fingerprint}) + "\n")
         return key
