@@ -637,10 +637,14 @@ def _gcs_remote(env_file: Path, timeout: float, retry_deadline: float):  # type:
     """The bucket from GCP_PROJECT / GCP_BUCKET (environment, then ``env_file``), or exit 2."""
     from dotenv import load_dotenv
 
-    from extract.sync.remote import GcsRemote, SyncError, Transfer
+    from extract.sync.bucket import bucket_problem
+    from extract.sync.remote import ENV_BUCKET, GcsRemote, SyncError, Transfer
 
     if env_file.is_file():
         load_dotenv(env_file, override=False)
+    name = os.environ.get(ENV_BUCKET, "").removeprefix("gs://").strip("/")
+    if name and (problem := bucket_problem(name)):  # the client would raise a bare ValueError
+        raise fail(f"{ENV_BUCKET}: {problem}", 2)
     try:
         return GcsRemote.from_env(Transfer(read_timeout=timeout, retry_deadline=retry_deadline))
     except SyncError as exc:

@@ -35,7 +35,7 @@ PUBLIC_ROLE = "roles/storage.objectViewer"
 DAY = 86400
 # GCS bucket names: 3-63 characters (dotted names up to 222), lowercase letters,
 # digits, -, _ and .; start and end with a letter or digit.
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
 _LOCATION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,40}$")
 
 
@@ -45,9 +45,12 @@ def _one_line(exc: BaseException) -> str:
 
 def bucket_problem(name: str) -> str | None:
     """Why ``name`` cannot be a bucket name, or None: said before any request is sent."""
-    if not _BUCKET_RE.match(name):
-        return (f"{name!r} is not a valid bucket name (3-63 characters: lowercase letters, "
-                "digits, '-', '_', '.'; starting and ending with a letter or digit)")
+    longest = 222 if "." in name else 63
+    if (not _BUCKET_RE.match(name) or not 3 <= len(name) <= longest
+            or any(len(part) > 63 for part in name.split("."))):
+        return (f"{name!r} is not a valid bucket name (3-63 characters, up to 222 with dots: "
+                "lowercase letters, digits, '-', '_', '.'; starting and ending with a letter or "
+                "digit)")
     if name.startswith("goog") or ".." in name:
         return f"{name!r} is not a valid bucket name (no 'goog' prefix, no '..')"
     return None
