@@ -614,6 +614,10 @@ def sync_push(
         out.print(f"published {remote.url_for_manifest()} (generation {report.generation})",
                   highlight=False)
         _print_kept_state(report.state)
+        if report.replaced and report.replaced.rollback_of:  # someone rolled back on purpose
+            err.print(f"[bold yellow]note:[/] this push replaced state {report.replaced.id}, a "
+                      f"rollback to {report.replaced.rollback_of}; `iqb sync rollback "
+                      f"{report.replaced.id}` puts it back", highlight=False)
     else:
         out.print("manifest unchanged: nothing published")
     if report.remote_only and not delete:

@@ -223,6 +223,9 @@ class History:
             try:
                 return self.remote.bucket.blob(name).download_as_bytes(**self.remote._kwargs())
             except gexc.NotFound:
+                if not self.remote.bucket.exists(**self.remote._kwargs()):
+                    raise SyncError(f"bucket {self.remote.label} does not exist (or is not "
+                                    "visible with these credentials)") from None
                 return None
 
         data = self._call(f"reading {name} from", get)

@@ -77,6 +77,7 @@ class PushReport:
     garbage: list[StoredObject] = field(default_factory=list)  # deleted, or would be
     state: StateInfo | None = None  # the kept state this push published
     pruned: list[str] = field(default_factory=list)  # kept states let go by --delete
+    replaced: StateInfo | None = None  # the state that was current when the push read it
     log: Path | None = None
 
 
@@ -157,6 +158,7 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
 
     previous, generation = read_published(remote)
     report.generation = generation
+    report.replaced = StateInfo.from_json(previous.state)
     new = Manifest()
     for key, path in local.items():
         rec = previous.files.get(key)

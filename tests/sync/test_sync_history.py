@@ -185,6 +185,13 @@ def test_rollback_makes_a_plain_pull_give_a_again(
     assert iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts",
                str(other)).returncode == 0
     assert tree(other) == tree(demo)
+    # A push on top of a rollback says so, and how to undo it.
+    forward_id = history_json()[0]["id"]
+    (demo / CHANGED).write_text("{}")
+    pushed = iqb("sync", "push", "--artifacts", str(demo))
+    assert pushed.returncode == 0, pushed.stderr
+    assert (f"this push replaced state {forward_id}, a rollback to {b.state.id}; "
+            f"`iqb sync rollback {forward_id}` puts it back") in pushed.stderr
 
 
 class _RivalFirst(GcsRemote):
@@ -301,6 +308,28 @@ def test_rollback_bad_input_is_one_readable_error(demo: Path, bucket: Bucket) ->
         assert "Traceback" not in p.stderr
     proc = iqb("sync", "history")
     assert proc.returncode == 0 and "no published states kept" in proc.stdout
+    for args in (["history"], ["rollback", "20240101T000000Z"]):
+        proc = iqb("sync", *args, env={"GCP_BUCKET": "no-such-bucket"})
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "bucket gs://no-such-bucket does not exist" in proc.stderr
+        proc = iqb("sync", *args, env={"GCP_BUCKET": "No Such"})
+        assert proc.returncode == 2 and "GCP_BUCKET: 'No Such' is not a valid bucket name" in \
+            proc.stderr
+
+
+def test_history_reads_the_body_of_a_copy_without_metadata(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    """A copy re-uploaded by hand (custom metadata lost) still shows its facts."""
+    a, b, _ = two_states
+    blob = bucket.client.bucket(bucket.name).blob(History.name(a.state.id))  # type: ignore
+    body = blob.download_as_bytes()
+    blob.metadata = None
+    blob.upload_from_string(body, content_type="application/json")
+    kept = {k.id: k for k in History(remote()).list()}
+    assert kept[a.state.id].info is None and kept[b.state.id].info is not None  # type: ignore
+    listed = history_json()
+    assert [(e["id"], e["files"], e["bytes"]) for e in listed] == [
+        (s.id, s.files, s.bytes) for s in (b.state, a.state)]  # type: ignore[union-attr]
 
 
 def test_history_leaves_out_a_copy_whose_push_never_published(
