@@ -416,7 +416,13 @@ def apply_retention(remote: GcsRemote, *, current: str | None, keep_days: int, k
             else:
                 store.delete(kept)
         else:
-            result.protected_urls.update(r.url for r in store.read(kept.id).files.values())
+            try:
+                manifest = store.read(kept.id)
+            except SyncError as exc:
+                raise SyncError(f"kept state {kept.id} cannot be read, so the objects it names "
+                                f"are unknown: no object was deleted. Fix or remove "
+                                f"{store.url(kept.id)}, then run --delete again.\n{exc}") from None
+            result.protected_urls.update(r.url for r in manifest.files.values())
     return result
 
 
