@@ -730,6 +730,10 @@ def sync_history(
         listing = history(remote)
     except SyncError as exc:
         raise fail(str(exc)) from None
+    if listing.problem:
+        err.print(f"[yellow]warning:[/] the current manifest is unusable, so no state is marked "
+                  f"current (`iqb sync rollback <id>` replaces it): {listing.problem}",
+                  highlight=False)
     if listing.unpublished:
         err.print(f"note: {len(listing.unpublished)} kept manifest(s) were written by a push that "
                   f"never published (interrupted), not listed: {', '.join(listing.unpublished)}",
@@ -790,6 +794,9 @@ def sync_rollback(
         raise fail(str(exc)) from None
     change = (f"{report.added} file(s) come back, {report.removed} go, {report.changed} "
               "change")
+    if report.problem:
+        err.print(f"[yellow]note:[/] the current manifest is unusable and is replaced whole: "
+                  f"{report.problem}", highlight=False)
     if report.published is None and not dry_run:
         out.print(f"state {state} is already current in {remote.label}: nothing published",
                   highlight=False)

@@ -314,6 +314,23 @@ def publish_state(remote: GcsRemote, manifest: Manifest, generation: int,
     return Published(new_generation, data, info)
 
 
+def read_current(remote: GcsRemote) -> tuple[Manifest, int, str | None]:
+    """The published manifest, its generation, and why it is unusable if it is.
+
+    Unlike a push, history and rollback must work when the current manifest is
+    garbage: that may be the very bad publish one wants to undo. An unusable
+    manifest counts as empty (no state, no files); its generation still guards
+    the rollback's publish.
+    """
+    data, generation = remote.read_manifest()
+    if data is None:
+        return Manifest(), generation, None
+    try:
+        return parse_manifest(data, f"{remote.label}/{MANIFEST_KEY}"), generation, None
+    except ManifestError as exc:
+        return Manifest(), generation, str(exc)
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     info: StateInfo
@@ -333,6 +350,7 @@ class Listing:
     unpublished: list[str] = field(default_factory=list)  # copies off the chain (see module doc)
     unreadable: list[str] = field(default_factory=list)
     current: str | None = None  # the current state's id, if it has one
+    problem: str | None = None  # why the current manifest could not be read
 
 
 def history(remote: GcsRemote) -> Listing:
@@ -343,11 +361,9 @@ def history(remote: GcsRemote) -> Listing:
     chain is cut there by retention, or those states predate the links);
     copies newer than that but off the chain never were published.
     """
-    from extract.sync.push import read_published  # push imports this module
-
-    current, _ = read_published(remote)
+    current, _, listing_problem = read_current(remote)
     store = History(remote)
-    listing = Listing(current=state_id_of(current))
+    listing = Listing(current=state_id_of(current), problem=listing_problem)
     infos: dict[str, StateInfo] = {}
     for kept in store.list():
         info = store.info(kept)
@@ -436,6 +452,7 @@ class RollbackReport:
     removed: int = 0  # keys that go
     changed: int = 0  # keys with other bytes
     log: Path | None = None
+    problem: str | None = None  # the current manifest was unusable (and is being replaced)
 
 
 def _diff(old: Manifest, new: Manifest) -> tuple[int, int, int]:
@@ -464,12 +481,10 @@ def rollback(remote: GcsRemote, state_id: str, artifacts: Path,
     a state whose objects were deleted since: publishing it would hand readers
     URLs that 404.
     """
-    from extract.sync.push import read_published  # push imports this module
-
     store = History(remote)
     target = store.read(check_state_id(state_id))
     report = RollbackReport(target=StateInfo.from_json(target.state))
-    current, generation = read_published(remote)
+    current, generation, report.problem = read_current(remote)
     report.added, report.removed, report.changed = _diff(current, target)
     if generation and current.dumps() == target.dumps():
         return report

@@ -133,7 +133,8 @@ def read_published(remote: Remote) -> tuple[Manifest, int]:
         return parse_manifest(data, f"{remote.label}/{MANIFEST_KEY}"), generation
     except ManifestError as exc:
         raise SyncError(f"{exc}\nThe published manifest is unusable; fix or remove it "
-                        "before pushing.") from None
+                        "before pushing, or put a kept state back with `iqb sync rollback "
+                        "<id>` (`iqb sync history` lists them).") from None
 
 
 def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = False,

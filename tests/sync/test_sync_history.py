@@ -422,3 +422,28 @@ def test_publish_state_gives_each_state_its_own_id(demo: Path, bucket: Bucket) -
     first = publish_state(remote(), current, generation, previous=None)
     second = publish_state(remote(), current, first.generation, previous=first.info.id)
     assert first.info.id < second.info.id
+
+
+def test_a_garbage_current_manifest_can_still_be_listed_and_rolled_back(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict],
+        tmp_path: Path) -> None:
+    """The worst bad publish: state/manifest.json is not a manifest at all."""
+    a, b, a_tree = two_states
+    bucket.client.bucket(bucket.name).blob(MANIFEST_KEY).upload_from_string(b"<html>oops")
+    proc = iqb("sync", "push", "--artifacts", str(demo))
+    assert proc.returncode == 1 and "The published manifest is unusable" in proc.stderr
+    listed = iqb("sync", "history", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert "the current manifest is unusable" in listed.stderr
+    assert [(e["id"], e["current"]) for e in json.loads(listed.stdout)] == [
+        (b.state.id, False), (a.state.id, False)]  # type: ignore[union-attr]
+    proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))  # type: ignore
+    assert proc.returncode == 0, proc.stderr
+    assert "is replaced whole" in proc.stderr
+    fresh = tmp_path / "fresh"
+    assert iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts",
+               str(fresh)).returncode == 0
+    assert tree(fresh) == a_tree
+    newest = history_json()[0]
+    assert newest["current"] and newest["rollback_of"] == a.state.id  # type: ignore
+
