@@ -121,6 +121,12 @@ def test_pull_of_an_older_state_gives_its_bytes(
     assert proc.returncode == 0, proc.stderr
     assert tree(elsewhere) == a_tree
     assert tree(elsewhere) != tree(demo)  # B really is different
+    # The gs:// form (a private bucket) reads the same kept manifest with the client.
+    private = tmp_path / "restore-a-gs"
+    proc = iqb("cache", "pull", f"gs://{bucket.name}/{History.name(a.state.id)}",  # type: ignore
+               "--artifacts", str(private))
+    assert proc.returncode == 0, proc.stderr
+    assert tree(private) == a_tree
 
 
 def test_delete_after_b_keeps_the_objects_of_a(
