@@ -70,6 +70,15 @@ RetryOpt = Annotated[float, typer.Option(
     help="Seconds to keep retrying a failing request (exponential backoff).", min=0)]
 ManifestArg = Annotated[str, typer.Argument(
     help="Manifest: https:// or gs:// URL, or a file.")]
+# Retention of the kept states (issue 14); applied by `sync push --delete`.
+KeepDaysOpt = Annotated[int, typer.Option(
+    help="With --delete: keep published states (state/manifests/) this many days, and the "
+         "objects they name.", min=0)]
+KeepLastOpt = Annotated[int, typer.Option(
+    help="With --delete: always keep this many newest published states.", min=1)]
+EnvFileOpt = Annotated[Path, typer.Option(
+    help="Read GCP_PROJECT, GCP_BUCKET (and other settings) from this file if it exists; "
+         "the environment wins.")]
 
 
 def artifacts_root(value: Path | None) -> Path:
@@ -557,6 +566,8 @@ def sync_push(
     timeout: TimeoutOpt = 60.0,
     retry_deadline: RetryOpt = 30.0,
     artifacts: ArtifactsOpt = None,
+    keep_days: KeepDaysOpt = 30,
+    keep_last: KeepLastOpt = 10,
 ) -> None:
     """Upload new and changed artifacts to gs://$GCP_BUCKET, then publish the manifest."""
     from dotenv import load_dotenv
@@ -575,7 +586,8 @@ def sync_push(
     try:
         with progress:
             report = push(root, remote, jobs=jobs, dry_run=dry_run, delete=delete,
-                          on_upload=lambda _up: progress.advance(task))  # type: ignore[arg-type]
+                          on_upload=lambda _up: progress.advance(task),  # type: ignore[arg-type]
+                          keep_days=keep_days, keep_last=keep_last)
     except SyncError as exc:
         raise fail(str(exc)) from None
     mb = sum(u.size for u in report.uploads) / 1e6
@@ -586,6 +598,9 @@ def sync_push(
         if delete:
             for key in report.remote_only:
                 out.print(f"would drop    {key}  (not here)", highlight=False)
+            for sid in report.pruned:
+                out.print(f"would prune   state/manifests/{sid}.json  (past retention)",
+                          highlight=False)
             for obj in report.garbage:
                 out.print(f"would delete  {obj.name}", highlight=False)
         out.print(f"dry run: {len(report.uploads)} file(s), {mb:.1f} MB would be uploaded, "
@@ -598,13 +613,202 @@ def sync_push(
     if report.published:
         out.print(f"published {remote.url_for_manifest()} (generation {report.generation})",
                   highlight=False)
+        _print_kept_state(report.state)
+        if report.replaced and report.replaced.rollback_of:  # someone rolled back on purpose
+            err.print(f"[bold yellow]note:[/] this push replaced state {report.replaced.id}, a "
+                      f"rollback to {report.replaced.rollback_of}; `iqb sync rollback "
+                      f"{report.replaced.id}` puts it back", highlight=False)
     else:
         out.print("manifest unchanged: nothing published")
     if report.remote_only and not delete:
         out.print(f"kept {len(report.remote_only)} file(s) in the manifest that are not here "
                   "(--delete drops them)")
     if delete:
+        if report.pruned:
+            out.print(f"pruned {len(report.pruned)} kept state(s) past retention: "
+                      f"{', '.join(report.pruned)}", highlight=False)
         out.print(f"deleted {len(report.garbage)} object(s) no manifest names")
+    if report.log:
+        out.print(f"log: {report.log}", highlight=False)
+
+
+# ---------------------------------------------------------------------------
+# Backups you can restore: create the bucket, the history of published states,
+# rollback (issue 14). The work is in extract/sync/bucket.py and history.py.
+# ---------------------------------------------------------------------------
+
+def _gcs_remote(env_file: Path, timeout: float, retry_deadline: float):  # type: ignore[no-untyped-def]
+    """The bucket from GCP_PROJECT / GCP_BUCKET (environment, then ``env_file``), or exit 2."""
+    from dotenv import load_dotenv
+
+    from extract.sync.bucket import bucket_problem
+    from extract.sync.remote import ENV_BUCKET, GcsRemote, SyncError, Transfer
+
+    if env_file.is_file():
+        load_dotenv(env_file, override=False)
+    name = os.environ.get(ENV_BUCKET, "").removeprefix("gs://").strip("/")
+    if name and (problem := bucket_problem(name)):  # the client would raise a bare ValueError
+        raise fail(f"{ENV_BUCKET}: {problem}", 2)
+    try:
+        return GcsRemote.from_env(Transfer(read_timeout=timeout, retry_deadline=retry_deadline))
+    except SyncError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def _print_kept_state(info) -> None:  # type: ignore[no-untyped-def]
+    if info is not None:
+        out.print(f"kept as state {info.id} (commit {info.commit[:12]}, {info.files} files, "
+                  f"{info.bytes / 1e6:.1f} MB): `iqb sync history` lists it", highlight=False)
+
+
+@sync_app.command("create-bucket")
+def sync_create_bucket(
+    location: Annotated[str, typer.Option(
+        help="Where the bucket lives: a multi-region (US, EU, ASIA) or a region "
+             "(us-central1).")] = "US",
+    soft_delete_days: Annotated[int, typer.Option(
+        help="Days a deleted or replaced object stays restorable (14 to 90).")] = 14,
+    public_read: Annotated[bool, typer.Option(
+        help="Let anyone read the published files (allUsers: objectViewer), as M-Lab's "
+             "bucket does.")] = False,
+    env_file: EnvFileOpt = Path(".env"),
+    timeout: TimeoutOpt = 60.0,
+) -> None:
+    """Create gs://$GCP_BUCKET in $GCP_PROJECT for backups; an existing bucket is only reported.
+
+    New buckets get uniform bucket-level access and soft delete; an existing
+    one is left exactly as it is, its settings printed, with a warning when
+    soft delete is shorter than 14 days.
+    """
+    from extract.sync.bucket import BucketPlan, create_bucket
+    from extract.sync.remote import SyncError
+
+    remote = _gcs_remote(env_file, timeout, 0)
+    plan = BucketPlan(remote.bucket_name, location, soft_delete_days, public_read)
+    problems = plan.problems()
+    if problems:
+        raise fail("; ".join(problems), 2)
+    try:
+        result = create_bucket(remote.client, os.environ["GCP_PROJECT"], plan, remote.transfer)
+    except SyncError as exc:
+        raise fail(str(exc)) from None
+    settings = result.settings
+    if result.created:
+        out.print(f"created gs://{plan.name} in {plan.location}, asking for uniform bucket-level "
+                  f"access, soft delete {plan.soft_delete_days} days, "
+                  f"{'public read' if plan.public_read else 'public access prevented'}. "
+                  "The bucket reports:", highlight=False)
+    else:
+        out.print(f"gs://{plan.name} exists already: nothing was changed. Its settings:",
+                  highlight=False)
+    for label, value in settings.rows():
+        out.print(f"  {label + ':':30} {value}", highlight=False)
+    # Also after creating: a server that ignored a setting must not pass silently.
+    for warning in settings.warnings:
+        err.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    if result.public_read_error:
+        raise fail(result.public_read_error)
+
+
+@sync_app.command("history")
+def sync_history(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON list on stdout.")] = False,
+    env_file: EnvFileOpt = Path(".env"),
+    timeout: TimeoutOpt = 60.0,
+    retry_deadline: RetryOpt = 30.0,
+) -> None:
+    """List the published states of gs://$GCP_BUCKET, newest first.
+
+    Each is kept as state/manifests/<id>.json: pull its manifest_url to restore
+    that state anywhere, or `iqb sync rollback <id>` to make it current again.
+    """
+    from extract.sync.history import history
+    from extract.sync.remote import SyncError
+
+    remote = _gcs_remote(env_file, timeout, retry_deadline)
+    try:
+        listing = history(remote)
+    except SyncError as exc:
+        raise fail(str(exc)) from None
+    if listing.problem:
+        err.print(f"[yellow]warning:[/] the current manifest is unusable, so no state is marked "
+                  f"current (`iqb sync rollback <id>` replaces it): {listing.problem}",
+                  highlight=False)
+    if listing.unpublished:
+        err.print(f"note: {len(listing.unpublished)} kept manifest(s) were written by a push that "
+                  f"never published (interrupted), not listed: {', '.join(listing.unpublished)}",
+                  highlight=False)
+    if listing.unreadable:
+        err.print(f"[yellow]warning:[/] {len(listing.unreadable)} kept manifest(s) have no "
+                  f"readable state record: {', '.join(listing.unreadable)}", highlight=False)
+    if as_json:
+        json.dump([e.to_json() for e in listing.entries], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    if not listing.entries:
+        out.print(f"no published states kept in {remote.label} yet (the next push keeps one)",
+                  highlight=False)
+        return
+    table = Table(title=f"published states of {remote.label}, newest first")
+    for col in ("id", "published at (UTC)", "commit", "files", "MB", "note", "manifest"):
+        table.add_column(col, justify="right" if col in ("files", "MB") else "left",
+                         overflow="fold")
+    for e in listing.entries:
+        note = ", ".join(n for n in ("current" if e.current else "",
+                                     f"rollback to {e.info.rollback_of}"
+                                     if e.info.rollback_of else "") if n)
+        table.add_row(e.info.id, e.info.published_at, e.info.commit[:12], str(e.info.files),
+                      f"{e.info.bytes / 1e6:.1f}", note, e.manifest_url)
+    out.print(table)
+
+
+@sync_app.command("rollback")
+def sync_rollback(
+    state: Annotated[str, typer.Argument(help="The id of a published state, e.g. "
+                                               "20261130T120000Z (see `iqb sync history`).")],
+    dry_run: Annotated[bool, typer.Option(help="Say what would change; publish nothing.")]
+        = False,
+    env_file: EnvFileOpt = Path(".env"),
+    timeout: TimeoutOpt = 60.0,
+    retry_deadline: RetryOpt = 30.0,
+    artifacts: ArtifactsOpt = None,
+) -> None:
+    """Make an older published state current again (a new entry of the history).
+
+    Publishes that state's manifest as state/manifest.json with the same
+    compare-and-swap as a push; logged under artifacts/state/logs/. Local
+    artifacts are not touched: a later push from a machine that still holds
+    the bad files publishes them again.
+    """
+    from extract.sync.history import check_state_id, rollback
+    from extract.sync.remote import SyncError
+
+    try:
+        check_state_id(state)
+    except SyncError as exc:
+        raise fail(str(exc), 2) from None
+    remote = _gcs_remote(env_file, timeout, retry_deadline)
+    try:
+        report = rollback(remote, state, artifacts_root(artifacts), dry_run=dry_run)
+    except SyncError as exc:
+        raise fail(str(exc)) from None
+    change = (f"{report.added} file(s) come back, {report.removed} go, {report.changed} "
+              "change")
+    if report.problem:
+        err.print(f"[yellow]note:[/] the current manifest is unusable and is replaced whole: "
+                  f"{report.problem}", highlight=False)
+    if report.published is None and not dry_run:
+        out.print(f"state {state} is already current in {remote.label}: nothing published",
+                  highlight=False)
+        return
+    if dry_run:
+        out.print(f"dry run: rolling back to {state} would publish its manifest: {change}; "
+                  "nothing was changed", highlight=False)
+        return
+    out.print(f"rolled back {remote.label} to state {state}: {change}", highlight=False)
+    out.print(f"published {remote.url_for_manifest()} (generation "
+              f"{report.published.generation})", highlight=False)
+    _print_kept_state(report.published.info)
     if report.log:
         out.print(f"log: {report.log}", highlight=False)
 

@@ -83,6 +83,9 @@ class FileRecord:
 @dataclass
 class Manifest:
     files: dict[str, FileRecord] = field(default_factory=dict)
+    # The published state's record (id, time, commit, counts; extract/sync/history.py).
+    # Not part of ``dumps``: two manifests with the same files are the same state.
+    state: dict[str, Any] | None = None
 
     def dumps(self) -> bytes:
         """Deterministic bytes: same files, same manifest, so an unchanged push is a no-op."""
@@ -134,6 +137,8 @@ def parse_manifest(data: bytes, source: str) -> Manifest:
             manifest.files[key] = record
     if problems:
         raise ManifestError(source, problems)
+    if isinstance(doc.get("state"), dict):
+        manifest.state = doc["state"]
     return manifest
 
 

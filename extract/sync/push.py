@@ -6,10 +6,12 @@ Order of a push, and why:
 2. hash local files (through the hash index: unchanged files are not re-read);
 3. read the published manifest and its generation;
 4. upload new and changed files, in parallel, to content-addressed objects;
-5. only when every upload succeeded, publish the new manifest with
-   ``if_generation_match`` = the generation read in 3 (a concurrent push makes
-   this fail instead of silently dropping its files);
-6. with ``--delete``, remove the objects no manifest names any more.
+5. only when every upload succeeded, keep a create-only copy of the new
+   manifest under ``state/manifests/`` (``history``) and publish the same bytes
+   with ``if_generation_match`` = the generation read in 3 (a concurrent push
+   makes this fail instead of silently dropping its files);
+6. with ``--delete``, prune kept manifests past retention, then remove the
+   objects that neither the new manifest nor any kept one names.
 A push killed before 5 leaves the old manifest, whose objects are untouched;
 the rerun finds the objects it already uploaded and reuses them.
 """
@@ -28,6 +30,16 @@ import duckdb
 
 from extract.cache.store import atomic_path
 from extract.sync.hashindex import HashIndex
+from extract.sync.history import (
+    DEFAULT_KEEP_DAYS,
+    DEFAULT_KEEP_LAST,
+    StateInfo,
+    apply_retention,
+    document,
+    new_state_id,
+    publish_state,
+    state_id_of,
+)
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import (
     MANIFEST_KEY,
@@ -65,6 +77,9 @@ class PushReport:
     published: bool = False
     generation: int = 0
     garbage: list[StoredObject] = field(default_factory=list)  # deleted, or would be
+    state: StateInfo | None = None  # the kept state this push published
+    pruned: list[str] = field(default_factory=list)  # kept states let go by --delete
+    replaced: StateInfo | None = None  # the state that was current when the push read it
     log: Path | None = None
 
 
@@ -197,11 +212,13 @@ def read_published(remote: Remote) -> tuple[Manifest, int]:
         return parse_manifest(data, f"{remote.label}/{MANIFEST_KEY}"), generation
     except ManifestError as exc:
         raise SyncError(f"{exc}\nThe published manifest is unusable; fix or remove it "
-                        "before pushing.") from None
+                        "before pushing, or put a kept state back with `iqb sync rollback "
+                        "<id>` (`iqb sync history` lists them).") from None
 
 
 def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = False,
-         delete: bool = False, on_upload: Callable[[Upload], None] | None = None) -> PushReport:
+         delete: bool = False, on_upload: Callable[[Upload], None] | None = None,
+         keep_days: int = DEFAULT_KEEP_DAYS, keep_last: int = DEFAULT_KEEP_LAST) -> PushReport:
     """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring."""
     started = datetime.now(UTC)
     report = PushReport()
@@ -221,6 +238,7 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
 
     previous, generation = read_published(remote)
     report.generation = generation
+    report.replaced = StateInfo.from_json(previous.state)
     new = Manifest()
     for key, path in local.items():
         rec = previous.files.get(key)
@@ -237,7 +255,15 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
             new.files[key] = previous.files[key]
     if dry_run:
         if delete:
-            report.garbage = _garbage(remote, new, started)
+            changes = generation == 0 or new.dumps() != previous.dumps()
+            pending = new_state_id() if changes else None
+            # the state this push would publish becomes the current one
+            kept = apply_retention(remote,  # type: ignore[arg-type]
+                                   current=None if pending else state_id_of(previous),
+                                   keep_days=keep_days, keep_last=keep_last, dry_run=True,
+                                   pending=pending)
+            report.pruned = kept.pruned
+            report.garbage = _garbage(remote, new, started, kept.protected_urls)
         return report
 
     with SpanLog(artifacts, "push") as log:
@@ -247,18 +273,25 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
             shown = "\n".join(f"  - {k}: {e}" for k, e in failures[:20])
             raise SyncError(f"{len(failures)} upload(s) failed; the published manifest was "
                             f"left as it was (see {log.path}):\n{shown}")
-        data = new.dumps()
-        if generation == 0 or data != previous.dumps():
+        data = document(previous)
+        if generation == 0 or new.dumps() != previous.dumps():
             with log.span("publish", MANIFEST_KEY, remote.url_for_manifest()) as span:
-                span.bytes = len(data)
-                report.generation = remote.publish(data, generation)
+                done = publish_state(remote, new, generation,  # type: ignore[arg-type]
+                                     state_id_of(previous), log=log)
+                span.bytes = len(done.data)
+            data, report.generation, report.state = done.data, done.generation, done.info
             report.published = True
         local_copy = artifacts / MANIFEST_KEY
         if not local_copy.is_file() or local_copy.read_bytes() != data:
             with atomic_path(local_copy) as tmp:
                 tmp.write_bytes(data)
         if delete:
-            report.garbage = _garbage(remote, new, started)
+            current = report.state.id if report.state else state_id_of(previous)
+            kept = apply_retention(remote, current=current,  # type: ignore[arg-type]
+                                   keep_days=keep_days, keep_last=keep_last, dry_run=False,
+                                   log=log)
+            report.pruned = kept.pruned
+            report.garbage = _garbage(remote, new, started, kept.protected_urls)
             for obj in report.garbage:
                 with log.span("delete", obj.name, obj.url) as span:
                     span.bytes = obj.size
@@ -294,8 +327,9 @@ def _upload_all(remote: Remote, report: PushReport, log: SpanLog, jobs: int,
     return sorted(failures)
 
 
-def _garbage(remote: Remote, new: Manifest, started: datetime) -> list[StoredObject]:
-    """Objects the new manifest does not name, older than this push (younger ones may
-    belong to a push running right now)."""
-    keep = {rec.url for rec in new.files.values()}
+def _garbage(remote: Remote, new: Manifest, started: datetime,
+             protected: set[str]) -> list[StoredObject]:
+    """Objects neither the new manifest nor a kept one (``protected``) names, older than
+    this push (younger ones may belong to a push running right now)."""
+    keep = {rec.url for rec in new.files.values()} | protected
     return [obj for obj in remote.objects() if obj.url not in keep and obj.created < started]

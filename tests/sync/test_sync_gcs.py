@@ -71,8 +71,8 @@ def test_push_then_pull_into_an_empty_directory_is_byte_identical(
                for r in manifest.files.values())
     assert (demo / MANIFEST_KEY).read_bytes() == requests.get(bucket.manifest_http).content
     push_spans = spans(report.log)
-    assert len(push_spans) == 49 and all(s["ok"] for s in push_spans)
-    assert {s["op"] for s in push_spans} == {"upload", "publish"}
+    assert len(push_spans) == 50 and all(s["ok"] for s in push_spans)
+    assert {s["op"] for s in push_spans} == {"upload", "keep", "publish"}
     assert all(s["start"] <= s["end"] for s in push_spans)
 
     other = tmp_path / "elsewhere"
@@ -126,17 +126,20 @@ def test_delete_removes_superseded_and_dropped_only_when_asked(demo: Path,
     assert kept.remote_only == [f"{gone}/data.parquet", f"{gone}/stats.json"]
     assert f"{gone}/data.parquet" in published(bucket).files  # without --delete: kept
     assert requests.get(old.files[changed].url).status_code == 200
-    assert len(bucket.objects()) == 48 + 1 + 1  # objects + 1 new version + the manifest
+    # objects + 1 new version + the manifest + the kept copies of both published states
+    assert len(bucket.objects()) == 48 + 1 + 1 + 2
 
     time.sleep(0.01)
-    cleaned = do_push(demo, delete=True)
+    # Retention down to the current state only: the old objects are then named by nothing.
+    cleaned = do_push(demo, delete=True, keep_days=0, keep_last=1)
+    assert len(cleaned.pruned) == 2 and cleaned.state is not None
     manifest = published(bucket)
     assert f"{gone}/data.parquet" not in manifest.files and len(manifest.files) == 46
     assert sorted(o.url for o in cleaned.garbage) == sorted(
         [old.files[changed].url, old.files[f"{gone}/data.parquet"].url,
          old.files[f"{gone}/stats.json"].url])
     assert requests.get(old.files[changed].url).status_code == 404
-    assert len(bucket.objects()) == 46 + 1
+    assert len(bucket.objects()) == 46 + 1 + 1
     with pytest.raises(SyncError, match="refusing --delete"):
         do_push(demo.parent / "empty", delete=True)
     assert len(published(bucket).files) == 46
@@ -196,8 +199,10 @@ def test_dry_run_lists_and_moves_nothing(demo: Path, bucket: Bucket) -> None:
     do_push(demo)
     shutil.rmtree(demo / OCT / "downloads_by_country")
     before = bucket.objects()
-    proc = iqb("sync", "push", "--dry-run", "--delete", "--artifacts", str(demo))
+    proc = iqb("sync", "push", "--dry-run", "--delete", "--keep-days", "0", "--keep-last", "1",
+               "--artifacts", str(demo))
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("would prune   state/manifests/") == 1
     assert f"would drop    {OCT}/downloads_by_country/data.parquet" in proc.stdout
     assert proc.stdout.count("would delete  objects/") == 2
     assert bucket.objects() == before

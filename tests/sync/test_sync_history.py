@@ -1,0 +1,455 @@
+"""Kept states, history, restore and rollback against a real GCS API (fake-gcs-server).
+
+The story of the morning after a bad publish: state A is pushed, some files
+change, state B is pushed; the history shows both, A can be pulled back byte
+for byte anywhere, ``--delete`` after B keeps A's objects, and a rollback makes
+a plain pull give A again. Races are produced for real: the server's
+generation precondition rejects the later publish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from extract.sync.history import (
+    History,
+    apply_retention,
+    describe_state,
+    document,
+    history,
+    publish_state,
+    repo_commit,
+    rollback,
+    select_prunable,
+)
+from extract.sync.manifest import MANIFEST_KEY, parse_manifest
+from extract.sync.push import PushReport, push, read_published
+from extract.sync.remote import ConflictError, GcsRemote, SyncError, Transfer
+from tests.conftest import REPO
+from tests.sync.helpers import Bucket, iqb, tree
+
+FAST = Transfer(connect_timeout=2, read_timeout=10, retry_deadline=2)
+OCT = "cache/v1/20241001T000000Z/20241101T000000Z"
+SEP = "cache/v1/20240901T000000Z/20241001T000000Z"
+CHANGED = f"{OCT}/downloads_by_country/stats.json"
+ADDED = "cache/v1/20240801T000000Z/20240901T000000Z/uploads_by_country_asn"
+
+
+def remote() -> GcsRemote:
+    return GcsRemote.from_env(FAST)
+
+
+def do_push(root: Path, **kwargs: object) -> PushReport:
+    return push(root, remote(), jobs=4, **kwargs)  # type: ignore[arg-type]
+
+
+def history_json() -> list[dict]:
+    proc = iqb("sync", "history", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def objects_served(urls: list[str]) -> dict[str, str]:
+    """sha256 of what each URL serves now (or its HTTP status)."""
+    found = {}
+    for url in urls:
+        resp = requests.get(url, timeout=5)
+        found[url] = hashlib.sha256(resp.content).hexdigest() if resp.ok else str(resp.status_code)
+    return found
+
+
+@pytest.fixture
+def two_states(demo: Path, bucket: Bucket) -> tuple[PushReport, PushReport, dict[str, bytes]]:
+    """State A (the demo cache), then B: one file changed, one dataset added, pushed."""
+    a = do_push(demo)
+    a_tree = tree(demo)
+    (demo / CHANGED).write_text((demo / CHANGED).read_text().replace("{", '{"bad": 1,', 1))
+    shutil.copytree(demo / SEP / "uploads_by_country_asn", demo / ADDED)
+    b = do_push(demo)
+    return a, b, a_tree
+
+
+def test_history_lists_both_states_newest_first_with_commit_and_counts(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    a, b, a_tree = two_states
+    assert a.state and b.state and a.state.id < b.state.id  # same second: B waited for a new id
+    listed = history_json()
+    assert [e["id"] for e in listed] == [b.state.id, a.state.id]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    for entry, files in ((listed[1], a_tree), (listed[0], tree(demo))):
+        assert set(entry) >= {"id", "published_at", "commit", "files", "bytes", "manifest_url"}
+        assert entry["commit"] == head
+        assert entry["files"] == len(files)
+        assert entry["bytes"] == sum(len(v) for v in files.values())
+        assert entry["manifest_url"] == \
+            f"{bucket.server}/{bucket.name}/state/manifests/{entry['id']}.json"
+        assert datetime.fromisoformat(entry["published_at"]).strftime("%Y%m%dT%H%M%SZ") == \
+            entry["id"]
+    assert [e["current"] for e in listed] == [True, False]
+    # The kept copy of B is the very bytes of the current manifest (and of the local copy).
+    current = requests.get(bucket.manifest_http, timeout=5).content
+    assert requests.get(listed[0]["manifest_url"], timeout=5).content == current
+    assert (demo / MANIFEST_KEY).read_bytes() == current
+    state = json.loads(current)["state"]
+    assert (state["id"], state["previous"], state["rollback_of"]) == (b.state.id, a.state.id, None)
+
+    table = iqb("sync", "history")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    row_b = next(i for i, line in enumerate(lines) if b.state.id in line)
+    row_a = next(i for i, line in enumerate(lines) if a.state.id in line)
+    assert row_b < row_a and "current" in lines[row_b] and head[:12] in lines[row_a]
+
+
+def test_pull_of_an_older_state_gives_its_bytes(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict],
+        tmp_path: Path) -> None:
+    a, _, a_tree = two_states
+    url = History(remote()).url(a.state.id)  # type: ignore[union-attr]
+    elsewhere = tmp_path / "restore-a"
+    proc = iqb("cache", "pull", url, "--allow-http", "--artifacts", str(elsewhere))
+    assert proc.returncode == 0, proc.stderr
+    assert tree(elsewhere) == a_tree
+    assert tree(elsewhere) != tree(demo)  # B really is different
+    # The gs:// form (a private bucket) reads the same kept manifest with the client.
+    private = tmp_path / "restore-a-gs"
+    proc = iqb("cache", "pull", f"gs://{bucket.name}/{History.name(a.state.id)}",  # type: ignore
+               "--artifacts", str(private))
+    assert proc.returncode == 0, proc.stderr
+    assert tree(private) == a_tree
+
+
+def test_delete_after_b_keeps_the_objects_of_a(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict],
+        tmp_path: Path) -> None:
+    a, _, a_tree = two_states
+    a_manifest = History(remote()).read(a.state.id)  # type: ignore[union-attr]
+    proc = iqb("sync", "push", "--delete", "--artifacts", str(demo))
+    assert proc.returncode == 0, proc.stderr
+    assert "deleted 0 object(s)" in proc.stdout  # without the kept A: its CHANGED would go
+    assert a_manifest.files[CHANGED].url not in {
+        r.url for r in parse_manifest(requests.get(bucket.manifest_http, timeout=5).content,
+                                      "current").files.values()}
+    served = objects_served([r.url for r in a_manifest.files.values()])
+    assert served == {r.url: r.sha256 for r in a_manifest.files.values()}
+    elsewhere = tmp_path / "restore-a"
+    proc = iqb("cache", "pull", History(remote()).url(a.state.id),  # type: ignore[union-attr]
+               "--allow-http", "--artifacts", str(elsewhere))
+    assert proc.returncode == 0, proc.stderr
+    assert tree(elsewhere) == a_tree
+
+
+def test_rollback_makes_a_plain_pull_give_a_again(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict],
+        tmp_path: Path) -> None:
+    a, b, a_tree = two_states
+    dry = iqb("sync", "rollback", a.state.id, "--dry-run", "--artifacts", str(demo))
+    assert dry.returncode == 0, dry.stderr
+    assert "0 file(s) come back, 2 go, 1 change" in dry.stdout
+    assert json.loads(requests.get(bucket.manifest_http, timeout=5).content)["state"]["id"] == \
+        b.state.id
+
+    proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))
+    assert proc.returncode == 0, proc.stderr
+    assert f"rolled back gs://{bucket.name} to state {a.state.id}" in proc.stdout
+    fresh = tmp_path / "fresh"
+    pulled = iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(fresh))
+    assert pulled.returncode == 0, pulled.stderr
+    assert tree(fresh) == a_tree
+
+    listed = history_json()
+    assert len(listed) == 3
+    newest = listed[0]
+    assert newest["current"] and newest["rollback_of"] == a.state.id
+    assert newest["id"] > b.state.id and newest["files"] == len(a_tree)
+    state = json.loads(requests.get(bucket.manifest_http, timeout=5).content)["state"]
+    assert state["previous"] == b.state.id
+    # Logged: a keep span and a publish span, both ok.
+    logs = sorted((demo / "state" / "logs").glob("rollback-*.jsonl"))
+    assert len(logs) == 1
+    ops = [json.loads(line) for line in logs[0].read_text().splitlines()]
+    assert [s["op"] for s in ops] == ["keep", "publish"] and all(s["ok"] for s in ops)
+    # Rolling back to what is current already publishes nothing.
+    generation = bucket.manifest_generation()
+    again = iqb("sync", "rollback", newest["id"], "--artifacts", str(demo))
+    assert again.returncode == 0 and "already current" in again.stdout
+    assert bucket.manifest_generation() == generation
+    # Rolling forward to B is just another rollback.
+    forward = iqb("sync", "rollback", b.state.id, "--artifacts", str(demo))
+    assert forward.returncode == 0, forward.stderr
+    other = tmp_path / "b-again"
+    assert iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts",
+               str(other)).returncode == 0
+    assert tree(other) == tree(demo)
+    # A push on top of a rollback says so, and how to undo it.
+    forward_id = history_json()[0]["id"]
+    (demo / CHANGED).write_text("{}")
+    pushed = iqb("sync", "push", "--artifacts", str(demo))
+    assert pushed.returncode == 0, pushed.stderr
+    assert (f"this push replaced state {forward_id}, a rollback to {b.state.id}; "
+            f"`iqb sync rollback {forward_id}` puts it back") in pushed.stderr
+
+
+class _RivalFirst(GcsRemote):
+    """The real bucket, with another process's publish landing just before ours."""
+
+    def __init__(self, rival: object) -> None:
+        base = remote()
+        super().__init__(base.bucket_name, None, FAST, client=base.client)
+        self.rival = rival
+        self.rival_done: object = None
+
+    def publish(self, data: bytes, generation: int) -> int:
+        if self.rival_done is None:
+            self.rival_done = self.rival()  # type: ignore[operator]
+        return super().publish(data, generation)
+
+
+def test_two_concurrent_rollbacks_one_wins_the_other_gets_a_clear_error(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    a, b, _ = two_states
+    root = demo
+    # Bring a third state so that both rollbacks change something.
+    (demo / CHANGED).write_text("{}")
+    c = do_push(demo)
+    assert c.state
+    loser = _RivalFirst(lambda: rollback(remote(), a.state.id, root))  # type: ignore[union-attr]
+    with pytest.raises(ConflictError, match="changed since this rollback read it"):
+        rollback(loser, b.state.id, root)  # type: ignore[union-attr]
+    winner = loser.rival_done.published  # type: ignore[attr-defined]
+    assert winner is not None
+    current = json.loads(requests.get(bucket.manifest_http, timeout=5).content)["state"]
+    assert current["id"] == winner.info.id and current["rollback_of"] == a.state.id
+    # The loser's kept copy was removed again: the history holds only published states.
+    listing = history(remote())
+    assert [e.info.id for e in listing.entries] == [winner.info.id, c.state.id, b.state.id,
+                                                    a.state.id]
+    assert not listing.unpublished
+    assert len(History(remote()).list()) == 4
+
+
+def test_a_push_racing_a_rollback_fails_cleanly_and_reruns_on_top(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    a, _, _ = two_states
+    (demo / CHANGED).write_text('{"fixed": true}')
+    done: list[object] = []
+
+    def meanwhile(_upload: object) -> None:
+        if not done:
+            done.append(rollback(remote(), a.state.id, demo))  # type: ignore[union-attr]
+
+    with pytest.raises(ConflictError, match="changed since this push read it"):
+        do_push(demo, on_upload=meanwhile)
+    current = json.loads(requests.get(bucket.manifest_http, timeout=5).content)
+    assert current["state"]["rollback_of"] == a.state.id  # the rollback stands
+    assert len(history(remote()).entries) == 3 and not history(remote()).unpublished
+    again = do_push(demo)
+    assert again.published and again.state
+    assert json.loads(requests.get(bucket.manifest_http, timeout=5).content)["files"][CHANGED][
+        "sha256"] == hashlib.sha256(b'{"fixed": true}').hexdigest()
+
+
+def test_truly_concurrent_rollbacks_never_both_publish(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    """Two threads released together: whatever the interleaving, no publish is lost silently."""
+    a, b, _ = two_states
+    (demo / CHANGED).write_text("{}")
+    do_push(demo)
+    start = threading.Barrier(2)
+    results: dict[str, object] = {}
+
+    def run(target: str) -> None:
+        start.wait()
+        try:
+            results[target] = rollback(remote(), target, demo)
+        except ConflictError as exc:
+            results[target] = exc
+
+    threads = [threading.Thread(target=run, args=(sid,)) for sid in (a.state.id, b.state.id)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    published_now = [r for r in results.values() if not isinstance(r, ConflictError)]
+    conflicts = [r for r in results.values() if isinstance(r, ConflictError)]
+    assert len(results) == 2 and published_now
+    listing = history(remote())
+    # Every successful rollback is in the history, on the chain; a loser left nothing behind.
+    assert len(listing.entries) == 3 + len(published_now) and not listing.unpublished
+    assert len(conflicts) + len(published_now) == 2
+
+
+def test_rollback_refuses_a_state_whose_objects_are_gone(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    a, _, _ = two_states
+    a_manifest = History(remote()).read(a.state.id)  # type: ignore[union-attr]
+    victim = a_manifest.files[CHANGED].url.split(f"/{bucket.name}/", 1)[1]
+    bucket.client.bucket(bucket.name).blob(victim).delete()
+    generation = bucket.manifest_generation()
+    proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))
+    assert proc.returncode == 1
+    assert "names 1 object(s) that are no longer in" in proc.stderr and CHANGED in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert bucket.manifest_generation() == generation
+
+
+def test_rollback_bad_input_is_one_readable_error(demo: Path, bucket: Bucket) -> None:
+    proc = iqb("sync", "rollback", "yesterday", "--artifacts", str(demo))
+    assert proc.returncode == 2 and "'yesterday' is not a state id" in proc.stderr
+    proc = iqb("sync", "rollback", "20241301T000000Z", "--artifacts", str(demo))
+    assert proc.returncode == 2 and "not a valid UTC time" in proc.stderr
+    proc = iqb("sync", "rollback", "20240101T000000Z", "--artifacts", str(demo))
+    assert proc.returncode == 1 and "no kept state 20240101T000000Z" in proc.stderr
+    for p in (proc,):
+        assert "Traceback" not in p.stderr
+    proc = iqb("sync", "history")
+    assert proc.returncode == 0 and "no published states kept" in proc.stdout
+    for args in (["history"], ["rollback", "20240101T000000Z"]):
+        proc = iqb("sync", *args, env={"GCP_BUCKET": "no-such-bucket"})
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "bucket gs://no-such-bucket does not exist" in proc.stderr
+        proc = iqb("sync", *args, env={"GCP_BUCKET": "No Such"})
+        assert proc.returncode == 2 and "GCP_BUCKET: 'No Such' is not a valid bucket name" in \
+            proc.stderr
+
+
+def test_history_reads_the_body_of_a_copy_without_metadata(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    """A copy re-uploaded by hand (custom metadata lost) still shows its facts."""
+    a, b, _ = two_states
+    blob = bucket.client.bucket(bucket.name).blob(History.name(a.state.id))  # type: ignore
+    body = blob.download_as_bytes()
+    blob.metadata = None
+    blob.upload_from_string(body, content_type="application/json")
+    kept = {k.id: k for k in History(remote()).list()}
+    assert kept[a.state.id].info is None and kept[b.state.id].info is not None  # type: ignore
+    listed = history_json()
+    assert [(e["id"], e["files"], e["bytes"]) for e in listed] == [
+        (s.id, s.files, s.bytes) for s in (b.state, a.state)]  # type: ignore[union-attr]
+
+
+def test_history_leaves_out_a_copy_whose_push_never_published(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    """A push killed between keeping its copy and publishing: the copy is off the chain."""
+    _, b, _ = two_states
+    current, _ = read_published(remote())
+    info = describe_state(current, previous=b.state.id,  # type: ignore[union-attr]
+                          now=datetime.now(UTC) + timedelta(seconds=5))
+    assert History(remote()).keep(document(current, info.to_json()), info) is not None
+    listing = history(remote())
+    assert listing.entries[0].info.id == b.state.id  # type: ignore[union-attr]
+    assert listing.unpublished == [info.id]
+    proc = iqb("sync", "history")
+    assert "never published (interrupted), not listed: " + info.id in proc.stderr
+    # Create-only: the same id cannot be written twice.
+    assert History(remote()).keep(b"{}", info) is None
+
+
+def test_retention_prunes_old_states_then_the_objects_only_they_named(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    a, b, _ = two_states
+    a_manifest = History(remote()).read(a.state.id)  # type: ignore[union-attr]
+    (demo / CHANGED).write_text("{}")
+    c = do_push(demo)
+    # keep_last 2: A goes; B's objects stay although only B names its version of CHANGED.
+    report = do_push(demo, delete=True, keep_days=0, keep_last=2)
+    assert not report.published  # nothing changed since C: retention still applies
+    assert report.pruned == [a.state.id]  # type: ignore[union-attr]
+    assert [k.id for k in History(remote()).list()] == [c.state.id, b.state.id]  # type: ignore
+    b_manifest = History(remote()).read(b.state.id)  # type: ignore[union-attr]
+    gone = {a_manifest.files[CHANGED].url}
+    assert {o.url for o in report.garbage} == gone
+    assert set(objects_served(sorted(gone)).values()) == {"404"}
+    served = objects_served([r.url for r in b_manifest.files.values()])
+    assert served == {r.url: r.sha256 for r in b_manifest.files.values()}
+    # The default retention (30 days, last 10) keeps everything that is left.
+    kept = apply_retention(remote(), current=c.state.id, keep_days=30,  # type: ignore
+                           keep_last=10, dry_run=True)
+    assert kept.pruned == []
+
+
+def test_a_kept_copy_that_cannot_be_read_stops_delete(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    a, _, _ = two_states
+    name = History.name(a.state.id)  # type: ignore[union-attr]
+    blob = bucket.client.bucket(bucket.name).blob(name)
+    blob.upload_from_string(b"not json")  # someone overwrote it by hand
+    before = bucket.objects()
+    with pytest.raises(SyncError, match=f"kept state {a.state.id} cannot be read"  # type: ignore
+                       r"(.|\n)*no object was deleted(.|\n)*not JSON"):
+        do_push(demo, delete=True)
+    assert {k: v for k, v in bucket.objects().items() if k.startswith("objects/")} == \
+        {k: v for k, v in before.items() if k.startswith("objects/")}
+
+
+def test_select_prunable_keeps_the_last_n_the_young_and_the_current() -> None:
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    ids = [(now - timedelta(days=d)).strftime("%Y%m%dT%H%M%SZ") for d in range(0, 60, 2)]
+    prunable = select_prunable(ids, now, keep_days=30, keep_last=10)
+    assert prunable == ids[16:]  # days 32..58: older than 30 days and beyond the newest 10
+    assert select_prunable(ids, now, keep_days=0, keep_last=20) == ids[20:]
+    assert select_prunable(ids, now, keep_days=0, keep_last=1, protect={ids[-1]}) == \
+        ids[1:-1]
+    assert select_prunable(ids[:5], now, keep_days=0, keep_last=10) == []
+
+
+def test_commit_is_unknown_without_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert repo_commit() == head
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git to be found
+    assert repo_commit() == "unknown"
+
+
+def test_kept_manifest_still_parses_as_an_upstream_manifest(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    a, _, _ = two_states
+    data = requests.get(History(remote()).url(a.state.id), timeout=5).content  # type: ignore
+    doc = json.loads(data)
+    assert doc["v"] == 0 and set(doc) == {"v", "files", "state"}
+    manifest = parse_manifest(data, "kept")
+    assert manifest.state == doc["state"]
+    assert doc["state"]["files"] == len(manifest.files)
+
+
+def test_publish_state_gives_each_state_its_own_id(demo: Path, bucket: Bucket) -> None:
+    do_push(demo)
+    current, generation = read_published(remote())
+    first = publish_state(remote(), current, generation, previous=None)
+    second = publish_state(remote(), current, first.generation, previous=first.info.id)
+    assert first.info.id < second.info.id
+
+
+def test_a_garbage_current_manifest_can_still_be_listed_and_rolled_back(
+        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict],
+        tmp_path: Path) -> None:
+    """The worst bad publish: state/manifest.json is not a manifest at all."""
+    a, b, a_tree = two_states
+    bucket.client.bucket(bucket.name).blob(MANIFEST_KEY).upload_from_string(b"<html>oops")
+    proc = iqb("sync", "push", "--artifacts", str(demo))
+    assert proc.returncode == 1 and "The published manifest is unusable" in proc.stderr
+    listed = iqb("sync", "history", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert "the current manifest is unusable" in listed.stderr
+    assert [(e["id"], e["current"]) for e in json.loads(listed.stdout)] == [
+        (b.state.id, False), (a.state.id, False)]  # type: ignore[union-attr]
+    proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))  # type: ignore
+    assert proc.returncode == 0, proc.stderr
+    assert "is replaced whole" in proc.stderr
+    fresh = tmp_path / "fresh"
+    assert iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts",
+               str(fresh)).returncode == 0
+    assert tree(fresh) == a_tree
+    newest = history_json()[0]
+    assert newest["current"] and newest["rollback_of"] == a.state.id  # type: ignore
+
