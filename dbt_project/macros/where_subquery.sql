@@ -57,9 +57,11 @@
     {%- for row in run_query(query).rows -%}
         {%- do (now if row[2] else before).append((row[0] | string, row[1] | string)) -%}
     {%- endfor -%}
-    {%- if not now and flags.WHICH == 'build' and mart.unique_id == model.attached_node -%}
+    {%- if not now and flags.WHICH == 'build' and (mart.unique_id == model.attached_node
+                                                    or scores_unchanged(model.attached_node)) -%}
         {#- a build that wrote nothing into this mart: its published periods
-            passed these tests when they were written, and are not read again -#}
+            passed these tests when they were written, and are not read again;
+            nor are the score views' rows, unless their SQL or the seeds changed -#}
         {{- return('false') -}}
     {%- endif -%}
     {%- if not now or not before -%}
@@ -96,4 +98,39 @@
     {#- The name of the model the running data test is attached to (the test's
         own `model` argument is the relation, possibly wrapped in a subquery). -#}
     {{- return(model.attached_node.split('.')[-1] if execute and model.attached_node else 'model') -}}
+{%- endmacro %}
+
+
+{% macro scores_unchanged(unique_id) -%}
+    {#- True when the score view `unique_id` as built now (schema audit) has the
+        published view's SQL and every seed equals its published copy: its
+        published rows are then what was tested when they were published. -#}
+    {%- set node = graph.nodes[unique_id] -%}
+    {%- set published = [] -%}
+    {%- for row in run_query("select table_name from information_schema.tables "
+                             ~ "where table_catalog = current_database() and table_schema = 'main'").rows -%}
+        {%- do published.append(row[0]) -%}
+    {%- endfor -%}
+    {%- if 'iqb_published_views' not in audit_relations() -%}{{- return(false) -}}{%- endif -%}
+    {#- the view's SQL as DuckDB stores it, against its record from the last publish -#}
+    {%- set checks = ["(select count(*) = 1 from audit.iqb_published_views as p join duckdb_views() as v "
+        ~ "on v.view_name = p.view_name and md5(v.sql) = p.sql_md5 where v.database_name = current_database() "
+        ~ "and v.schema_name = 'audit' and p.view_name = '" ~ node.alias ~ "')"] -%}
+    {%- for seed in graph.nodes.values() if seed.resource_type == 'seed' -%}
+        {%- if seed.alias not in published -%}{{- return(false) -}}{%- endif -%}
+        {%- do checks.append("(select count(*) = 0 from ((select * from audit." ~ seed.alias
+            ~ " except all select * from main." ~ seed.alias ~ ") union all (select * from main."
+            ~ seed.alias ~ " except all select * from audit." ~ seed.alias ~ ")))") -%}
+    {%- endfor -%}
+    {{- return(run_query("select " ~ checks | join(" and ")).columns[0].values()[0]) -}}
+{%- endmacro %}
+
+
+{% macro audit_relations() -%}
+    {%- set names = [] -%}
+    {%- for row in run_query("select table_name from information_schema.tables "
+                             ~ "where table_catalog = current_database() and table_schema = 'audit'").rows -%}
+        {%- do names.append(row[0]) -%}
+    {%- endfor -%}
+    {{- return(names) -}}
 {%- endmacro %}

@@ -277,3 +277,42 @@ def test_a_killed_build_is_followed_by_one_that_completes(good: Path, tmp_path: 
     assert not staging.exists()
     assert query(good, "select count(distinct period_start), count(*) from quality_by_country"
                  ) == [(2, 2 * 237)]
+
+
+def test_a_noop_build_rereads_nothing_but_a_changed_seed_is_tested(tmp_path: Path) -> None:
+    from tests.dbt.test_paths import repo_copy
+
+    repo = repo_copy(tmp_path)
+    root = repo / "artifacts"
+    copy_real_october(root)
+    target = tmp_path / "t"
+
+    def row_checks() -> dict[str, bool]:
+        """Per model: does its row_checks test read nothing (`where false`)?"""
+        return {f.parent.name.removesuffix(".yml"): "where false" in f.read_text()
+                for f in (target / "run/iqb/models/marts").glob("*.yml/*_row_checks.sql")}
+
+    dbt("build", artifacts=None, target=target, cwd=repo)
+    assert not any(row_checks().values())  # the first build tests everything
+    shutil.rmtree(target / "run")
+    noop = dbt("build", artifacts=None, target=target, cwd=repo)
+    assert "0 period(s) to process" in noop.output
+    assert len(row_checks()) == 12 and all(row_checks().values())
+
+    seed = repo / "dbt_project/seeds/iqb_use_cases.csv"
+    seed.write_text(seed.read_text().replace("gaming,1", "gaming,2"))
+    shutil.rmtree(target / "run")
+    dbt("build", artifacts=None, target=target, cwd=repo)
+    checks = row_checks()
+    assert all(v for k, v in checks.items() if k.startswith("quality_by_"))
+    assert not any(v for k, v in checks.items() if k.startswith("iqb_scores_by_"))
+
+
+def test_unit_tests_run_on_request(tmp_path: Path) -> None:
+    """The routine build skips them (no data, no change with data); make test runs them."""
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    run = dbt("test", "--select", "test_type:unit", "--vars", "{unit_tests: true}",
+              artifacts=root, target=tmp_path / "t")
+    statuses = [s for k, s in run.statuses().items() if k.startswith("unit_test.")]
+    assert len(statuses) >= 5 and set(statuses) == {"pass"}
