@@ -50,3 +50,14 @@ def fake_gcs(log: Path) -> Iterator[Server]:
     """Start the server on a free loopback port, output to ``log``; always stop it."""
     with servers.fake_gcs(log) as running:
         yield Server(running.url)
+
+
+@contextlib.contextmanager
+def fake_gcs_with_latency(log: Path, delay: float) -> Iterator[Server]:
+    """fake-gcs-server behind ``bench.latency``: every request waits ``delay`` each way."""
+    from bench.latency import latency_proxy
+
+    port = servers.free_port()
+    with servers.fake_gcs(log, public_port=port) as running, \
+            latency_proxy(port, int(running.url.rsplit(":", 1)[1]), delay) as url:
+        yield Server(url)

