@@ -1,5 +1,6 @@
 # One command per stage; each target states its inputs and outputs.
-#   make demo   venv -> sample -> extract -> dbt build -> report   (embedded, no cloud)
+#   make demo   venv -> sample -> extract -> dbt build -> report -> artifacts/report/index.html
+#               (embedded engine, synthetic sample, no cloud, no network after setup)
 #   make test   venv -> lint -> pytest (unit, dbt, BigQuery emulator, GCS emulator)
 #   make bench  venv -> benchmarks (results in bench/results/)
 
@@ -12,14 +13,19 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 DBT := $(BIN)/dbt
 DBT_ARGS := --project-dir dbt_project --profiles-dir profiles
+# The HTML report's charting library and map geometry: npm packages pinned in
+# package.json / package-lock.json, copied into the report by `iqb report --html`.
+VENDOR := extract/report_html/vendor
 
 .PHONY: setup demo test lint bench constraints clean
 
 # The venv is rebuilt when the dependency pins change.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt $(VENDOR)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed once, to install the report's charting library (apt-get install npm)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	npm ci --prefix $(VENDOR) --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -29,6 +35,7 @@ demo: $(STAMP)
 	$(BIN)/iqb extract run --config pipeline.demo.yaml
 	$(DBT) build $(DBT_ARGS)
 	$(BIN)/iqb report
+	$(BIN)/iqb report --html
 
 lint: $(STAMP)
 	$(BIN)/ruff check extract tests bench
@@ -48,4 +55,4 @@ constraints:
 	{ echo '# Whole dependency tree, pinned (pip install -c constraints.txt). Regenerate with `make constraints`.'; cat constraints.txt.new; } > constraints.txt && rm constraints.txt.new
 
 clean:
-	rm -rf $(VENV) dbt_project/target dbt_project/logs
+	rm -rf $(VENV) $(VENDOR)/node_modules dbt_project/target dbt_project/logs
