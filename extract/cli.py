@@ -613,12 +613,26 @@ def sync_push(
 def report(
     top: Annotated[int, typer.Option(help="How many best and worst countries to list.",
                                      min=1)] = 5,
+    html: Annotated[bool, typer.Option(
+        "--html", help="Write the offline HTML report (map, trends, drill-down) instead: "
+                       "<artifacts>/report/index.html, or the folder given.")] = False,
+    out_dir: Annotated[Path | None, typer.Argument(
+        metavar="[DIR]", help="With --html: the report folder (default <artifacts>/report).")]
+        = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Summarise the DuckDB file that dbt built: rows per mart, best and worst countries."""
+    """Summarise the DuckDB file that dbt built: rows per mart, best and worst countries.
+
+    With --html: a self-contained report folder that opens from file:// with no network.
+    """
     from extract.report import ReportError, build_report, shell_command
 
     root = artifacts_root(artifacts)
+    if html or out_dir is not None:
+        from extract.report_html.cli import html_report
+
+        html_report(root, out_dir, out, fail)
+        return
     try:
         rep = build_report(root, top=top)
     except ReportError as exc:
