@@ -63,13 +63,15 @@ StartOpt = Annotated[str | None, typer.Option(
     help="Only periods starting on or after this day (YYYY-MM or YYYY-MM-DD).")]
 EndOpt = Annotated[str | None, typer.Option(
     help="Only periods ending on or before this day (exclusive end, as in pipeline.yaml).")]
-JobsSyncOpt = Annotated[int, typer.Option(help="Files transferred at once.", min=1, max=64)]
+JobsSyncOpt = Annotated[int, typer.Option("--jobs", "-j", help="Files transferred at once.",
+                                          min=1, max=64)]
 TimeoutOpt = Annotated[float, typer.Option(
     help="Seconds to wait for a server response, per request.", min=0.1)]
 RetryOpt = Annotated[float, typer.Option(
     help="Seconds to keep retrying a failing request (exponential backoff).", min=0)]
 ManifestArg = Annotated[str, typer.Argument(
-    help="Manifest: https:// or gs:// URL, or a file.")]
+    help="Manifest: https:// or gs:// URL, a file, or `mlab` (M-Lab's published cache, "
+         "shipped with iqb).")]
 
 
 def artifacts_root(value: Path | None) -> Path:
@@ -126,7 +128,8 @@ def extract_run(
     config: ConfigOpt = Path("pipeline.yaml"),
     engine: Annotated[str, typer.Option(help="duckdb (embedded, local raw Parquet) or "
                                              "bigquery (production, costs money).")] = "duckdb",
-    jobs: Annotated[int, typer.Option(help="Entries run at once.", min=1, max=64)] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Entries run at once.",
+                                      min=1, max=64)] = 2,
     force: Annotated[bool, typer.Option(help="Re-run entries that are already cached.")] = False,
     refresh_stale: Annotated[bool, typer.Option(
         help="Re-run entries written by an older version of their template.")] = False,
@@ -374,8 +377,10 @@ def _load_manifest(source: str, allow_http: bool, timeout: float = 60.0,
                    retry_deadline: float = 30.0):  # type: ignore[no-untyped-def]
     """(manifest, source, transfer) for a manifest argument, or exit 2 with the reason."""
     from extract.sync.manifest import ManifestError
+    from extract.manifests import resolve_manifest
     from extract.sync.remote import SyncError, Transfer, load_manifest, source_for
 
+    source = resolve_manifest(source)
     transfer = Transfer(read_timeout=timeout, retry_deadline=retry_deadline)
     reader = source_for(source, transfer, allow_http)
     try:
@@ -674,6 +679,13 @@ def report(
 
 def _num(value: float | None, fmt: str = ".1f") -> str:
     return "-" if value is None else f"{value:{fmt}}"
+
+
+# Upstream's name for the extract step (m-lab/iqb: `iqb pipeline run`): the same command.
+pipeline_app = typer.Typer(help="Upstream's name for `iqb extract`.", no_args_is_help=True)
+pipeline_app.command("run", help="Same as `iqb extract run` (upstream's name for it). "
+                     + (extract_run.__doc__ or ""))(extract_run)
+app.add_typer(pipeline_app, name="pipeline")
 
 
 def main() -> None:
