@@ -376,8 +376,8 @@ def _selection(dataset: list[str] | None, granularity: list[str] | None, start: 
 def _load_manifest(source: str, allow_http: bool, timeout: float = 60.0,
                    retry_deadline: float = 30.0):  # type: ignore[no-untyped-def]
     """(manifest, source, transfer) for a manifest argument, or exit 2 with the reason."""
-    from extract.sync.manifest import ManifestError
     from extract.manifests import resolve_manifest
+    from extract.sync.manifest import ManifestError
     from extract.sync.remote import SyncError, Transfer, load_manifest, source_for
 
     source = resolve_manifest(source)
