@@ -217,6 +217,7 @@
       return item;
     });
     chart.setOption({
+      animation: false,
       aria: { enabled: true },
       tooltip: {
         trigger: 'item',
@@ -349,6 +350,7 @@
     var labels = IQB.data.periods.map(function (p) { return p.label; });
     var rows = IQB.data.periods.map(function (p, i) { return countryRow(S.country, i) || null; });
     chart.setOption({
+      animation: false,  // a report: drawn once, the same in a browser, a screenshot and print
       title: { text: title, subtext: metric === 'score' ? '\u2191 higher is better (0..1)' : UNITS[metric] + ', ' + better(metric),
                left: 6, top: 2, textStyle: { fontSize: 13 }, subtextStyle: { fontSize: 11 } },
       tooltip: { trigger: 'axis', valueFormatter: function (v) { return fmt(v, metric); } },
