@@ -199,8 +199,11 @@ def _summary(con: duckdb.DuckDBPyConnection, artifacts: Path, path: Path) -> dic
     requirements = [dict(zip(("use_case", "requirement", "weight", "threshold"), r, strict=True))
                     for r in con.execute("select use_case, requirement, weight, threshold "
                                          "from iqb_requirements order by all").fetchall()]
-    use_cases = [dict(zip(("use_case", "weight"), r, strict=True)) for r in con.execute(
-        "select use_case, weight from iqb_use_cases order by all").fetchall()]
+    use_cases = sorted(
+        (dict(zip(("use_case", "weight"), r, strict=True)) for r in con.execute(
+            "select use_case, weight from iqb_use_cases order by all").fetchall()),
+        key=lambda u: (USE_CASES.index(u["use_case"]) if u["use_case"] in USE_CASES
+                       else len(USE_CASES), u["use_case"]))  # upstream's order
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "database_built_at": _num(loaded_at),

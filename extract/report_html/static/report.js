@@ -159,11 +159,7 @@
     renderCountry();
     renderDrill();
     highlightRanking();
-    if (IQB.charts.map) {
-      IQB.charts.map.dispatchAction({ type: 'unselect', seriesIndex: 0, dataIndex: IQB.mapIndex || [] });
-      var i = (IQB.mapData || []).findIndex(function (x) { return x.name === cc; });
-      if (i >= 0) IQB.charts.map.dispatchAction({ type: 'select', seriesIndex: 0, dataIndex: i });
-    }
+    renderMap();
     writeHash();
   }
 
@@ -210,9 +206,14 @@
     IQB.mapData = rows.map(function (r) {
       var thin = !r.meets_min_samples;
       var item = { name: r.country_code, value: thin || r.iqb_score === null ? NaN : r.iqb_score, row: r };
+      item.itemStyle = {};
       if (thin) {
         item.itemStyle = { areaColor: '#b9b9b9', decal: { symbol: 'rect', symbolSize: 1, color: 'rgba(255,255,255,0.85)',
                                                          dashArrayX: [1, 0], dashArrayY: [2, 3], rotation: -Math.PI / 4 } };
+      }
+      if (r.country_code === S.country) {  // the chosen country: a red outline, its colour kept
+        item.itemStyle.borderColor = '#d7191c';
+        item.itemStyle.borderWidth = 2;
       }
       return item;
     });
@@ -233,17 +234,14 @@
       visualMap: { min: 0, max: 1, left: 10, bottom: 10, text: ['IQB 1', '0'], calculable: false,
                    inRange: { color: ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'] } },
       series: [{
-        type: 'map', map: 'world', nameProperty: 'cc', roam: true, selectedMode: 'single',
+        type: 'map', map: 'world', nameProperty: 'cc', roam: true, selectedMode: false,
         itemStyle: { areaColor: '#ffffff', borderColor: '#8a96a3', borderWidth: 0.5 },
         emphasis: { label: { show: false }, itemStyle: { borderColor: '#000', borderWidth: 1.2 } },
-        select: { label: { show: false }, itemStyle: { borderColor: '#d7191c', borderWidth: 2 } },
         data: IQB.mapData
       }]
-    }, true);
+    }, { replaceMerge: ['series'] });  // new data, the reader's zoom and pan kept
     chart.off('click');
     chart.on('click', function (p) { if (p.data && p.data.row) selectCountry(p.name); });
-    var i = IQB.mapData.findIndex(function (x) { return x.name === S.country; });
-    if (i >= 0) chart.dispatchAction({ type: 'select', seriesIndex: 0, dataIndex: i });
     el.dataset.period = S.period;
     el.dataset.countries = rows.length;
     el.dataset.scored = rows.filter(function (r) { return r.meets_min_samples && r.iqb_score !== null; }).length;
