@@ -83,6 +83,10 @@ def connect(artifacts: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConn
         con = connect_readonly(path)
     except ReportError as exc:
         raise ApiError(str(exc)) from None
+    except duckdb.ConnectionException:
+        # This process already holds the file open with other settings (a notebook's own
+        # duckdb.connect(..., read_only=True)): DuckDB then shares that instance.
+        con = duckdb.connect(str(path), read_only=True)
     try:
         yield con
     finally:
