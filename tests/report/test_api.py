@@ -78,5 +78,5 @@ def test_bad_arguments_say_what_to_do(demo_db: Path, call, message: str) -> None
 
 
 def test_missing_database_says_how_to_build_it(tmp_path: Path) -> None:
-    with pytest.raises(api.ApiError, match="no database at .*dbt build"):
+    with pytest.raises(api.ApiError, match=r"no database at .*dbt build"):
         api.scores(artifacts=tmp_path)
