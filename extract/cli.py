@@ -624,6 +624,9 @@ def report(
     out_dir: Annotated[Path | None, typer.Argument(
         metavar="[DIR]", help="With --html: the report folder (default <artifacts>/report).")]
         = None,
+    drill_limit: Annotated[int, typer.Option(
+        help="With --html: per country and level, the places with the most tests in the "
+             "drill-down (the report's size grows with it; docs/report.md).", min=1)] = 50,
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Summarise the DuckDB file that dbt built: rows per mart, best and worst countries.
@@ -636,7 +639,7 @@ def report(
     if html or out_dir is not None:
         from extract.report_html.cli import html_report
 
-        html_report(root, out_dir, out, fail)
+        html_report(root, out_dir, out, fail, drill_limit)
         return
     try:
         rep = build_report(root, top=top)

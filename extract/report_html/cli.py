@@ -13,9 +13,9 @@ from extract.report_html.build import write_html_report
 
 
 def html_report(root: Path, out_dir: Path | None, out: Console,
-                fail: Callable[[str], typer.Exit]) -> None:
+                fail: Callable[[str], typer.Exit], drill_limit: int = 50) -> None:
     try:
-        rep = write_html_report(root, out_dir)
+        rep = write_html_report(root, out_dir, drill_limit=drill_limit)
     except ReportError as exc:
         raise fail(str(exc)) from None
     data = sum(n for name, n in rep.files.items() if name.startswith("data/"))
