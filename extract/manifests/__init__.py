@@ -1,8 +1,8 @@
 """Manifests shipped with the package, usable by a short name.
 
 ``iqb cache pull mlab`` reads M-Lab's published cache manifest
-(``mlab-bucket-manifest.json``: 4,900 files, 2009-01 .. 2026-01, every
-granularity, public HTTPS URLs of M-Lab's bucket) without BigQuery or a
+(``mlab-bucket-manifest.json``: 4,900 files, 205 months 2009-01 .. 2026-01,
+every granularity, public HTTPS URLs of M-Lab's bucket) without BigQuery or a
 Google account. A file or URL of the same name wins over the short name.
 """
 
