@@ -103,6 +103,7 @@ def write_html_report(artifacts: Path, out_dir: Path | None = None,
         con.close()
 
     out = (out_dir or artifacts / REPORT_DIR).absolute()
+    _check_target(out)
     assets, data = out / "assets", out / "data"
     for folder in (assets, data):
         if folder.exists():
@@ -127,6 +128,19 @@ def write_html_report(artifacts: Path, out_dir: Path | None = None,
              for p in sorted(out.rglob("*")) if p.is_file()}
     return HtmlReport(out, out / "index.html", len(summary["periods"]),
                       len({r[1] for r in summary["countries"]["rows"]}), files)
+
+
+def _check_target(out: Path) -> None:
+    """Write only into a new or empty folder, or over an earlier report (its assets/ and
+    data/ are replaced): never clear the data/ of a folder that is something else."""
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"{out} is a file: give a folder for the report")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    index = out / "index.html"
+    if not (index.is_file() and "iqb report --html" in index.read_text(errors="replace")):
+        raise ReportError(f"{out} is not empty and holds no earlier IQB report: give a new "
+                          "or empty folder (the report replaces its assets/ and data/)")
 
 
 def _write_js(path: Path, function: str, payload: Any, key: str | None = None) -> None:

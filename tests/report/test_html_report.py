@@ -122,6 +122,15 @@ def test_report_is_rewritten_without_stale_files(demo_db: Path, tmp_path: Path) 
     assert not (out / "data" / "drill-1999-01-01.js").exists()
 
 
+def test_never_clears_a_folder_that_is_not_a_report(demo_db: Path, tmp_path: Path) -> None:
+    other = tmp_path / "thesis"
+    (other / "data").mkdir(parents=True)
+    (other / "data" / "chapter1.tex").write_text("keep me")
+    proc = run_iqb("report", "--html", str(other), artifacts=demo_db)
+    assert proc.returncode == 1 and "holds no earlier IQB report" in proc.stderr
+    assert (other / "data" / "chapter1.tex").read_text() == "keep me"
+
+
 def test_sync_publishes_the_report(demo_db: Path, tmp_path: Path) -> None:
     root = tmp_path / "artifacts"
     root.mkdir()
