@@ -663,8 +663,9 @@ def report(
                             (f"worst {len(rep.worst)}", rep.worst)):
             t = Table(title=f"{title} of {rep.scored_countries} countries by IQB score, "
                             f"{start:%Y-%m-%d}..{end:%Y-%m-%d}",
-                      caption="p95 values: Mbit/s, ms, loss ratio; "
-                              "tests: min(download, upload) tests")
+                      caption="p95 = what the best-served 5% get (download, upload: "
+                              "the high end; latency, loss: the low end); Mbit/s, ms, loss "
+                              "ratio; tests: min(download, upload) tests")
             t.add_column("country", no_wrap=True, max_width=20, overflow="ellipsis")
             for col in ("score", "download", "upload", "latency", "loss", "tests"):
                 t.add_column(col, justify="right", no_wrap=True, min_width=len(col))
