@@ -353,9 +353,11 @@
                left: 6, top: 2, textStyle: { fontSize: 13 }, subtextStyle: { fontSize: 11 } },
       tooltip: { trigger: 'axis', valueFormatter: function (v) { return fmt(v, metric); } },
       legend: { bottom: 0, textStyle: { fontSize: 11 }, itemHeight: 8 },
-      grid: { left: 48, right: 56, top: 50, bottom: 46 },
+      grid: { left: 48, right: 56, top: 62, bottom: 46 },
       xAxis: { type: 'category', data: labels, boundaryGap: labels.length < 3 },
       yAxis: { type: 'value', min: metric === 'score' ? 0 : null, max: metric === 'score' ? 1 : null,
+               name: (metric === 'latency' || metric === 'loss') ? '\u2193 better' : '\u2191 better',
+               nameLocation: 'end', nameGap: 8, nameTextStyle: { fontSize: 10, color: '#5b6775', align: 'right' },
                scale: metric !== 'score',
                axisLabel: { formatter: function (v) { return fmt(v, metric === 'score' ? null : metric); } } },
       series: series.map(function (s) {
@@ -414,7 +416,7 @@
           if (v === null || v === undefined) return '<td>no value<br><small>need ' + spec.op + ' ' + shown + '</small></td>';
           var ok = spec.op === '>' ? v > q.threshold : v < q.threshold;
           return '<td class="' + (ok ? 'pass' : 'fail') + '" title="weight ' + q.weight + '">' + (ok ? '\u2713 ' : '\u2717 ') +
-            fmt(v, spec.metric) + '<br><small>' + (ok ? 'meets ' : 'fails ') + spec.op + ' ' + shown + ' (w ' + q.weight + ')</small></td>';
+            fmt(v, spec.metric) + '<br><small>' + (ok ? 'meets ' : 'needs ') + spec.op + ' ' + shown + ' (w ' + q.weight + ')</small></td>';
         }).join('') + '</tr>';
     }).join('');
     $('#breakdown').innerHTML = (thin ? '<p class="hint"><span class="badge thin">thin</span> fewer than ' +
