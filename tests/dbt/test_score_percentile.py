@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from extract.report_html.build import write_html_report
 from tests.dbt.helpers import copy_real_october, dbt, query
 from tests.dbt.test_real_october import iqb_reference, real_rows
+from tests.report.helpers import read_data_script
+from tests.report.helpers import rows as table_rows
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +38,12 @@ def test_percentile_50_scores_the_medians_and_says_so(tmp_path: Path) -> None:
             "latency": downloads[cc]["latency_p95"], "loss": downloads[cc]["loss_p95"]})
         changed += p95_score != pytest.approx(expected)
     assert changed > 50  # the medians give other scores than p95 for many countries
+    # the report says which percentile, and carries the p50 values its breakdown compares
+    _, summary = read_data_script(write_html_report(root, tmp_path / "r").directory
+                                  / "data/summary.js")
+    assert summary["score_percentile"] == 50 and summary["percentiles"] == [50, 95]
+    za = next(r for r in table_rows(summary["countries"]) if r["country_code"] == "ZA")
+    assert za["iqb_score"] == pytest.approx(dict((r[0], r[-1]) for r in rows)["ZA"], abs=1e-4)
 
 
 def test_a_percentile_the_marts_lack_is_refused(tmp_path: Path) -> None:
