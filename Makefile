@@ -16,21 +16,26 @@ DBT_ARGS := --project-dir dbt_project --profiles-dir profiles
 # The HTML report's charting library and map geometry: npm packages pinned in
 # package.json / package-lock.json, copied into the report by `iqb report --html`.
 VENDOR := extract/report_html/vendor
+VENDOR_STAMP := $(VENDOR)/node_modules/.package-lock.json
 
 .PHONY: setup demo test lint bench constraints clean
 
 # The venv is rebuilt when the dependency pins change.
-$(STAMP): pyproject.toml constraints.txt $(VENDOR)/package-lock.json
-	@command -v npm >/dev/null || { echo "npm is needed once, to install the report's charting library (apt-get install npm)"; exit 2; }
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
-	npm ci --prefix $(VENDOR) --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The report's JavaScript and map (npm packages, exact versions and hashes in the lock).
+$(VENDOR_STAMP): $(VENDOR)/package.json $(VENDOR)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed to install the report's charting library (apt-get install npm)"; exit 2; }
+	npm ci --prefix $(VENDOR) --no-audit --no-fund --loglevel=error
+	touch $(VENDOR_STAMP)
 
-demo: $(STAMP)
+setup: $(STAMP) $(VENDOR_STAMP)
+
+demo: setup
 	$(BIN)/iqb sample --config pipeline.demo.yaml
 	$(BIN)/iqb extract run --config pipeline.demo.yaml
 	$(DBT) build $(DBT_ARGS)
@@ -41,7 +46,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check extract tests bench
 	$(BIN)/sqlfluff lint dbt_project/models
 
-test: $(STAMP) lint
+test: setup lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
