@@ -135,3 +135,21 @@ def test_screenshot_is_a_picture(demo_page) -> None:  # type: ignore[no-untyped-
     _, shot = demo_page
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
+
+
+def test_another_period_and_level_load_their_drill_down(demo_db: Path, tmp_path: Path) -> None:
+    rep = write_html_report(demo_db, tmp_path / "report")
+    page = render(f"{rep.index.as_uri()}#period=2024-09-01&country=ZA&level=city", tmp_path)
+    assert page.page_requests == []
+    assert "South Africa (ZA), 2024-09" in text(element(page.dom, "country-title"))
+    with duckdb.connect(str(demo_db / "iqb.duckdb"), read_only=True) as con:
+        city, n, total = con.execute(
+            "select city, download_sample_count, count(*) over () from quality_by_city "
+            "where country_code = 'ZA' and period_start = '2024-09-01' "
+            "order by download_sample_count + upload_sample_count desc limit 1").fetchone()
+    body = element(page.dom, "drill")
+    first = re.findall(r"<tr [^>]*>.*?</tr>", body.split("<tbody>")[1], re.S)[0]
+    assert city in text(first) and js_fmt(n, "count") in text(first)
+    caption = text(element(page.dom, "drill-caption"))
+    assert (f"of {total} (all are in quality_by_city" in caption if total > 50
+            else f"All {total} cities" in caption)
