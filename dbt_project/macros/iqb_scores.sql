@@ -1,4 +1,4 @@
-{#- The IQB score (DESIGN.md; upstream m-lab/iqb calculator, default configuration). -#}
+{#- The IQB score (upstream m-lab/iqb calculator, default configuration). -#}
 
 {% macro iqb_use_cases() -%}
     {#- The six use cases: the score columns <use_case>_score. Their weights, and
