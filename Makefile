@@ -1,5 +1,6 @@
 # One command per stage; each target states its inputs and outputs.
-#   make demo   venv -> sample -> extract -> dbt build -> report   (embedded, no cloud)
+#   make demo   venv -> sample -> extract -> dbt build -> report -> artifacts/report/index.html
+#               (embedded engine, synthetic sample, no cloud, no network after setup)
 #   make test   venv -> lint -> pytest (unit, dbt, BigQuery emulator, GCS emulator)
 #   make bench  venv -> benchmarks (results in bench/results/)
 
@@ -12,6 +13,10 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 DBT := $(BIN)/dbt
 DBT_ARGS := --project-dir dbt_project --profiles-dir profiles
+# The HTML report's charting library and map geometry: npm packages pinned in
+# package.json / package-lock.json, copied into the report by `iqb report --html`.
+VENDOR := extract/report_html/vendor
+VENDOR_STAMP := $(VENDOR)/node_modules/.package-lock.json
 
 .PHONY: setup demo test lint bench constraints clean
 
@@ -22,19 +27,26 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The report's JavaScript and map (npm packages, exact versions and hashes in the lock).
+$(VENDOR_STAMP): $(VENDOR)/package.json $(VENDOR)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed to install the report's charting library (apt-get install npm)"; exit 2; }
+	npm ci --prefix $(VENDOR) --no-audit --no-fund --loglevel=error
+	touch $(VENDOR_STAMP)
 
-demo: $(STAMP)
+setup: $(STAMP) $(VENDOR_STAMP)
+
+demo: setup
 	$(BIN)/iqb sample --config pipeline.demo.yaml
 	$(BIN)/iqb extract run --config pipeline.demo.yaml
 	$(DBT) build $(DBT_ARGS)
 	$(BIN)/iqb report
+	$(BIN)/iqb report --html
 
 lint: $(STAMP)
 	$(BIN)/ruff check extract tests bench
 	$(BIN)/sqlfluff lint dbt_project/models
 
-test: $(STAMP) lint
+test: setup lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -48,4 +60,4 @@ constraints:
 	{ echo '# Whole dependency tree, pinned (pip install -c constraints.txt). Regenerate with `make constraints`.'; cat constraints.txt.new; } > constraints.txt && rm constraints.txt.new
 
 clean:
-	rm -rf $(VENV) dbt_project/target dbt_project/logs
+	rm -rf $(VENV) $(VENDOR)/node_modules dbt_project/target dbt_project/logs

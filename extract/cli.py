@@ -63,13 +63,15 @@ StartOpt = Annotated[str | None, typer.Option(
     help="Only periods starting on or after this day (YYYY-MM or YYYY-MM-DD).")]
 EndOpt = Annotated[str | None, typer.Option(
     help="Only periods ending on or before this day (exclusive end, as in pipeline.yaml).")]
-JobsSyncOpt = Annotated[int, typer.Option(help="Files transferred at once.", min=1, max=64)]
+JobsSyncOpt = Annotated[int, typer.Option("--jobs", "-j", help="Files transferred at once.",
+                                          min=1, max=64)]
 TimeoutOpt = Annotated[float, typer.Option(
     help="Seconds to wait for a server response, per request.", min=0.1)]
 RetryOpt = Annotated[float, typer.Option(
     help="Seconds to keep retrying a failing request (exponential backoff).", min=0)]
 ManifestArg = Annotated[str, typer.Argument(
-    help="Manifest: https:// or gs:// URL, or a file.")]
+    help="Manifest: https:// or gs:// URL, a file, or `mlab` (M-Lab's published cache, "
+         "shipped with iqb).")]
 # Retention of the kept states (issue 14); applied by `sync push --delete`.
 KeepDaysOpt = Annotated[int, typer.Option(
     help="With --delete: keep published states (state/manifests/) this many days, and the "
@@ -135,7 +137,8 @@ def extract_run(
     config: ConfigOpt = Path("pipeline.yaml"),
     engine: Annotated[str, typer.Option(help="duckdb (embedded, local raw Parquet) or "
                                              "bigquery (production, costs money).")] = "duckdb",
-    jobs: Annotated[int, typer.Option(help="Entries run at once.", min=1, max=64)] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Entries run at once.",
+                                      min=1, max=64)] = 2,
     force: Annotated[bool, typer.Option(help="Re-run entries that are already cached.")] = False,
     refresh_stale: Annotated[bool, typer.Option(
         help="Re-run entries written by an older version of their template.")] = False,
@@ -382,9 +385,11 @@ def _selection(dataset: list[str] | None, granularity: list[str] | None, start: 
 def _load_manifest(source: str, allow_http: bool, timeout: float = 60.0,
                    retry_deadline: float = 30.0):  # type: ignore[no-untyped-def]
     """(manifest, source, transfer) for a manifest argument, or exit 2 with the reason."""
+    from extract.manifests import resolve_manifest
     from extract.sync.manifest import ManifestError
     from extract.sync.remote import SyncError, Transfer, load_manifest, source_for
 
+    source = resolve_manifest(source)
     transfer = Transfer(read_timeout=timeout, retry_deadline=retry_deadline)
     reader = source_for(source, transfer, allow_http)
     try:
@@ -817,12 +822,29 @@ def sync_rollback(
 def report(
     top: Annotated[int, typer.Option(help="How many best and worst countries to list.",
                                      min=1)] = 5,
+    html: Annotated[bool, typer.Option(
+        "--html", help="Write the offline HTML report (map, trends, drill-down) instead: "
+                       "<artifacts>/report/index.html, or the folder given.")] = False,
+    out_dir: Annotated[Path | None, typer.Argument(
+        metavar="[DIR]", help="With --html: the report folder (default <artifacts>/report).")]
+        = None,
+    drill_limit: Annotated[int, typer.Option(
+        help="With --html: per country and level, the places with the most tests in the "
+             "drill-down (the report's size grows with it; docs/report.md).", min=1)] = 50,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Summarise the DuckDB file that dbt built: rows per mart, best and worst countries."""
+    """Summarise the DuckDB file that dbt built: rows per mart, best and worst countries.
+
+    With --html: a self-contained report folder that opens from file:// with no network.
+    """
     from extract.report import ReportError, build_report, shell_command
 
     root = artifacts_root(artifacts)
+    if html or out_dir is not None:
+        from extract.report_html.cli import html_report
+
+        html_report(root, out_dir, out, fail, drill_limit)
+        return
     try:
         rep = build_report(root, top=top)
     except ReportError as exc:
@@ -854,8 +876,9 @@ def report(
             synthetic = " (SYNTHETIC)" if rep.period in rep.synthetic_periods else ""
             t = Table(title=f"{title} of {rep.scored_countries} countries by IQB score, "
                             f"{start:%Y-%m-%d}..{end:%Y-%m-%d}{synthetic}",
-                      caption="p95 values: Mbit/s, ms, loss ratio; "
-                              "tests: min(download, upload) tests")
+                      caption="p95 = what the best-served 5% get (download, upload: "
+                              "the high end; latency, loss: the low end); Mbit/s, ms, loss "
+                              "ratio; tests: min(download, upload) tests")
             t.add_column("country", no_wrap=True, max_width=20, overflow="ellipsis")
             for col in ("score", "download", "upload", "latency", "loss", "tests"):
                 t.add_column(col, justify="right", no_wrap=True, min_width=len(col))
@@ -873,6 +896,13 @@ def report(
 
 def _num(value: float | None, fmt: str = ".1f") -> str:
     return "-" if value is None else f"{value:{fmt}}"
+
+
+# Upstream's name for the extract step (m-lab/iqb: `iqb pipeline run`): the same command.
+pipeline_app = typer.Typer(help="Upstream's name for `iqb extract`.", no_args_is_help=True)
+pipeline_app.command("run", help="Same as `iqb extract run` (upstream's name for it). "
+                     + (extract_run.__doc__ or ""))(extract_run)
+app.add_typer(pipeline_app, name="pipeline")
 
 
 def main() -> None:

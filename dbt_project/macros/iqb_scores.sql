@@ -9,28 +9,47 @@
 {%- endmacro %}
 
 
+{% macro iqb_percentile() -%}
+    {#- The percentile the scores compare with the thresholds: dbt var
+        `iqb_percentile`, default 95 (upstream's default; upstream's notebook
+        also uses 50). One of the percentiles the marts have. -#}
+    {%- set p = var('iqb_percentile', 95) | int %}
+    {#- (`exceptions is defined`: sqlfluff's templater, which lints this, has no dbt
+        exceptions; dbt always has them.) -#}
+    {%- if p not in [1, 5, 10, 25, 50, 75, 90, 95, 99] and exceptions is defined %}
+        {{- exceptions.raise_compiler_error(
+            "var iqb_percentile must be one of 1, 5, 10, 25, 50, 75, 90, 95, 99 (the "
+            ~ "percentiles of the quality marts), not " ~ var('iqb_percentile')) }}
+    {%- endif %}
+    {{- return(p) -}}
+{%- endmacro %}
+
+
 {% macro iqb_requirements() -%}
-    {#- requirement -> (p95 column of the quality marts, comparison that passes).
-        Throughput passes above its threshold, latency and loss below it; p95
-        follows the polarity convention (what the best ~5% of users get). -#}
+    {#- requirement -> (column of the quality marts at the score percentile,
+        comparison that passes). Throughput passes above its threshold, latency
+        and loss below it; pX follows the polarity convention (p95: what the
+        best-served ~5% of users get; for latency and loss that is the low end). -#}
+    {%- set p = iqb_percentile() %}
     {{- return({
-        'download_throughput_mbps': ('download_p95', '>'),
-        'upload_throughput_mbps': ('upload_p95', '>'),
-        'latency_ms': ('latency_p95', '<'),
-        'packet_loss': ('loss_p95', '<'),
+        'download_throughput_mbps': ('download_p' ~ p, '>'),
+        'upload_throughput_mbps': ('upload_p' ~ p, '>'),
+        'latency_ms': ('latency_p' ~ p, '<'),
+        'packet_loss': ('loss_p' ~ p, '<'),
     }) -}}
 {%- endmacro %}
 
 
 {% macro iqb_scores(quality_mart, place_keys) -%}
     {#- One row per row of `quality_mart`, with the six use-case scores and the
-        IQB score:
-          requirement passes   1 if p95 > threshold (throughput) or p95 < threshold
+        IQB score, at the percentile pX of var `iqb_percentile` (default 95; the
+        column score_percentile says which):
+          requirement passes   1 if pX > threshold (throughput) or pX < threshold
                                (latency, loss), else 0
           use-case score       weighted mean of its requirements' passes
           iqb_score            weighted mean of the use-case scores
         A score is NULL, not a guess, when the row does not meet the minimum
-        sample count, lacks a p95 value that a requirement of weight > 0
+        sample count, lacks a pX value that a requirement of weight > 0
         needs (e.g. a place with downloads but no uploads), carries a NaN,
         infinite or out-of-range value, or has a country code that is not a
         country; score_status says which. -#}
@@ -119,6 +138,12 @@ use_case_scores as (
         places.upload_p95,
         places.latency_p95,
         places.loss_p95,
+        {%- if iqb_percentile() != 95 %}
+        {%- for column, _ in requirements.values() %}
+        places.{{ column }},
+        {%- endfor %}
+        {%- endif %}
+        {{ iqb_percentile() }} as score_percentile,
         {%- for use_case in iqb_use_cases() %}
         if(
             places.meets_min_samples and places.is_known_country and not places.has_invalid_values,

@@ -28,9 +28,12 @@ MARTS_DIR = "marts"
 # dbt's Parquet exports: marts/<name>.parquet, optionally in hive-style folders
 MARTS_RE = re.compile(r"^marts/(?:[A-Za-z0-9_][A-Za-z0-9_=.-]*/)*[A-Za-z0-9_][A-Za-z0-9_=.-]*"
                       r"\.parquet$")
+# The HTML report of `iqb report --html`: report/index.html, report/{assets,data}/*
+REPORT_RE = re.compile(r"^report/(?:(?:assets|data)/)?[A-Za-z0-9_][A-Za-z0-9_.-]*"
+                       r"\.(?:html|js|css)$")
 # The trees a push walks; everything else under the root (raw/, state/, the live
 # iqb.duckdb) is local working state and never published.
-PUBLISHED_TREES = ("cache/v1", SNAPSHOT_DIR, MARTS_DIR)
+PUBLISHED_TREES = ("cache/v1", SNAPSHOT_DIR, MARTS_DIR, "report")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _MAX_LISTED = 20
 
@@ -59,10 +62,12 @@ def key_problem(key: str) -> str | None:
         return f"{key!r}: contains '..'"
     if any(s in ("", ".") for s in segments):
         return f"{key!r}: empty or '.' path segment"
-    if parse_cache_key(key) or SNAPSHOT_RE.match(key) or MARTS_RE.match(key):
+    if (parse_cache_key(key) or SNAPSHOT_RE.match(key) or MARTS_RE.match(key)
+            or REPORT_RE.match(key)):
         return None
     return (f"{key!r}: outside the known layout (cache/v1/<start>/<end>/<dataset>/"
-            "{data.parquet,stats.json}, read_only/iqb_<UTC>.duckdb, marts/*.parquet)")
+            "{data.parquet,stats.json}, read_only/iqb_<UTC>.duckdb, marts/*.parquet, "
+            "report/*.{html,js,css})")
 
 
 @dataclass(frozen=True)

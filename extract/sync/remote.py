@@ -47,7 +47,10 @@ CHUNK = 1 << 20
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache, max-age=0"
 _CONTENT_TYPES = {".parquet": "application/vnd.apache.parquet", ".json": "application/json",
-                  ".duckdb": "application/octet-stream"}
+                  ".duckdb": "application/octet-stream",
+                  # the HTML report (iqb report --html) opens in a browser from the bucket
+                  ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                  ".css": "text/css; charset=utf-8"}
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 T = TypeVar("T")
 

@@ -1,0 +1,203 @@
+"""The results as pandas DataFrames, for notebooks and scripts.
+
+One import::
+
+    from extract import api
+
+    api.scores("country", period="latest")                # the map's data
+    api.trend("ZA")                                       # one country, every period
+    api.quality("country_asn", country="ZA", period="2024-10")
+    api.scores("city", country="BR", place="Sao Paulo")   # place: subdivision, city or AS name
+    api.sql("select count(*) from quality_by_city")       # anything else, in SQL
+
+Every call opens ``<artifacts>/iqb.duckdb`` read-only (so it never blocks
+another reader, and never changes the file) and reads the relations
+``quality_by_<level>`` and ``iqb_scores_by_<level>`` by name. The artifacts
+root is found as the CLI finds it: the ``artifacts=`` argument, else
+``$IQB_ARTIFACTS``, else ``./artifacts``; from a sub-folder of the workspace
+(such as ``notebooks/``) the nearest ``artifacts/iqb.duckdb`` above the
+working directory, then the one of the checkout this package lives in.
+
+Percentiles follow the polarity convention: ``download_p95`` is what the
+best-served 5% get (the high end); ``latency_p95`` and ``loss_p95`` are what
+the best-served 5% get too, which for latency and loss is the *low* end.
+Never average percentiles across places or periods.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from extract.cache.layout import ENV_ARTIFACTS
+from extract.report import DATABASE_FILE, LEVELS, ReportError, connect_readonly
+
+__all__ = ["LEVELS", "ApiError", "artifacts_root", "connect", "periods", "quality", "scores",
+           "sql", "trend"]
+
+# The place columns of each level, after country_code (the marts' keys).
+PLACE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "country": (),
+    "country_asn": ("asn", "as_name"),
+    "subdivision1": ("subdivision1_iso_code", "subdivision1_name"),
+    "subdivision1_asn": ("subdivision1_iso_code", "subdivision1_name", "asn", "as_name"),
+    "city": ("subdivision1_iso_code", "subdivision1_name", "city"),
+    "city_asn": ("subdivision1_iso_code", "subdivision1_name", "city", "asn", "as_name"),
+}
+_PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+
+
+class ApiError(ValueError):
+    """A bad argument or a missing database; the message says what to do."""
+
+
+def artifacts_root(artifacts: str | Path | None = None) -> Path:
+    """The artifacts root the other functions read (see the module docstring)."""
+    if artifacts is not None:
+        return Path(artifacts).expanduser().absolute()
+    if os.environ.get(ENV_ARTIFACTS):
+        return Path(os.environ[ENV_ARTIFACTS]).expanduser().absolute()
+    cwd = Path.cwd()
+    for folder in (cwd, *cwd.parents):
+        if (folder / "artifacts" / DATABASE_FILE).is_file():
+            return folder / "artifacts"
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / "artifacts"
+    return cwd / "artifacts"
+
+
+@contextmanager
+def connect(artifacts: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only DuckDB connection to the database, closed on exit."""
+    path = artifacts_root(artifacts) / DATABASE_FILE
+    try:
+        con = connect_readonly(path)
+    except ReportError as exc:
+        raise ApiError(str(exc)) from None
+    except duckdb.ConnectionException:
+        # This process already holds the file open with other settings (a notebook's own
+        # duckdb.connect(..., read_only=True)): DuckDB then shares that instance.
+        con = duckdb.connect(str(path), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def sql(query: str, params: list[Any] | None = None,
+        artifacts: str | Path | None = None) -> pd.DataFrame:
+    """Any read-only SQL over the database, as a DataFrame."""
+    with connect(artifacts) as con:
+        return con.execute(query, params or []).df()
+
+
+def periods(artifacts: str | Path | None = None) -> pd.DataFrame:
+    """Every period in the database: start, end, and how many countries have a score."""
+    return sql("select period_start, period_end, count(*) as countries, "
+               "count(iqb_score) as countries_scored from iqb_scores_by_country "
+               "group by all order by period_start, period_end", artifacts=artifacts)
+
+
+def quality(level: str = "country", *, country: str | None = None,
+            period: str | date | None = None, place: str | int | None = None,
+            asn: int | None = None, artifacts: str | Path | None = None) -> pd.DataFrame:
+    """Rows of ``quality_by_<level>``: counts, ``meets_min_samples`` and the 36 percentiles.
+
+    ``country``: ISO alpha-2 code. ``period``: ``"2024-10"``, ``"2024-10-01"``,
+    a date, or ``"latest"``. ``place``: a subdivision (ISO code or name), a
+    city, or an AS name, whichever the level has. ``asn``: an AS number.
+    """
+    return _select(f"quality_by_{_level(level)}", level, country, period, place, asn,
+                   artifacts)
+
+
+def scores(level: str = "country", *, country: str | None = None,
+           period: str | date | None = None, place: str | int | None = None,
+           asn: int | None = None, artifacts: str | Path | None = None) -> pd.DataFrame:
+    """Rows of ``iqb_scores_by_<level>``: the six use-case scores and ``iqb_score``.
+
+    Same filters as :func:`quality`. ``score_percentile`` says which
+    percentile the scores compared with the thresholds (dbt var
+    ``iqb_percentile``, default 95). A NULL score means too few tests or a
+    missing value, not zero.
+    """
+    return _select(f"iqb_scores_by_{_level(level)}", level, country, period, place, asn,
+                   artifacts)
+
+
+def trend(country: str, level: str = "country", *, place: str | int | None = None,
+          asn: int | None = None, artifacts: str | Path | None = None) -> pd.DataFrame:
+    """One place across every period: its quality row with its scores, oldest first."""
+    lvl = _level(level)
+    keys = ["period_start", "period_end", "country_code",
+            *[c for c in PLACE_COLUMNS[lvl] if c != "as_name"]]
+    q = quality(lvl, country=country, place=place, asn=asn, artifacts=artifacts)
+    s = scores(lvl, country=country, place=place, asn=asn, artifacts=artifacts)
+    score_cols = [c for c in s.columns if c.endswith("_score") or c == "score_percentile"]
+    return q.merge(s[keys + score_cols], on=keys, how="left").sort_values(
+        "period_start", ignore_index=True)
+
+
+def _level(level: str) -> str:
+    if level not in PLACE_COLUMNS:
+        raise ApiError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
+    return level
+
+
+def _period_start(con: duckdb.DuckDBPyConnection, relation: str,
+                  period: str | date) -> date | None:
+    if isinstance(period, date):
+        return period
+    if period == "latest":
+        return con.execute(f"select max(period_start) from {relation}").fetchone()[0]
+    m = _PERIOD_RE.match(period.strip())
+    if not m:
+        raise ApiError(f"period {period!r}: use 'YYYY-MM', 'YYYY-MM-DD', a date or 'latest'")
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3] or 1))
+    except ValueError:
+        raise ApiError(f"period {period!r} is not a date") from None
+
+
+def _select(relation: str, level: str, country: str | None, period: str | date | None,
+            place: str | int | None, asn: int | None,
+            artifacts: str | Path | None) -> pd.DataFrame:
+    where: list[str] = []
+    params: list[Any] = []
+    cols = PLACE_COLUMNS[level]
+    with connect(artifacts) as con:
+        if country is not None:
+            where.append("country_code = ?")
+            params.append(country.upper())
+        if period is not None:
+            where.append("period_start = ?")
+            params.append(_period_start(con, relation, period))
+        if asn is not None:
+            if "asn" not in cols:
+                raise ApiError(f"level {level!r} has no networks: use an *_asn level for asn=")
+            where.append("asn = ?")
+            params.append(int(asn))
+        if place is not None:
+            names = [c for c in cols if c != "asn"]
+            if not names:
+                raise ApiError(f"level {level!r} has no places below the country: "
+                               "use country= (or another level)")
+            where.append("(" + " or ".join(f"lower({c}) = lower(?)" for c in names) + ")")
+            params.extend([str(place)] * len(names))
+        clause = f" where {' and '.join(where)}" if where else ""
+        order = ", ".join(["period_start", "country_code", *cols])
+        try:
+            return con.execute(f"select * from {relation}{clause} order by {order}",
+                               params).df()
+        except duckdb.CatalogException:
+            raise ApiError(f"{relation} is not in the database: run `dbt build` "
+                           "(it builds every mart and score view)") from None

@@ -1,0 +1,156 @@
+"""`iqb report --html`: what the report folder holds, checked against the database."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from extract.report_html.build import write_html_report
+from extract.sync.manifest import key_problem, publishable_files
+from tests.report.conftest import run_iqb
+from tests.report.helpers import read_data_script, rows
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_report(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo_report") / "report"
+    proc = run_iqb("report", "--html", str(out), artifacts=demo_db)
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {out / 'index.html'}" in proc.stdout
+    return out
+
+
+def db(root: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(root / "iqb.duckdb"), read_only=True)
+
+
+def test_folder_is_self_contained(demo_report: Path) -> None:
+    names = {p.relative_to(demo_report).as_posix() for p in demo_report.rglob("*") if p.is_file()}
+    assert {"index.html", "assets/echarts.min.js", "assets/topojson-client.min.js",
+            "assets/world-110m.js", "assets/report.js", "assets/report.css",
+            "data/summary.js", "data/drill-2024-09-01.js", "data/drill-2024-10-01.js"} == names
+    html = (demo_report / "index.html").read_text()
+    # every script and stylesheet is a relative path inside the folder
+    refs = re.findall(r'(?:src|href)="([^"#]+)"', html)
+    assert refs and all(not re.match(r"^[a-z]+:", r) for r in refs), refs
+    assert all((demo_report / r).is_file() for r in refs)
+    for name in ("report.js", "report.css"):
+        text = (demo_report / "assets" / name).read_text()
+        assert not re.search(r"https?://", text), f"{name} names a URL"
+    # the map geometry is Natural Earth's, with ISO alpha-2 codes added for the join
+    world = (demo_report / "assets/world-110m.js").read_text()
+    assert world.startswith("window.IQB_WORLD = ")
+    for cc in ('"cc":"ZA"', '"cc":"BR"', '"cc":"XK"'):
+        assert cc in world
+
+
+def test_summary_holds_the_database_values(demo_db: Path, demo_report: Path) -> None:
+    _, summary = read_data_script(demo_report / "data/summary.js")
+    with db(demo_db) as con:
+        expected = con.execute(
+            "select q.country_code, q.download_sample_count, q.meets_min_samples, s.iqb_score, "
+            "q.download_p50, q.latency_p95, s.gaming_score from quality_by_country q "
+            "join iqb_scores_by_country s using (period_start, period_end, country_code) "
+            "where period_start = '2024-10-01'").fetchall()
+    assert [p["start"] for p in summary["periods"]] == ["2024-09-01", "2024-10-01"]
+    got = {r["country_code"]: r for r in rows(summary["countries"]) if r["period"] == 1}
+    assert len(got) == len(expected) > 200
+    for cc, n, meets, score, d50, l95, gaming in expected:
+        r = got[cc]
+        assert (r["download_sample_count"], r["meets_min_samples"]) == (n, meets)
+        assert r["iqb_score"] == (None if score is None else pytest.approx(score, abs=1e-4))
+        assert r["gaming_score"] == (None if gaming is None else pytest.approx(gaming, abs=1e-4))
+        for got_value, value in ((r["download_p50"], d50), (r["latency_p95"], l95)):
+            assert got_value == (None if value is None else pytest.approx(value, rel=5e-3))
+    thin = [cc for cc, _, meets, *_ in expected if not meets]
+    assert thin, "the demo sample should leave some countries with too few tests"
+    assert all(got[cc]["iqb_score"] is None for cc in thin)
+    assert summary["score_percentile"] == 95
+    assert {(r["use_case"], r["requirement"]) for r in summary["requirements"]} >= {
+        ("gaming", "latency_ms"), ("web_browsing", "packet_loss")}
+    assert all(p["min_sample_count"] == 100 for p in summary["periods"])
+
+
+def test_demo_periods_say_synthetic_real_october_says_real(
+        demo_report: Path, real_db: Path, tmp_path: Path) -> None:
+    _, demo = read_data_script(demo_report / "data/summary.js")
+    assert all(p["synthetic"] for p in demo["periods"])
+    assert "synthetic sample" in demo["periods"][0]["evidence"]
+    rep = write_html_report(real_db, tmp_path / "real")
+    _, real = read_data_script(rep.directory / "data/summary.js")
+    assert [(p["label"], p["synthetic"]) for p in real["periods"]] == [("2024-10", False)]
+    za = next(r for r in rows(real["countries"]) if r["country_code"] == "ZA")
+    # M-Lab's real October 2024 figure for South Africa (the cache file)
+    assert za["download_sample_count"] > 100_000 and za["meets_min_samples"]
+    assert rep.countries > 230
+
+
+def test_drill_down_keeps_the_biggest_places_and_counts_all(demo_db: Path,
+                                                            demo_report: Path) -> None:
+    key, drill = read_data_script(demo_report / "data/drill-2024-10-01.js")
+    assert key == "2024-10-01" and drill["limit"] == 50
+    with db(demo_db) as con:
+        for level in ("subdivision1", "city", "country_asn"):
+            per_country = dict(con.execute(
+                f"select country_code, count(*) from quality_by_{level} "
+                "where period_start = '2024-10-01' group by all").fetchall())
+            data = drill["levels"][level]
+            assert data["totals"] == per_country
+            got = rows(data)
+            for cc, n in per_country.items():
+                assert sum(r["country_code"] == cc for r in got) == min(n, 50)
+        top = con.execute(
+            "select subdivision1_name, download_sample_count, upload_sample_count "
+            "from quality_by_subdivision1 where period_start = '2024-10-01' "
+            "and country_code = 'ZA' order by download_sample_count + upload_sample_count desc "
+            "limit 1").fetchone()
+    za = [r for r in rows(drill["levels"]["subdivision1"]) if r["country_code"] == "ZA"]
+    assert (za[0]["label"], za[0]["download_sample_count"], za[0]["upload_sample_count"]) == top
+
+
+def test_report_is_rewritten_without_stale_files(demo_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    write_html_report(demo_db, out)
+    (out / "data" / "drill-1999-01-01.js").write_text("old")
+    write_html_report(demo_db, out)
+    assert not (out / "data" / "drill-1999-01-01.js").exists()
+
+
+def test_never_clears_a_folder_that_is_not_a_report(demo_db: Path, tmp_path: Path) -> None:
+    other = tmp_path / "thesis"
+    (other / "data").mkdir(parents=True)
+    (other / "data" / "chapter1.tex").write_text("keep me")
+    proc = run_iqb("report", "--html", str(other), artifacts=demo_db)
+    assert proc.returncode == 1 and "holds no earlier IQB report" in proc.stderr
+    assert (other / "data" / "chapter1.tex").read_text() == "keep me"
+
+
+def test_sync_publishes_the_report(demo_db: Path, tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    shutil.copyfile(demo_db / "iqb.duckdb", root / "iqb.duckdb")
+    write_html_report(root)
+    keys = set(publishable_files(root))
+    assert {"report/index.html", "report/assets/echarts.min.js",
+            "report/data/summary.js"} <= keys
+    assert key_problem("report/../iqb.duckdb") is not None
+    assert key_problem("report/assets/x.exe") is not None
+
+
+def test_clear_errors_without_database_or_marts(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run_iqb("report", "--html", artifacts=empty)
+    assert proc.returncode == 1
+    assert "no database at" in proc.stderr and "dbt build" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    duckdb.connect(str(empty / "iqb.duckdb")).close()  # a database without marts
+    proc = run_iqb("report", "--html", artifacts=empty)
+    assert proc.returncode == 1 and "lacks quality_by_country" in proc.stderr
+    assert "Traceback" not in proc.stderr
