@@ -222,6 +222,11 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
     """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring."""
     started = datetime.now(UTC)
     report = PushReport()
+    pending = sorted((artifacts / "marts" / ".staging").glob("*/COMMIT"))
+    if pending:  # extract/marts.py: files may be half moved, the database not yet pointed
+        raise SyncError(f"a dbt build was stopped while publishing its marts "
+                        f"({pending[0].parent}); run `dbt build` (it finishes the publish) and "
+                        "push again")
     index = HashIndex(artifacts)
     report.snapshot = snapshot_database(artifacts, index, dry_run)
     local = publishable_files(artifacts)

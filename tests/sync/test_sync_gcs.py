@@ -601,3 +601,15 @@ def test_extract_run_does_not_pull_entries_of_another_template(
                str(other), "--remote", bucket.manifest_http, "--allow-http")
     assert "pulled" not in proc.stdout
     assert not (other / OCT / "downloads_by_country" / "data.parquet").exists()
+
+
+def test_push_refuses_a_publish_that_a_dbt_build_left_half_done(demo: Path,
+                                                                 bucket: Bucket) -> None:
+    committed = demo / "marts" / ".staging" / "some-invocation"
+    committed.mkdir(parents=True)
+    (committed / "COMMIT").write_text("some-invocation\n")
+    proc = iqb("sync", "push", "--artifacts", str(demo))
+    assert proc.returncode != 0
+    assert "stopped while publishing" in proc.stderr and "dbt build" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert requests.get(bucket.manifest_http, timeout=5).status_code == 404  # nothing published
