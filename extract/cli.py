@@ -905,7 +905,30 @@ pipeline_app.command("run", help="Same as `iqb extract run` (upstream's name for
 app.add_typer(pipeline_app, name="pipeline")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"iqb {version('iqb-workspace')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and exit.", is_eager=True,
+        callback=_version)] = False) -> None:
+    """IQB data workspace: M-Lab NDT measurements -> Parquet cache -> dbt."""
+
+
+# Piped output has no terminal width: rich would assume 80 columns and cut
+# option and variable names in --help and in tables. Wide enough for all of them.
+PIPED_COLUMNS = 200
+
+
 def main() -> None:
+    if not sys.stdout.isatty() and not os.environ.get("COLUMNS"):
+        os.environ["COLUMNS"] = str(PIPED_COLUMNS)  # read by the help's console
+        out.width = err.width = PIPED_COLUMNS
     app()
 
 
