@@ -1,5 +1,5 @@
 {#- Reading the Parquet cache (see models/staging/__sources.yml). Paths come from
-    the plugin extract/dbt_plugin.py: absolute, and only readable entries. -#}
+    the plugin extract/transform/dbt_plugin.py: absolute, and only readable entries. -#}
 
 {% macro iqb_call(function, args=[]) -%}
     {#- One iqb_* function of the plugin (returns JSON), decoded. -#}

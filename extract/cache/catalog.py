@@ -1,6 +1,6 @@
 """What the cache holds, entry by entry, and whether each file is what its record says.
 
-dbt reads the cache through this list (``extract/dbt_plugin.py``), never through a
+dbt reads the cache through this list (``extract/transform/dbt_plugin.py``), never through a
 glob, so a truncated file, a file copied under another period's key, or a data
 file without its ``stats.json`` (a writer killed half-way) is never read as data.
 

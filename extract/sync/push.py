@@ -223,7 +223,7 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
     started = datetime.now(UTC)
     report = PushReport()
     pending = sorted((artifacts / "marts" / ".staging").glob("*/COMMIT"))
-    if pending:  # extract/marts.py: files may be half moved, the database not yet pointed
+    if pending:  # extract/transform/marts.py: files may be half moved, the database not yet pointed
         raise SyncError(f"a dbt build was stopped while publishing its marts "
                         f"({pending[0].parent}); run `dbt build` (it finishes the publish) and "
                         "push again")

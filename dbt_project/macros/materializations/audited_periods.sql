@@ -5,7 +5,7 @@
 
         1. plan: the periods whose cache entries (their SHA-256), SQL or
            min_sample_count changed since their file was published
-           (extract/marts.py; --full-refresh: every period);
+           (extract/transform/marts.py; --full-refresh: every period);
         2. write each such period aside, in marts/.staging/<invocation>/;
         3. this model's relation (schema `audit`) is a view over the published
            files that stay plus the staged ones: dbt's tests audit it next;

@@ -8,7 +8,7 @@ it with ``fromjson``) and is called from the macros of ``dbt_project/``:
 - ``iqb_check_cache()`` / ``iqb_cache_files(dataset)``: the cache's readable
   entries (``extract/cache/catalog.py``), never a glob;
 - ``iqb_plan`` / ``iqb_commit`` / ``iqb_recover`` / ``iqb_discard`` /
-  ``iqb_published_files``: write-audit-publish of the marts (``extract/marts.py``).
+  ``iqb_published_files``: write-audit-publish of the marts (``extract/transform/marts.py``).
 
 Python stays here and in the modules it calls; the SQL stays in the macros.
 """
@@ -26,9 +26,9 @@ import duckdb
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
-from extract import marts
 from extract.cache.catalog import CatalogEntry, scan
 from extract.cache.layout import CACHE_VERSION_DIR
+from extract.transform import marts
 
 # DuckDB's words for a file it cannot read as a database (not for a lock held by
 # another process, which must stay an error).

@@ -1,6 +1,6 @@
 """The marts' Parquet files: planned per period, written aside, audited, then published.
 
-dbt calls this module through the plugin ``extract/dbt_plugin.py`` (DuckDB
+dbt calls this module through the plugin ``extract/transform/dbt_plugin.py`` (DuckDB
 functions); see docs/dbt.md, "Write-audit-publish". The life of one build:
 
 1. **plan** (per mart): the periods of the cache (readable entries only, from
