@@ -400,8 +400,8 @@ def _status_against_manifest(source: str, as_json: bool, selection, allow_http: 
     half the command's time to show nothing actionable. The counts always
     cover every file, and --json always lists every file.
     """
+    from extract.cache.hashindex import HashIndex
     from extract.sync.compare import FileState, compare
-    from extract.sync.hashindex import HashIndex
 
     manifest, _, _ = _load_manifest(source, allow_http)
     index = HashIndex(root)

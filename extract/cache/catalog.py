@@ -27,8 +27,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from extract.cache.hashindex import HashIndex
 from extract.cache.layout import CACHE_VERSION_DIR, DATA_FILE, STATS_FILE, Entry, parse_cache_key
-from extract.sync.hashindex import HashIndex
 
 
 class Integrity(StrEnum):

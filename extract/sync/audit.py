@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from extract.cache.hashindex import HashIndex
 from extract.cache.layout import STATS_FILE, parse_cache_key
 from extract.sync.compare import Selection
-from extract.sync.hashindex import HashIndex
 from extract.sync.manifest import Manifest, publishable_files
 
 

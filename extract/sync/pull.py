@@ -25,10 +25,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from extract.cache.hashindex import HashIndex
 from extract.cache.layout import DATA_FILE, STATS_FILE, Entry, parse_cache_key
 from extract.cache.store import atomic_path, lock_for, remove_leftovers, template_hash
 from extract.sync.compare import FileState, Selection, compare
-from extract.sync.hashindex import HashIndex
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import FileRecord, Manifest, ManifestError
 from extract.sync.remote import Source, SyncError, Transfer, load_manifest, source_for

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import duckdb
 
+from extract.cache.hashindex import HashIndex
 from extract.cache.store import atomic_path
-from extract.sync.hashindex import HashIndex
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import (
     MANIFEST_KEY,
