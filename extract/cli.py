@@ -6,15 +6,19 @@ logic is reachable from Python and from tests without a terminal.
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ParamSpec
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,7 +30,6 @@ from rich.progress import (
 from rich.table import Table
 
 from extract.cache.layout import ENV_ARTIFACTS, default_artifacts
-from extract.cache.store import entry_state
 from extract.matrix import ConfigError, Matrix, load_matrix
 from extract.sample.generate import DEFAULT_ROWS
 
@@ -45,6 +48,7 @@ app.add_typer(sync_app, name="sync")
 # instead of being cut at 80 columns; tables still fit the terminal.
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+P = ParamSpec("P")
 
 ArtifactsOpt = Annotated[Path | None, typer.Option(
     "--artifacts", envvar=ENV_ARTIFACTS, show_envvar=True,
@@ -86,11 +90,37 @@ def load_or_exit(config: Path) -> Matrix:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    from extract.sync.redact import redact
+
+    err.print("[bold red]error:[/] ", end="", highlight=False)
+    err.print(redact(message), markup=False, highlight=False)
     return typer.Exit(code)
 
 
+def disk_errors(command: Callable[P, None]) -> Callable[P, None]:
+    """A read-only or full disk ends the command with one line naming the file, exit 1.
+
+    Anything the command writes goes through temp files that are removed on
+    failure, so nothing partial is left visible.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        from extract.runner import disk_problem
+
+        try:
+            command(*args, **kwargs)
+        except OSError as exc:
+            problem = disk_problem(exc)
+            if problem is None and exc.errno != errno.EACCES:
+                raise
+            raise fail(problem or f"cannot write ({exc.filename}): {exc.strerror}") from None
+
+    return wrapper
+
+
 @app.command()
+@disk_errors
 def sample(
     config: ConfigOpt = Path("pipeline.demo.yaml"),
     months: Annotated[str | None, typer.Option(
@@ -122,6 +152,7 @@ def sample(
 
 
 @extract_app.command("run")
+@disk_errors
 def extract_run(
     config: ConfigOpt = Path("pipeline.yaml"),
     engine: Annotated[str, typer.Option(help="duckdb (embedded, local raw Parquet) or "
@@ -212,7 +243,7 @@ def extract_run(
 
         def on_done(report) -> None:  # type: ignore[no-untyped-def]
             progress.advance(task)
-            if report.outcome == Outcome.FAILED:
+            if report.outcome == Outcome.FAILED and not report.fatal:
                 progress.console.print(f"[red]failed[/] {report.entry.label}: {report.error}",
                                        highlight=False)
 
@@ -224,7 +255,10 @@ def extract_run(
     _print_summary(summary, dry_run)
     if dry_run and engine == "bigquery":
         _print_estimate(summary, price_per_tib, cap)
-    if summary.failed:
+    if summary.fatal is not None:
+        raise fail(f"{summary.fatal.error}; the run stopped (read-only or full disk?), "
+                   f"{len(entries) - len(summary.reports)} entr(ies) not tried")
+    if summary.failed or summary.no_input:
         raise typer.Exit(1)
 
 
@@ -289,6 +323,20 @@ def _print_summary(summary, dry_run: bool) -> None:  # type: ignore[no-untyped-d
                           f"{sum(r.bytes for r in reports) / 1e6:.1f}",
                           f"{sum(r.seconds for r in reports):.1f}")
     out.print(table)
+    by_period: dict[str, list[str]] = {}
+    for r in summary.no_input:
+        by_period.setdefault(f"{r.entry.start:%Y-%m-%d}..{r.entry.end:%Y-%m-%d}", []).append(
+            r.entry.dataset.name)
+    if by_period:
+        periods = sorted(by_period)
+        shown = ", ".join(periods[:6]) + (f" and {len(periods) - 6} more" if len(periods) > 6
+                                          else "")
+        err.print(f"[yellow]no input[/] for {len(periods)} period(s): {shown}; nothing was "
+                  "written for them (no raw data there: `iqb sample --months A..B` makes "
+                  "synthetic data, or use --engine bigquery)", highlight=False)
+        reasons = sorted({r.error for r in summary.no_input if "expected Parquet" in r.error})
+        for reason in reasons[:3]:  # no raw folder at all: say where it was looked for
+            err.print(f"  {reason}", markup=False, highlight=False)
     stale = summary.count(Outcome.STALE)
     if stale:
         out.print(f"{stale} entr{'y is' if stale == 1 else 'ies are'} stale (written by an "
@@ -296,7 +344,8 @@ def _print_summary(summary, dry_run: bool) -> None:  # type: ignore[no-untyped-d
     # Each failure was printed as it happened; here, one line per distinct reason.
     by_reason: dict[str, list[str]] = {}
     for r in summary.failed:
-        by_reason.setdefault(r.error, []).append(r.entry.label)
+        if not r.fatal:  # said once, by the caller
+            by_reason.setdefault(r.error, []).append(r.entry.label)
     for reason, labels in by_reason.items():
         if len(labels) == 1:
             err.print(f"[red]failed[/] {labels[0]}: {reason}", highlight=False)
@@ -310,6 +359,7 @@ def _print_summary(summary, dry_run: bool) -> None:  # type: ignore[no-untyped-d
 
 
 @cache_app.command("status")
+@disk_errors
 def cache_status(
     config: ConfigOpt = Path("pipeline.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
@@ -326,33 +376,53 @@ def cache_status(
                       "lists every file).")] = False,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Every entry of the matrix as present, missing or stale.
+    """Every entry of the matrix: present, unverified, missing, stale or corrupt (and why).
 
+    present: the data file matches the size and SHA-256 its stats.json records
+    (or a pull / verify recorded); unverified: upstream's stats.json without a
+    hash, file readable; corrupt: anything else, re-made by `iqb extract run`.
     With --manifest: the files that differ (changed, only-local, only-remote),
     then the count per state; --all lists the same ones too.
     """
+    from extract.cache.hashindex import HashIndex
+    from extract.cache.state import entry_status
+
     if manifest:
         _status_against_manifest(manifest, as_json, _selection(dataset, granularity, start, end),
                                  allow_http, artifacts_root(artifacts), show_all)
         return
     matrix = load_or_exit(config)
     root = artifacts_root(artifacts)
-    states = [(e, entry_state(e, root)) for e in matrix.entries()]
-    counts = Counter(s.value for _, s in states)
+    index = HashIndex(root)
+    states = [entry_status(e, root, index) for e in matrix.entries()]
+    index.save()
+    counts = Counter(s.state.value for s in states)
     if as_json:
         json.dump({"artifacts": str(root), "counts": counts,
-                   "entries": [{"key": e.key, "state": s.value} for e, s in states]},
+                   "entries": [{"key": s.entry.key, "state": s.state.value,
+                                "reason": s.reason or None, "source": s.source_kind or None}
+                               for s in states]},
                   sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
     table = Table(title=f"cache under {root}")
-    table.add_column("entry")
+    table.add_column("entry", overflow="fold")
     table.add_column("state")
-    colour = {"present": "green", "missing": "yellow", "stale": "red"}
-    for e, s in states:
-        table.add_row(e.key, f"[{colour[s.value]}]{s.value}[/]")
+    table.add_column("source")
+    table.add_column("reason", overflow="fold")
+    colour = {"present": "green", "unverified": "cyan", "missing": "yellow", "stale": "red",
+              "corrupt": "bold red"}
+    for s in states:
+        table.add_row(s.entry.key, f"[{colour[s.state.value]}]{s.state.value}[/]",
+                      s.source_kind, escape(s.reason) if s.state != "unverified" else
+                      "no SHA-256 recorded yet")
     out.print(table)
     out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    if counts.get("corrupt"):
+        out.print("corrupt entries are re-made by `iqb extract run` (no --force needed)")
+    if counts.get("unverified"):
+        out.print("unverified entries are usable; `iqb cache verify` reads them and records "
+                  "their hash")
 
 
 # ---------------------------------------------------------------------------
@@ -434,6 +504,7 @@ def _status_against_manifest(source: str, as_json: bool, selection, allow_http: 
 
 
 @cache_app.command("pull")
+@disk_errors
 def cache_pull(
     manifest: ManifestArg,
     dataset: DatasetOpt = None,
@@ -478,9 +549,11 @@ def cache_pull(
 
 
 @cache_app.command("verify")
+@disk_errors
 def cache_verify(
     manifest: Annotated[str | None, typer.Argument(
-        help="Manifest (URL or file). Default: the last pushed, state/manifest.json.")] = None,
+        help="Manifest (URL or file) to check the files against. Default: check every "
+             "cache entry against its own stats.json.")] = None,
     dataset: DatasetOpt = None,
     granularity: GranularityOpt = None,
     start: StartOpt = None,
@@ -489,23 +562,49 @@ def cache_verify(
     allow_http: AllowHttpOpt = False,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Re-read every local file the manifest lists and check its SHA256; exit 1 on a mismatch."""
+    """Re-read every byte: against a manifest, or each entry against its stats.json.
+
+    Without a manifest, upstream-format entries (no hash in stats.json) that
+    read as the dataset's Parquet get their hash recorded: present from then
+    on. Exit 1 on a mismatch or a corrupt entry.
+    """
     from extract.sync.audit import verify
-    from extract.sync.manifest import MANIFEST_KEY
 
     root = artifacts_root(artifacts)
-    source = manifest or str(root / MANIFEST_KEY)
-    if manifest is None and not Path(source).is_file():
-        raise fail(f"no manifest given, and {source} (written by `iqb sync push`) does not "
-                   "exist: pass the manifest to verify against", 2)
-    loaded, _, _ = _load_manifest(source, allow_http)
-    report = verify(root, loaded, _selection(dataset, granularity, start, end), jobs)
+    selection = _selection(dataset, granularity, start, end)
+    if manifest is None:
+        _verify_against_stats(root, selection)
+        return
+    loaded, _, _ = _load_manifest(manifest, allow_http)
+    report = verify(root, loaded, selection, jobs)
     for key, local, listed in report.mismatched:
         err.print(f"[red]mismatch[/] {key}: local sha256 {local}, manifest {listed}",
                   highlight=False)
     out.print(f"{report.ok} ok, {len(report.mismatched)} mismatched, {report.missing} listed "
               f"but not here, {report.unlisted} here but not listed", highlight=False)
     if report.mismatched:
+        raise typer.Exit(1)
+
+
+def _verify_against_stats(root: Path, selection) -> None:  # type: ignore[no-untyped-def]
+    from extract.cache.catalog import Integrity
+    from extract.cache.layout import DATA_FILE
+    from extract.cache.verify import verify_cache
+
+    report = verify_cache(root, lambda c: selection.matches(f"{c.entry.key}/{DATA_FILE}"))
+    for c in report.corrupt:
+        err.print(f"[red]corrupt[/] {c.entry.key}: {c.reason}", highlight=False)
+    for c in report.recorded:
+        out.print(f"recorded  {c.entry.key}: sha256 {c.sha256}", highlight=False)
+    out.print(f"{len(report.entries)} entries: {report.count(Integrity.PRESENT)} present, "
+              f"{len(report.recorded)} newly verified, "
+              f"{report.count(Integrity.UNVERIFIED) - len(report.recorded)} unverified, "
+              f"{len(report.corrupt)} corrupt", highlight=False)
+    if report.not_recorded:
+        err.print(f"[yellow]could not record hashes[/] ({report.not_recorded}); the entries "
+                  "stay unverified", highlight=False)
+    if report.corrupt:
+        out.print("`iqb extract run` re-makes corrupt entries (no --force needed)")
         raise typer.Exit(1)
 
 
@@ -544,6 +643,7 @@ def cache_usage(
 
 
 @sync_app.command("push")
+@disk_errors
 def sync_push(
     jobs: JobsSyncOpt = 8,
     dry_run: Annotated[bool, typer.Option(help="List what would move; change nothing.")]

@@ -17,8 +17,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,44 +25,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from extract.cache.layout import Entry
-from extract.datasets import SCHEMA_VERSION, Dataset
+from extract.cache.templates import template_hash, template_text
+from extract.datasets import SCHEMA_VERSION
+
+__all__ = ["read_stats", "template_hash", "template_text", "write_entry"]
 
 TMP_SUFFIX = ".tmp"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-class EntryState(StrEnum):
-    PRESENT = "present"
-    MISSING = "missing"
-    STALE = "stale"
-
-
-def template_text(dataset: Dataset) -> str:
-    return resources.files("extract").joinpath("templates", dataset.template_name).read_text()
-
-
-def template_hash(dataset: Dataset) -> str:
-    """SHA256 of the template text, as upstream records it in stats.json."""
-    return hashlib.sha256(template_text(dataset).encode()).hexdigest()
-
-
 def read_stats(entry: Entry, artifacts: Path) -> dict[str, Any] | None:
+    """The entry's stats.json object, or None if it is missing, unreadable or not an object."""
     path = entry.stats_path(artifacts)
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
         return None
-
-
-def entry_state(entry: Entry, artifacts: Path) -> EntryState:
-    """Present when data and stats exist and stats name today's template."""
-    stats = read_stats(entry, artifacts)
-    if stats is None or not entry.data_path(artifacts).is_file():
-        return EntryState.MISSING
-    if stats.get("template_hash") != template_hash(entry.dataset):
-        return EntryState.STALE
-    return EntryState.PRESENT
+    return doc if isinstance(doc, dict) else None
 
 
 def lock_for(entry: Entry, artifacts: Path, timeout: float = -1) -> filelock.FileLock:
