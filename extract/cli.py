@@ -44,10 +44,22 @@ sync_app = typer.Typer(help="Mirror the artifacts to a GCS bucket (see `iqb cach
                        no_args_is_help=True)
 app.add_typer(sync_app, name="sync")
 
+
+
+class RedactingConsole(Console):
+    """A console that never prints URL credentials or tokens (see extract/sync/redact.py)."""
+
+    def print(self, *objects: object, **kwargs: object) -> None:  # type: ignore[override]
+        from extract.sync.redact import redact
+
+        super().print(*(redact(o) if isinstance(o, str) else o for o in objects),
+                      **kwargs)  # type: ignore[arg-type]
+
+
 # soft_wrap: messages keep whole lines (paths, reasons) when piped or in CI logs,
 # instead of being cut at 80 columns; tables still fit the terminal.
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = RedactingConsole(soft_wrap=True)
+err = RedactingConsole(stderr=True, soft_wrap=True)
 P = ParamSpec("P")
 
 ArtifactsOpt = Annotated[Path | None, typer.Option(
@@ -85,15 +97,13 @@ def load_or_exit(config: Path) -> Matrix:
     try:
         return load_matrix(config)
     except ConfigError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         raise typer.Exit(2) from None
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    from extract.sync.redact import redact
-
     err.print("[bold red]error:[/] ", end="", highlight=False)
-    err.print(redact(message), markup=False, highlight=False)
+    err.print(message, markup=False, highlight=False)
     return typer.Exit(code)
 
 
@@ -244,8 +254,9 @@ def extract_run(
         def on_done(report) -> None:  # type: ignore[no-untyped-def]
             progress.advance(task)
             if report.outcome == Outcome.FAILED and not report.fatal:
-                progress.console.print(f"[red]failed[/] {report.entry.label}: {report.error}",
-                                       highlight=False)
+                progress.console.print(
+                    f"[red]failed[/] {report.entry.label}: {escape(report.error)}",
+                    highlight=False)
 
         try:
             summary = run_matrix(entries, eng, root, opts, on_done=on_done)
@@ -348,10 +359,10 @@ def _print_summary(summary, dry_run: bool) -> None:  # type: ignore[no-untyped-d
             by_reason.setdefault(r.error, []).append(r.entry.label)
     for reason, labels in by_reason.items():
         if len(labels) == 1:
-            err.print(f"[red]failed[/] {labels[0]}: {reason}", highlight=False)
+            err.print(f"[red]failed[/] {labels[0]}: {escape(reason)}", highlight=False)
             continue
         shown = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
-        err.print(f"[red]{len(labels)} failed[/] ({shown}): {reason}", highlight=False)
+        err.print(f"[red]{len(labels)} failed[/] ({shown}): {escape(reason)}", highlight=False)
     if dry_run:
         for r in summary.reports:
             if r.outcome == Outcome.PENDING and r.scan_bytes is None:  # priced ones: a table
@@ -479,7 +490,9 @@ def _status_against_manifest(source: str, as_json: bool, selection, allow_http: 
     index.save()
     counts = Counter(d.state.value for d in diffs)
     if as_json:
-        json.dump({"artifacts": str(root), "manifest": source, "counts": counts,
+        from extract.sync.redact import redact
+
+        json.dump({"artifacts": str(root), "manifest": redact(source), "counts": counts,
                    "files": [{"key": d.key, "state": d.state.value,
                               "local_sha256": d.local_sha256,
                               "remote_sha256": d.remote.sha256 if d.remote else None,
@@ -490,7 +503,9 @@ def _status_against_manifest(source: str, as_json: bool, selection, allow_http: 
         return
     listed = diffs if show_all else [d for d in diffs if d.state != FileState.SAME]
     if listed:
-        table = Table(title=f"{root} against {source}")
+        from extract.sync.redact import redact
+
+        table = Table(title=redact(f"{root} against {source}"))
         table.add_column("file", overflow="fold")  # a key cut short is no use to act on
         table.add_column("state")
         colour = {"same": "green", "only-remote": "cyan", "only-local": "yellow",
@@ -542,7 +557,7 @@ def cache_pull(
     if report.log:
         out.print(f"log: {report.log}", highlight=False)
     for key, reason in report.failures:
-        err.print(f"[red]failed[/] {key}: {reason}", highlight=False)
+        err.print(f"[red]failed[/] {escape(key)}: {escape(reason)}", highlight=False)
     if report.failures:
         raise fail(f"{len(report.failures)} file(s) failed; run the same pull again to "
                    "resume (finished files are kept)")
@@ -593,7 +608,7 @@ def _verify_against_stats(root: Path, selection) -> None:  # type: ignore[no-unt
 
     report = verify_cache(root, lambda c: selection.matches(f"{c.entry.key}/{DATA_FILE}"))
     for c in report.corrupt:
-        err.print(f"[red]corrupt[/] {c.entry.key}: {c.reason}", highlight=False)
+        err.print(f"[red]corrupt[/] {c.entry.key}: {escape(c.reason)}", highlight=False)
     for c in report.recorded:
         out.print(f"recorded  {c.entry.key}: sha256 {c.sha256}", highlight=False)
     out.print(f"{len(report.entries)} entries: {report.count(Integrity.PRESENT)} present, "
@@ -601,8 +616,8 @@ def _verify_against_stats(root: Path, selection) -> None:  # type: ignore[no-unt
               f"{report.count(Integrity.UNVERIFIED) - len(report.recorded)} unverified, "
               f"{len(report.corrupt)} corrupt", highlight=False)
     if report.not_recorded:
-        err.print(f"[yellow]could not record hashes[/] ({report.not_recorded}); the entries "
-                  "stay unverified", highlight=False)
+        err.print(f"[yellow]could not record hashes[/] ({escape(report.not_recorded)}); "
+                  "the entries stay unverified", highlight=False)
     if report.corrupt:
         out.print("`iqb extract run` re-makes corrupt entries (no --force needed)")
         raise typer.Exit(1)
@@ -654,6 +669,9 @@ def sync_push(
     env_file: Annotated[Path, typer.Option(
         help="Read GCP_PROJECT, GCP_BUCKET (and other settings) from this file if it "
              "exists; the environment wins.")] = Path(".env"),
+    allow_synthetic: Annotated[bool, typer.Option(
+        help="Publish cache entries made from synthetic data (`iqb sample`) too; refused "
+             "by default, so a shared bucket never serves them as real.")] = False,
     timeout: TimeoutOpt = 60.0,
     retry_deadline: RetryOpt = 30.0,
     artifacts: ArtifactsOpt = None,
@@ -661,23 +679,33 @@ def sync_push(
     """Upload new and changed artifacts to gs://$GCP_BUCKET, then publish the manifest."""
     from dotenv import load_dotenv
 
-    from extract.sync.push import push
-    from extract.sync.remote import GcsRemote, SyncError, Transfer
+    from extract.sync.push import SyntheticRefused, push
+    from extract.sync.remote import ENV_BUCKET, ENV_PROJECT, GcsRemote, SyncError, Transfer
 
+    # The environment wins over .env (override=False): `GCP_BUCKET=B ./sync_artifacts.sh`
+    # publishes to B whatever .env says; say where each setting came from.
+    origin = {v: "environment" for v in (ENV_PROJECT, ENV_BUCKET) if os.environ.get(v)}
     if env_file.is_file():
         load_dotenv(env_file, override=False)
+        origin.update({v: str(env_file) for v in (ENV_PROJECT, ENV_BUCKET)
+                       if v not in origin and os.environ.get(v)})
     root = artifacts_root(artifacts)
     try:
         remote = GcsRemote.from_env(Transfer(read_timeout=timeout, retry_deadline=retry_deadline))
     except SyncError as exc:
         raise fail(str(exc), 2) from None
+    if dry_run:
+        out.print(f"dry run: would push {root} to {remote.label} (bucket from "
+                  f"{origin.get(ENV_BUCKET, '?')}), project {os.environ.get(ENV_PROJECT)} "
+                  f"(from {origin.get(ENV_PROJECT, '?')})", highlight=False, markup=False)
     progress, task = _transfer_progress(f"push to {remote.label}")
     try:
         with progress:
             report = push(root, remote, jobs=jobs, dry_run=dry_run, delete=delete,
+                          allow_synthetic=allow_synthetic,
                           on_upload=lambda _up: progress.advance(task))  # type: ignore[arg-type]
     except SyncError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), 2 if isinstance(exc, SyntheticRefused) else 1) from None
     mb = sum(u.size for u in report.uploads) / 1e6
     if dry_run:
         for up in report.uploads:

@@ -24,7 +24,7 @@ import filelock
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from extract.cache.layout import Entry
+from extract.cache.layout import Entry, parse_cache_key
 from extract.cache.templates import template_hash, template_text
 from extract.datasets import SCHEMA_VERSION
 
@@ -45,11 +45,23 @@ def read_stats(entry: Entry, artifacts: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+LOCKS_DIR = "state/locks"
+
+
 def lock_for(entry: Entry, artifacts: Path, timeout: float = -1) -> filelock.FileLock:
-    locks = artifacts / "state" / "locks"
+    locks = artifacts / LOCKS_DIR
     locks.mkdir(parents=True, exist_ok=True)
     name = f"{entry.dataset.name}.{entry.start:%Y%m%d}.{entry.end:%Y%m%d}.lock"
     return filelock.FileLock(str(locks / name), timeout=timeout)
+
+
+def lock_for_file(final: Path, artifacts: Path, timeout: float = -1) -> filelock.FileLock:
+    """The lock of one file outside the cache entries (marts, snapshots), by its path."""
+    locks = artifacts / LOCKS_DIR
+    locks.mkdir(parents=True, exist_ok=True)
+    rel = final.relative_to(artifacts).as_posix()
+    digest = hashlib.sha256(rel.encode()).hexdigest()[:16]
+    return filelock.FileLock(str(locks / f"file.{final.name}.{digest}.lock"), timeout=timeout)
 
 
 @contextlib.contextmanager
@@ -71,11 +83,45 @@ def atomic_path(final: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
-def remove_leftovers(directory: Path) -> None:
-    """Delete temp files of writers that died (call only while holding the entry lock)."""
+def remove_leftovers(directory: Path, name: str = "") -> None:
+    """Delete temp files of writers that died (call only while holding their lock).
+
+    ``name``: only the temp files of that final file name (a folder of several files).
+    """
     if directory.is_dir():
-        for leftover in directory.glob(f".*{TMP_SUFFIX}"):
+        for leftover in directory.glob(f".{name}*{TMP_SUFFIX}" if name else f".*{TMP_SUFFIX}"):
             leftover.unlink(missing_ok=True)
+
+
+def _final_name(tmp: Path) -> str:
+    """``.data.parquet.ab12cd34.tmp`` (from :func:`atomic_path`) -> ``data.parquet``."""
+    return tmp.name[1:].removesuffix(TMP_SUFFIX).rsplit(".", 1)[0]
+
+
+def sweep_leftovers(artifacts: Path, trees: tuple[str, ...] = ("cache", "marts", "read_only")
+                    ) -> int:
+    """Remove temp files that dead writers left anywhere under ``trees``; return how many.
+
+    Each is removed only if its lock is free (the entry's in the cache, the file's
+    elsewhere): a writer running right now holds it, and keeps its file.
+    """
+    removed = 0
+    for tree in trees:
+        top = artifacts / tree
+        if not top.is_dir():
+            continue
+        for tmp in sorted(top.rglob(f".*{TMP_SUFFIX}")):
+            final = tmp.with_name(_final_name(tmp))
+            parsed = parse_cache_key(final.relative_to(artifacts).as_posix())
+            lock = lock_for(parsed[0], artifacts, timeout=0) if parsed else \
+                lock_for_file(final, artifacts, timeout=0)
+            try:
+                with lock:
+                    tmp.unlink(missing_ok=True)
+                    removed += 1
+            except filelock.Timeout:
+                continue
+    return removed
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema, dataset: str) -> pa.RecordBatch:

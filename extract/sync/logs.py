@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from extract.sync.redact import redact
+
 LOG_DIR = "state/logs"
 
 
@@ -48,8 +50,10 @@ class SpanLog:
         self._lock = threading.Lock()
 
     def write(self, record: dict) -> None:
+        """Append one record; URL credentials and tokens in its strings are masked."""
+        clean = {k: redact(v) if isinstance(v, str) else v for k, v in record.items()}
         with self._lock:
-            self._fh.write(json.dumps(record) + "\n")
+            self._fh.write(json.dumps(clean) + "\n")
             self._fh.flush()
 
     @contextmanager

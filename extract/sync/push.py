@@ -10,6 +10,9 @@ Order of a push, and why:
    ``if_generation_match`` = the generation read in 3 (a concurrent push makes
    this fail instead of silently dropping its files);
 6. with ``--delete``, remove the objects no manifest names any more.
+Before any of it, cache entries made from synthetic data (``iqb sample``) are
+refused unless ``allow_synthetic``: a shared bucket must never serve them as
+M-Lab measurements.
 A push killed before 5 leaves the old manifest, whose objects are untouched;
 the rerun finds the objects it already uploaded and reuses them.
 """
@@ -25,8 +28,10 @@ from pathlib import Path
 
 import duckdb
 
+from extract.cache.catalog import SYNTHETIC, source_kind
 from extract.cache.hashindex import HashIndex
-from extract.cache.store import atomic_path
+from extract.cache.layout import STATS_FILE, parse_cache_key
+from extract.cache.store import atomic_path, read_stats
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import (
     MANIFEST_KEY,
@@ -121,14 +126,43 @@ def read_published(remote: Remote) -> tuple[Manifest, int]:
                         "before pushing.") from None
 
 
+class SyntheticRefused(SyncError):
+    """Synthetic entries would be published; nothing was uploaded (exit 2: a usage error)."""
+
+
+def synthetic_entries(artifacts: Path, keys: list[str]) -> list[str]:
+    """Entry keys among ``keys`` whose stats.json says the data is synthetic."""
+    found = []
+    for key in keys:
+        parsed = parse_cache_key(key)
+        if parsed is None or parsed[1] != STATS_FILE:
+            continue
+        stats = read_stats(parsed[0], artifacts)
+        if stats is not None and source_kind(stats) == SYNTHETIC:
+            found.append(parsed[0].key)
+    return found
+
+
 def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = False,
-         delete: bool = False, on_upload: Callable[[Upload], None] | None = None) -> PushReport:
+         delete: bool = False, allow_synthetic: bool = False,
+         on_upload: Callable[[Upload], None] | None = None) -> PushReport:
     """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring."""
     started = datetime.now(UTC)
     report = PushReport()
+    local = publishable_files(artifacts)
+    synthetic = [] if allow_synthetic else synthetic_entries(artifacts, list(local))
+    if synthetic:
+        shown = "\n".join(f"  - {k}" for k in synthetic[:10])
+        more = f"\n  ... and {len(synthetic) - 10} more" if len(synthetic) > 10 else ""
+        are = "y is" if len(synthetic) == 1 else "ies are"
+        raise SyntheticRefused(f"{len(synthetic)} cache entr{are} synthetic (made from "
+                               "`iqb sample` data; stats.json source.kind is 'synthetic'); "
+                               f"refusing to publish them as real measurements, "
+                               f"nothing was uploaded:\n{shown}{more}\nRe-make them from real "
+                               "data (`iqb extract run --engine bigquery`), or pass "
+                               "--allow-synthetic to publish them labelled as synthetic.")
     index = HashIndex(artifacts)
     report.snapshot = snapshot_database(artifacts, index, dry_run)
-    local = publishable_files(artifacts)
     if delete and not local:
         raise SyncError(f"{artifacts} holds no files to publish; refusing --delete, which "
                         "would empty the bucket's manifest (wrong --artifacts?)")

@@ -7,10 +7,9 @@ October 2024 entries from tests/fixtures, and the CLI as users run it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
+import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -24,6 +23,9 @@ from extract.cache.state import EntryState, entry_state, entry_status
 from extract.cache.templates import normalised_sql, template_hash, template_text
 from extract.cli import app
 from extract.datasets import DATASETS_BY_NAME
+from extract.engines import Query, QueryResult
+from extract.engines.duckdb import DuckDBEngine
+from extract.runner import RunOptions, Summary, run_matrix
 from extract.sample.generate import write_sample
 
 SEP, OCT, NOV = date(2024, 9, 1), date(2024, 10, 1), date(2024, 11, 1)
@@ -227,16 +229,49 @@ def test_raw_files_without_the_sample_mark_are_raw(tmp_path: Path, sampled: Path
                                "files": ["raw/unified_downloads/mine.parquet"]}
 
 
-def test_two_forced_runs_at_once_query_each_entry_once(built: Path, tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "extract.cli", "extract", "run", "--force", "--jobs", "2"]
-    env = {**os.environ, "IQB_ARTIFACTS": str(built)}
-    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [p.communicate(timeout=120)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
-    done = sum(int(line.split("│")[2]) for out in outputs for line in out.splitlines()
-               if line.startswith("│ done"))
-    assert done == 4, outputs  # 4 entries, each queried by exactly one of the two runs
-    skipped = sum(int(line.split("│")[2]) for out in outputs for line in out.splitlines()
-                  if line.startswith("│ skipped"))
-    assert skipped == 4, outputs
+class SlowDuckDB(DuckDBEngine):
+    """The real embedded engine, counting its queries and slow enough for runs to overlap."""
+
+    def __init__(self, artifacts: Path) -> None:
+        super().__init__(artifacts, threads=1)
+        self.queries: list[str] = []
+        self.lock = threading.Lock()
+
+    def run(self, query: Query) -> QueryResult:
+        with self.lock:
+            self.queries.append(f"{query.dataset} {query.start}")
+        time.sleep(0.3)
+        return super().run(query)
+
+
+def test_two_forced_runs_at_once_query_each_entry_once(built: Path) -> None:
+    entries = [entry(n, s, e) for n in ("downloads_by_country", "uploads_by_country")
+               for s, e in ((SEP, OCT), (OCT, NOV))]
+    engines = [SlowDuckDB(built), SlowDuckDB(built)]
+    gate = threading.Barrier(2)
+    summaries: list[Summary] = []
+
+    def one_run(engine: SlowDuckDB) -> None:
+        gate.wait()
+        summaries.append(run_matrix(entries, engine, built, RunOptions(force=True, jobs=2)))
+
+    threads = [threading.Thread(target=one_run, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    queries = engines[0].queries + engines[1].queries
+    assert sorted(queries) == sorted(set(queries)) and len(queries) == 4, queries
+    outcomes = sorted(r.outcome.value for s in summaries for r in s.reports)
+    assert outcomes == ["done"] * 4 + ["skipped"] * 4
+    assert all(entry_state(e, built) == EntryState.PRESENT for e in entries)
+
+
+def test_a_forced_run_after_another_finished_runs_again(built: Path) -> None:
+    """Only entries made *during* a run are skipped: a later --force really re-runs."""
+    e = entry("uploads_by_country")
+    before = json.loads(e.stats_path(built).read_text())["query_start_time"]
+    engine = SlowDuckDB(built)
+    summary = run_matrix([e], engine, built, RunOptions(force=True))
+    assert [r.outcome.value for r in summary.reports] == ["done"] and len(engine.queries) == 1
+    assert json.loads(e.stats_path(built).read_text())["query_start_time"] != before
