@@ -244,7 +244,7 @@ def extract_run(
         raise fail(str(exc), 2) from None
     from extract.sync.pull import ManifestRemoteCache
 
-    remote_cache = None if (no_remote or force or dry_run or not remote) else \
+    remote_cache = None if (no_remote or force or not remote) else \
         ManifestRemoteCache(remote, root, allow_http=allow_http)
     opts = RunOptions(force=force, refresh_stale=refresh_stale, dry_run=dry_run, jobs=jobs,
                       remote=remote_cache)
@@ -297,6 +297,7 @@ def _job_status(progress: Progress):  # type: ignore[no-untyped-def]
 def _print_estimate(summary, price_per_tib: float, cap: int | None) -> None:  # type: ignore[no-untyped-def]
     """Bytes each pending entry would scan, the total, and its on-demand price."""
     from extract.engines.bigquery import format_bytes, on_demand_cost
+    from extract.runner import Outcome
 
     priced = [r for r in summary.reports if r.scan_bytes is not None]
     if not priced:
@@ -308,11 +309,14 @@ def _print_estimate(summary, price_per_tib: float, cap: int | None) -> None:  # 
     table.add_column("scan", justify="right")
     table.add_column("over cap")
     for r in priced:
-        table.add_row(r.entry.label, format_bytes(r.scan_bytes),
+        pulled = r.outcome == Outcome.WOULD_PULL
+        table.add_row(r.entry.label + (" (in the remote: pulled, no query)" if pulled else ""),
+                      format_bytes(r.scan_bytes),
                       "[red]yes[/]" if cap is not None and r.scan_bytes > cap else "")
     out.print(table)
     total = sum(r.scan_bytes for r in priced)
-    out.print(f"total: {format_bytes(total)} ({total:,} bytes) in {len(priced)} queries; "
+    queries = sum(r.outcome == Outcome.PENDING for r in priced)
+    out.print(f"total: {format_bytes(total)} ({total:,} bytes) in {queries} queries; "
               f"estimated on-demand cost ${on_demand_cost(total, price_per_tib):,.2f} "
               f"at ${price_per_tib:g}/TiB (--price-per-tib)", highlight=False)
     if over and cap is not None:

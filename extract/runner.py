@@ -43,6 +43,10 @@ class RemoteCache(Protocol):
 
     def fetch(self, entry: Entry, artifacts: Path) -> bool: ...
 
+    def holds(self, entry: Entry) -> bool:
+        """Whether ``fetch`` would install a current copy (the dry run asks; nothing moves)."""
+        ...
+
 
 class Outcome(StrEnum):
     DONE = "done"
@@ -50,6 +54,7 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
     STALE = "stale"
     PENDING = "pending"  # dry run: would run
+    WOULD_PULL = "would pull"  # dry run: the remote holds it, no query needed
     NO_INPUT = "no input"  # the engine has no data for the period: nothing written
     FAILED = "failed"
 
@@ -156,6 +161,12 @@ def run_entry(entry: Entry, engine: Engine, artifacts: Path, opts: RunOptions) -
     if outcome is not None:
         return EntryReport(entry, outcome)
     if opts.dry_run:
+        if opts.remote is not None and not opts.force:
+            try:
+                if opts.remote.holds(entry):
+                    return EntryReport(entry, Outcome.WOULD_PULL, scan_bytes=0)
+            except Exception as err:  # an unusable remote: say so, price nothing for it
+                return EntryReport(entry, Outcome.FAILED, error=f"{type(err).__name__}: {err}")
         return _dry_run(entry, engine)
     t0 = time.monotonic()
     try:

@@ -149,8 +149,8 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
     """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring."""
     started = datetime.now(UTC)
     report = PushReport()
-    local = publishable_files(artifacts)
-    synthetic = [] if allow_synthetic else synthetic_entries(artifacts, list(local))
+    synthetic = [] if allow_synthetic else \
+        synthetic_entries(artifacts, list(publishable_files(artifacts)))
     if synthetic:
         shown = "\n".join(f"  - {k}" for k in synthetic[:10])
         more = f"\n  ... and {len(synthetic) - 10} more" if len(synthetic) > 10 else ""
@@ -163,6 +163,7 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
                                "--allow-synthetic to publish them labelled as synthetic.")
     index = HashIndex(artifacts)
     report.snapshot = snapshot_database(artifacts, index, dry_run)
+    local = publishable_files(artifacts)
     if delete and not local:
         raise SyncError(f"{artifacts} holds no files to publish; refusing --delete, which "
                         "would empty the bucket's manifest (wrong --artifacts?)")
