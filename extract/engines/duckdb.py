@@ -111,13 +111,15 @@ class DuckDBEngine:
                     f"no raw measurements for {table}: expected Parquet files in {folder} "
                     "(run `iqb sample` to make a synthetic sample)"
                 )
-            pattern = str(folder / "*.parquet").replace("'", "''")
-            con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}')")
+            # The files are passed as a list, never as a glob pattern: an artifacts path
+            # with [brackets], braces, quotes or spaces must mean just itself.
+            paths = [str(f) for f in files]
+            con.read_parquet(paths).to_view(table)
             # Only the date column is read, and row groups outside the period are skipped.
             rows = con.execute(
-                f"SELECT DISTINCT filename FROM read_parquet('{pattern}', filename = true) "
+                "SELECT DISTINCT filename FROM read_parquet($files, filename = true) "
                 "WHERE date >= $start_date AND date < $end_date",
-                {"start_date": query.start, "end_date": query.end}).fetchall()
+                {"files": paths, "start_date": query.start, "end_date": query.end}).fetchall()
             if not rows:
                 raise NoInputError(f"no raw measurements for {table} in {query.start}.."
                                    f"{query.end} in {folder}")
