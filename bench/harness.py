@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LAUNCHER = Path(__file__).with_name("launch.py")
 
-# Child processes reach nothing beyond loopback (DESIGN.md): no dbt telemetry,
+# Child processes reach nothing beyond loopback: no dbt telemetry,
 # no GCE metadata probe.
 LOOPBACK_ENV = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

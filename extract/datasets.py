@@ -1,7 +1,7 @@
 """The twelve datasets of the IQB cache: names, key columns and one Arrow schema each.
 
 Every other layer (templates, engines, cache writer, dbt sources, sync) derives
-what it needs from here, so the contract in DESIGN.md lives in exactly one place.
+what it needs from here, so the data contract lives in exactly one place.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def quantile_offset(metric: str, percentile: int) -> int:
     """OFFSET into APPROX_QUANTILES(x, 100) for a labelled percentile.
 
     Lower-is-better metrics invert their labels so that p95 always means what
-    the best ~5% of users get (DESIGN.md, polarity convention).
+    the best ~5% of users get (the polarity convention).
     """
     _, lower_is_better = METRIC_FIELDS[metric]
     return 100 - percentile if lower_is_better else percentile

@@ -1,7 +1,7 @@
 -- uploads_by_country_asn: one row per place (country_asn) for [@start_date, @end_date).
 -- BigQuery dialect; the embedded engine transpiles it to DuckDB with sqlglot.
 -- Latency and loss are lower-is-better: their labels are inverted, so that
--- *_p95 always means what the best ~5% of users get (DESIGN.md).
+-- *_p95 always means what the best ~5% of users get (the polarity convention).
 SELECT
     client.Geo.CountryCode AS country_code,
     client.Network.ASNumber AS asn,

@@ -1,7 +1,7 @@
 -- uploads_by_country_city: one row per place (country_city) for [@start_date, @end_date).
 -- BigQuery dialect; the embedded engine transpiles it to DuckDB with sqlglot.
 -- Latency and loss are lower-is-better: their labels are inverted, so that
--- *_p95 always means what the best ~5% of users get (DESIGN.md).
+-- *_p95 always means what the best ~5% of users get (the polarity convention).
 SELECT
     client.Geo.CountryCode AS country_code,
     client.Geo.Subdivision1ISOCode AS subdivision1_iso_code,

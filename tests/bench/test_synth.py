@@ -67,7 +67,7 @@ def test_deterministic_from_the_seed(periods: dict) -> None:
 
 
 def test_real_sizes_at_scale_one(periods: dict) -> None:
-    """Row counts in line with the real bucket (DESIGN.md; the issue's real sizes)."""
+    """Row counts in line with the real bucket (the issue's real sizes)."""
     period = synth.full_months(periods)[-1]
     rows = {d.level: synth.month_table(d, period, 0, 1.0).num_rows
             for d in DATASETS if d.direction == "downloads"}
