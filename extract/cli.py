@@ -245,7 +245,8 @@ def extract_run(
     from extract.sync.pull import ManifestRemoteCache
 
     remote_cache = None if (no_remote or force or not remote) else \
-        ManifestRemoteCache(remote, root, allow_http=allow_http)
+        ManifestRemoteCache(remote, root, allow_http=allow_http,
+                            accept_synthetic=engine != "bigquery")
     opts = RunOptions(force=force, refresh_stale=refresh_stale, dry_run=dry_run, jobs=jobs,
                       remote=remote_cache)
     with progress:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from extract.cache import verified
+from extract.cache.catalog import SYNTHETIC, source_kind
 from extract.cache.hashindex import HashIndex
 from extract.cache.layout import DATA_FILE, STATS_FILE, Entry, parse_cache_key
 from extract.cache.store import (
@@ -283,8 +284,10 @@ class ManifestRemoteCache:
     """
 
     def __init__(self, manifest: str, artifacts: Path, transfer: Transfer | None = None,
-                 allow_http: bool = False) -> None:
+                 allow_http: bool = False, accept_synthetic: bool = True) -> None:
         self.location = manifest
+        # False for `--engine bigquery`: real data is asked for, a synthetic copy is no answer
+        self.accept_synthetic = accept_synthetic
         self.artifacts = artifacts
         self.transfer = transfer or Transfer()
         self.source = source_for(manifest, self.transfer, allow_http)
@@ -317,8 +320,12 @@ class ManifestRemoteCache:
             return False
         installed = install_entry(fetcher, entry, {n: r for n, r in records.items() if r},
                                   artifacts,
-                                  accept_stats=lambda s: is_current(entry.dataset, s))
+                                  accept_stats=lambda s: self._usable(entry, s))
         return installed is not None
+
+    def _usable(self, entry: Entry, stats: dict) -> bool:
+        return is_current(entry.dataset, stats) and \
+            (self.accept_synthetic or source_kind(stats) != SYNTHETIC)
 
     def holds(self, entry: Entry) -> bool:
         """Whether the manifest has a current copy of ``entry`` (reads only its stats.json).
@@ -335,7 +342,7 @@ class ManifestRemoteCache:
             doc = json.loads(self.source.read_bytes(stats_rec.url))  # type: ignore[attr-defined]
         except (SyncError, ValueError):
             return False
-        return isinstance(doc, dict) and is_current(entry.dataset, doc)
+        return isinstance(doc, dict) and self._usable(entry, doc)
 
     def close(self) -> None:
         with self._lock:
