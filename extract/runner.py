@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 from extract.cache.catalog import SYNTHETIC
+from extract.cache.hashindex import HashIndex
 from extract.cache.layout import Entry
 from extract.cache.state import EntryState, EntryStatus, entry_status
 from extract.cache.store import lock_for, remove_leftovers, write_entry
@@ -81,6 +82,9 @@ class RunOptions:
     lock_timeout: float = 600.0
     # When this run started (set by run_matrix): entries finished since are not re-run.
     started_ns: int = 0
+    # One hash index for the run (set by run_matrix), saved at its end: a cached entry's
+    # file is read once, not on every run.
+    index: HashIndex | None = None
 
 
 @dataclass
@@ -113,7 +117,7 @@ def _decide(entry: Entry, artifacts: Path, opts: RunOptions, engine: Engine) -> 
     """What to do without running: an outcome, or None to run the query."""
     if opts.force:
         return None
-    status = entry_status(entry, artifacts)
+    status = entry_status(entry, artifacts, opts.index)
     if _usable_for(status, engine):
         return Outcome.SKIPPED
     if status.state == EntryState.STALE and not opts.refresh_stale:
@@ -127,7 +131,8 @@ def _made_since_start(entry: Entry, artifacts: Path, opts: RunOptions, engine: E
         written = entry.stats_path(artifacts).stat().st_mtime_ns
     except OSError:
         return False
-    return written >= opts.started_ns and _usable_for(entry_status(entry, artifacts), engine)
+    return written >= opts.started_ns and \
+        _usable_for(entry_status(entry, artifacts, opts.index), engine)
 
 
 def _query(entry: Entry) -> Query:
@@ -178,7 +183,7 @@ def run_entry(entry: Entry, engine: Engine, artifacts: Path, opts: RunOptions) -
             if outcome is not None:
                 return EntryReport(entry, outcome)
             remove_leftovers(entry.dir(artifacts))
-            state = entry_status(entry, artifacts).state
+            state = entry_status(entry, artifacts, opts.index).state
             if opts.remote is not None and not opts.force and state != EntryState.STALE and \
                     opts.remote.fetch(entry, artifacts):
                 return EntryReport(entry, Outcome.PULLED, seconds=time.monotonic() - t0)
@@ -205,6 +210,7 @@ def run_matrix(entries: list[Entry], engine: Engine, artifacts: Path, opts: RunO
     lock = threading.Lock()
     stop = threading.Event()
     opts.started_ns = opts.started_ns or time.time_ns()
+    opts.index = opts.index or HashIndex(artifacts)
 
     def one(entry: Entry) -> EntryReport | None:
         if stop.is_set():
@@ -225,4 +231,5 @@ def run_matrix(entries: list[Entry], engine: Engine, artifacts: Path, opts: RunO
             if on_done:
                 on_done(report)
     summary.reports = [reports[i] for i in range(len(entries)) if i in reports]
+    opts.index.save()  # not saved on a read-only or full disk: it is only a cache
     return summary

@@ -7,6 +7,7 @@ October 2024 entries from tests/fixtures, and the CLI as users run it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -275,3 +276,24 @@ def test_a_forced_run_after_another_finished_runs_again(built: Path) -> None:
     summary = run_matrix([e], engine, built, RunOptions(force=True))
     assert [r.outcome.value for r in summary.reports] == ["done"] and len(engine.queries) == 1
     assert json.loads(e.stats_path(built).read_text())["query_start_time"] != before
+
+
+def test_a_cached_run_reads_no_data_file_twice(built: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner checks entries through one saved hash index: unchanged files are not
+    re-read on every run (a 2,460-entry cache would be read whole each time)."""
+    import extract.cache.hashindex as hashindex
+
+    hour_ago = time.time_ns() - 3600 * 10**9
+    for data in built.rglob("data.parquet"):
+        os.utime(data, ns=(hour_ago, hour_ago))  # older than the index's racy margin
+    reads: list[Path] = []
+    real = hashindex.file_sha256
+    monkeypatch.setattr(hashindex, "file_sha256", lambda p: reads.append(p) or real(p))
+    code, output = iqb("extract", "run")
+    assert code == 0 and "skipped" in output
+    assert len(reads) == 4  # once, to fill the index
+    reads.clear()
+    code, output = iqb("extract", "run")
+    assert code == 0 and "skipped" in output
+    assert reads == []
