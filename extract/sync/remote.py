@@ -397,6 +397,11 @@ def _endpoint(url: str, source: object) -> tuple[str, int] | None:
         parts = urlsplit(public_base())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
+    proxy = requests.utils.get_environ_proxies(parts.geturl()).get(parts.scheme)
+    if proxy:  # through a proxy (HTTPS_PROXY ...): the proxy is what must be reachable
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if not parts.hostname:
+            return None
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
