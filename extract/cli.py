@@ -124,7 +124,7 @@ def disk_errors(command: Callable[P, None]) -> Callable[P, None]:
             problem = disk_problem(exc)
             if problem is None and exc.errno != errno.EACCES:
                 raise
-            raise fail(problem or f"cannot write ({exc.filename}): {exc.strerror}") from None
+            raise fail(problem or f"cannot write {exc.filename}: {exc.strerror}") from None
 
     return wrapper
 
@@ -268,8 +268,9 @@ def extract_run(
     if dry_run and engine == "bigquery":
         _print_estimate(summary, price_per_tib, cap)
     if summary.fatal is not None:
-        raise fail(f"{summary.fatal.error}; the run stopped (read-only or full disk?), "
-                   f"{len(entries) - len(summary.reports)} entr(ies) not tried")
+        untried = len(entries) - len(summary.reports)
+        raise fail(f"{summary.fatal.error}; the run stopped there ({untried} "
+                   f"entr{'y' if untried == 1 else 'ies'} not tried)")
     if summary.failed or summary.no_input:
         raise typer.Exit(1)
 

@@ -17,6 +17,7 @@ the same way, after paying for its query). Decisions per entry:
 from __future__ import annotations
 
 import errno
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from extract.cache.catalog import SYNTHETIC
 from extract.cache.hashindex import HashIndex
 from extract.cache.layout import Entry
 from extract.cache.state import EntryState, EntryStatus, entry_status
-from extract.cache.store import lock_for, remove_leftovers, write_entry
+from extract.cache.store import TMP_SUFFIX, final_name, lock_for, remove_leftovers, write_entry
 from extract.cache.templates import template_text
 from extract.engines import CostEstimator, Engine, NoInputError, Query
 
@@ -149,16 +150,18 @@ def _dry_run(entry: Entry, engine: Engine) -> EntryReport:
         return EntryReport(entry, Outcome.FAILED, error=f"{type(err).__name__}: {err}")
 
 
-def disk_problem(err: BaseException) -> str | None:
-    """The one-line reason when ``err`` means the disk takes no writes, else None."""
-    if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
-        where = f" ({err.filename})" if err.filename else ""
-        return f"cannot write{where}: {err.strerror or os_error_name(err)}"
-    return None
+def disk_problem(err: BaseException, where: Path | None = None) -> str | None:
+    """The one-line reason when ``err`` means the disk takes no writes, else None.
 
-
-def os_error_name(err: OSError) -> str:
-    return errno.errorcode.get(err.errno or 0, "OSError")
+    Names the file (the final one, not its hidden temp file), or ``where`` when
+    the error does not say (pyarrow's writer).
+    """
+    if not (isinstance(err, OSError) and err.errno in DISK_ERRNOS):
+        return None
+    target = Path(err.filename) if isinstance(err.filename, str) else where
+    if target is not None and target.name.startswith(".") and target.name.endswith(TMP_SUFFIX):
+        target = target.with_name(final_name(target))
+    return f"cannot write {target or 'the artifacts'}: {os.strerror(err.errno or 0)}"
 
 
 def run_entry(entry: Entry, engine: Engine, artifacts: Path, opts: RunOptions) -> EntryReport:
@@ -197,7 +200,7 @@ def run_entry(entry: Entry, engine: Engine, artifacts: Path, opts: RunOptions) -
         return EntryReport(entry, Outcome.NO_INPUT, seconds=time.monotonic() - t0,
                            error=str(err))
     except Exception as err:  # one entry's failure must not stop the others
-        disk = disk_problem(err)
+        disk = disk_problem(err, entry.data_path(artifacts))
         return EntryReport(entry, Outcome.FAILED, seconds=time.monotonic() - t0,
                            error=disk or f"{type(err).__name__}: {err}", fatal=disk is not None)
 

@@ -79,6 +79,11 @@ def atomic_path(final: Path) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, final)
+    except OSError as exc:
+        if exc.filename or exc.errno is None:
+            raise
+        # pyarrow's writer reports ENOSPC without a file name: name the file being written
+        raise OSError(exc.errno, os.strerror(exc.errno), str(final)) from exc
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -93,7 +98,7 @@ def remove_leftovers(directory: Path, name: str = "") -> None:
             leftover.unlink(missing_ok=True)
 
 
-def _final_name(tmp: Path) -> str:
+def final_name(tmp: Path) -> str:
     """``.data.parquet.ab12cd34.tmp`` (from :func:`atomic_path`) -> ``data.parquet``."""
     return tmp.name[1:].removesuffix(TMP_SUFFIX).rsplit(".", 1)[0]
 
@@ -111,7 +116,7 @@ def sweep_leftovers(artifacts: Path, trees: tuple[str, ...] = ("cache", "marts",
         if not top.is_dir():
             continue
         for tmp in sorted(top.rglob(f".*{TMP_SUFFIX}")):
-            final = tmp.with_name(_final_name(tmp))
+            final = tmp.with_name(final_name(tmp))
             parsed = parse_cache_key(final.relative_to(artifacts).as_posix())
             lock = lock_for(parsed[0], artifacts, timeout=0) if parsed else \
                 lock_for_file(final, artifacts, timeout=0)

@@ -27,12 +27,15 @@ def disk(tmp_path: Path) -> Iterator[Path]:
         yield mount
 
 
-def one_clear_error(proc, what: str) -> None:  # type: ignore[no-untyped-def]
+def one_clear_error(proc, what: str, where: Path) -> None:  # type: ignore[no-untyped-def]
+    """Exit 1, one `error:` line naming the problem and a file under ``where``."""
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, proc.stderr
-    assert what in errors[0], errors[0]
+    assert not [line for line in proc.stderr.splitlines() if "failed" in line], proc.stderr
+    assert what in errors[0] and f"cannot write {where}/" in errors[0], errors[0]
+    assert ".tmp" not in errors[0]  # the file the user knows, not a hidden temp name
 
 
 def visible_files(root: Path) -> set[str]:
@@ -62,12 +65,13 @@ def test_read_only_tree(disk: Path, demo_cache: Path, bucket: Bucket) -> None:
     what = "Read-only file system"
 
     one_clear_error(iqb("sample", "-c", str(DEMO_CONFIG), "--rows", "5000",
-                        "--artifacts", str(root)), what)
+                        "--artifacts", str(root)), what, root)
     one_clear_error(iqb("extract", "run", "-c", str(DEMO_CONFIG), "--force",
-                        "--artifacts", str(root)), what)
+                        "--artifacts", str(root)), what, root)
     one_clear_error(iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--force",
-                        "--artifacts", str(root)), what)
-    one_clear_error(iqb("sync", "push", "--allow-synthetic", "--artifacts", str(root)), what)
+                        "--artifacts", str(root)), what, root)
+    one_clear_error(iqb("sync", "push", "--allow-synthetic", "--artifacts", str(root)), what,
+                    root)
     # verify only reads: it gives its full result, and says the hashes could not be kept
     proc = iqb("cache", "verify", "--artifacts", str(root))
     assert proc.returncode == 0, proc.stderr
@@ -90,11 +94,11 @@ def test_full_disk(disk: Path, tmp_path: Path, demo_cache: Path, bucket: Bucket)
     what = "No space left on device"
 
     one_clear_error(iqb("sample", "-c", str(DEMO_CONFIG), "--rows", "5000", "--seed", "2",
-                        "--artifacts", str(root)), what)
+                        "--artifacts", str(root)), what, root)
     one_clear_error(iqb("extract", "run", "-c", str(DEMO_CONFIG), "--artifacts", str(root)),
-                    what)
+                    what, root)
     one_clear_error(iqb("cache", "pull", bucket.manifest_http, "--allow-http",
-                        "--artifacts", str(root)), what)
+                        "--artifacts", str(root)), what, root)
     assert not (root / "cache").exists() or not any((root / "cache").rglob("*.parquet"))
     assert hidden_temp_files(root) == []
 
@@ -103,7 +107,8 @@ def test_full_disk(disk: Path, tmp_path: Path, demo_cache: Path, bucket: Bucket)
     (disk / "filler").unlink()
     shutil.copytree(demo_cache / "cache", full / "cache")
     fill(disk)
-    one_clear_error(iqb("sync", "push", "--allow-synthetic", "--artifacts", str(full)), what)
+    one_clear_error(iqb("sync", "push", "--allow-synthetic", "--artifacts", str(full)), what,
+                    full)
     proc = iqb("cache", "verify", "--artifacts", str(full))
     assert proc.returncode == 0 and "24 entries: 24 present" in proc.stdout, proc.stderr
     assert hidden_temp_files(disk) == []
