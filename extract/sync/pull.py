@@ -167,7 +167,8 @@ def _record_verified(entry: Entry, artifacts: Path, data_rec: FileRecord) -> Non
     except FileNotFoundError:
         return
     doc = _json_object(stats_path)
-    if doc and not isinstance(doc.get("sha256"), str):
+    if doc and not isinstance(doc.get("sha256"), str) and \
+            verified.lookup(entry, artifacts, raw) is None:
         size = entry.data_path(artifacts).stat().st_size
         verified.record(entry, artifacts, raw, size, data_rec.sha256,
                         "iqb cache pull (SHA-256 of the manifest)")
@@ -228,6 +229,14 @@ def pull(artifacts: Path, manifest: Manifest, source: Source, transfer: Transfer
     pending = missing | {k for k in changed if force or k.rpartition("/")[0] in incomplete}
     report.same = sum(d.state == FileState.SAME for d in diffs)
     report.kept = sorted(changed - pending)
+    # Files already here with the manifest's hash are verified too: record that for
+    # upstream-format entries (copied in by hand, say), unless their stats.json moves.
+    for d in diffs:
+        parsed = parse_cache_key(d.key)
+        if d.state == FileState.SAME and parsed and parsed[1] == DATA_FILE and \
+                f"{parsed[0].key}/{STATS_FILE}" not in pending:
+            with lock_for(parsed[0], artifacts, timeout=LOCK_TIMEOUT):
+                _record_verified(parsed[0], artifacts, manifest.files[d.key])
     problems = [p for p in (refused(manifest.files[k].url) for k in sorted(pending)) if p] \
         if refused else []
     if problems:

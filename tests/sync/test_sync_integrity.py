@@ -220,3 +220,24 @@ def test_artifacts_paths_with_quotes_braces_and_spaces_work(bucket: Bucket,
     proc = iqb("cache", "status", "-c", str(DEMO_CONFIG), "--json", "--artifacts", str(other))
     assert json.loads(proc.stdout)["counts"] == {"present": 24}
     assert Entry  # the layout is the same under any root
+
+
+def test_a_pull_over_hand_copied_upstream_files_records_them_as_verified(
+        artifacts: Path) -> None:
+    """M-Lab's real entries copied in by hand are unverified; a pull of M-Lab's real
+    manifest finds them with its hashes (nothing to download, no network) and records it."""
+    shutil.copytree(REAL_CACHE, artifacts / "cache")
+    config = REPO / "pipeline.demo.yaml"
+    before = json.loads(iqb("cache", "status", "-c", str(config), "--json",
+                            "--artifacts", str(artifacts)).stdout)["counts"]
+    assert before == {"unverified": 2, "missing": 22}
+    proc = iqb("cache", "pull", str(REPO / "tests/fixtures/manifests/mlab-bucket-manifest.json"),
+               "--granularity", "country", "--start", "2024-10", "--end", "2024-11",
+               "--artifacts", str(artifacts))
+    assert proc.returncode == 0, proc.stderr
+    assert "downloaded 0 file(s), 0.0 MB; 4 already here" in proc.stdout
+    after = json.loads(iqb("cache", "status", "-c", str(config), "--json",
+                           "--artifacts", str(artifacts)).stdout)["counts"]
+    assert after == {"present": 2, "missing": 22}
+    assert tree(artifacts) == {f"cache/{p.relative_to(REAL_CACHE).as_posix()}": p.read_bytes()
+                               for p in REAL_CACHE.rglob("*") if p.is_file()}  # untouched
