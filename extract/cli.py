@@ -212,8 +212,11 @@ def extract_run(
     """Run every entry of the matrix that is not cached yet; skip the rest.
 
     Order per entry: local cache, then the remote manifest (if configured, not
-    with --force or --no-remote), then the engine. With --engine bigquery,
-    start with --dry-run: it prices every pending entry and runs nothing.
+    with --force or --no-remote), then the engine. Corrupt entries are re-made
+    without --force; with --engine bigquery, entries made from synthetic data
+    count as not cached. A period without raw data is "no input" (nothing is
+    written, exit 1). With --engine bigquery, start with --dry-run: it prices
+    every pending entry (0 bytes for what the remote holds) and runs nothing.
     """
     from extract.engines import EngineError, make_engine
     from extract.runner import Outcome, RunOptions, run_matrix
