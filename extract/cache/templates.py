@@ -22,6 +22,8 @@ from sqlglot.tokens import Tokenizer
 from extract.datasets import Dataset
 
 UPSTREAM_HASHES = "upstream_hashes.json"
+# Hashes of our own template texts from before template_hash was taken over tokens.
+PREVIOUS_HASHES = "previous_hashes.json"
 
 
 def template_text(dataset: Dataset) -> str:
@@ -54,15 +56,26 @@ def template_hash(dataset: Dataset) -> str:
     return hashlib.sha256(normalised_sql(template_text(dataset)).encode()).hexdigest()
 
 
+def _listed(name: str) -> dict[str, frozenset[str]]:
+    doc = json.loads(resources.files("extract").joinpath("templates", name).read_text())
+    return {dataset: frozenset(values) for dataset, values in doc["hashes"].items()}
+
+
 @functools.cache
 def upstream_hashes() -> dict[str, frozenset[str]]:
-    doc = json.loads(resources.files("extract").joinpath("templates", UPSTREAM_HASHES)
-                     .read_text())
-    return {name: frozenset(values) for name, values in doc["hashes"].items()}
+    return _listed(UPSTREAM_HASHES)
+
+
+@functools.cache
+def previous_hashes() -> dict[str, frozenset[str]]:
+    """Our text hashes of the same queries, before the switch to normalised SQL: entries
+    made then stay current (re-running them on BigQuery would cost money for nothing)."""
+    return _listed(PREVIOUS_HASHES)
 
 
 def is_current(dataset: Dataset, stats: dict[str, Any]) -> bool:
     """Whether ``stats`` was written by today's query for ``dataset`` (ours or upstream's)."""
     recorded = stats.get("template_hash")
     return recorded == template_hash(dataset) or \
-        recorded in upstream_hashes().get(dataset.name, frozenset())
+        recorded in upstream_hashes().get(dataset.name, frozenset()) or \
+        recorded in previous_hashes().get(dataset.name, frozenset())
