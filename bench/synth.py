@@ -41,7 +41,8 @@ import numpy as np
 import pyarrow as pa
 
 from extract.cache.layout import Entry, parse_cache_key
-from extract.cache.store import EntryState, entry_state, read_stats, write_entry
+from extract.cache.state import EntryState, entry_state
+from extract.cache.store import read_stats, write_entry
 from extract.datasets import DATASETS, DIRECTIONS, PERCENTILES, Dataset, quantile_offset
 from extract.engines.duckdb import BATCH_ROWS
 from extract.sample.generate import (

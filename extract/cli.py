@@ -6,15 +6,19 @@ logic is reachable from Python and from tests without a terminal.
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ParamSpec
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,7 +30,6 @@ from rich.progress import (
 from rich.table import Table
 
 from extract.cache.layout import ENV_ARTIFACTS, default_artifacts
-from extract.cache.store import entry_state
 from extract.matrix import ConfigError, Matrix, load_matrix
 from extract.sample.generate import DEFAULT_ROWS
 
@@ -41,10 +44,23 @@ sync_app = typer.Typer(help="Mirror the artifacts to a GCS bucket (see `iqb cach
                        no_args_is_help=True)
 app.add_typer(sync_app, name="sync")
 
+
+
+class RedactingConsole(Console):
+    """A console that never prints URL credentials or tokens (see extract/sync/redact.py)."""
+
+    def print(self, *objects: object, **kwargs: object) -> None:  # type: ignore[override]
+        from extract.sync.redact import redact
+
+        super().print(*(redact(o) if isinstance(o, str) else o for o in objects),
+                      **kwargs)  # type: ignore[arg-type]
+
+
 # soft_wrap: messages keep whole lines (paths, reasons) when piped or in CI logs,
 # instead of being cut at 80 columns; tables still fit the terminal.
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = RedactingConsole(soft_wrap=True)
+err = RedactingConsole(stderr=True, soft_wrap=True)
+P = ParamSpec("P")
 
 ArtifactsOpt = Annotated[Path | None, typer.Option(
     "--artifacts", envvar=ENV_ARTIFACTS, show_envvar=True,
@@ -92,16 +108,40 @@ def load_or_exit(config: Path) -> Matrix:
     try:
         return load_matrix(config)
     except ConfigError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         raise typer.Exit(2) from None
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print("[bold red]error:[/] ", end="", highlight=False)
+    err.print(message, markup=False, highlight=False)
     return typer.Exit(code)
 
 
+def disk_errors(command: Callable[P, None]) -> Callable[P, None]:
+    """A read-only or full disk ends the command with one line naming the file, exit 1.
+
+    Anything the command writes goes through temp files that are removed on
+    failure, so nothing partial is left visible.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        from extract.runner import disk_problem
+
+        try:
+            command(*args, **kwargs)
+        except OSError as exc:
+            problem = disk_problem(exc)
+            if problem is None and exc.errno != errno.EACCES:
+                raise
+            raise fail(problem or f"cannot write {exc.filename}: {exc.strerror}") from None
+
+    return wrapper
+
+
 @app.command()
+@disk_errors
 def sample(
     config: ConfigOpt = Path("pipeline.demo.yaml"),
     months: Annotated[str | None, typer.Option(
@@ -133,6 +173,7 @@ def sample(
 
 
 @extract_app.command("run")
+@disk_errors
 def extract_run(
     config: ConfigOpt = Path("pipeline.yaml"),
     engine: Annotated[str, typer.Option(help="duckdb (embedded, local raw Parquet) or "
@@ -183,8 +224,11 @@ def extract_run(
     """Run every entry of the matrix that is not cached yet; skip the rest.
 
     Order per entry: local cache, then the remote manifest (if configured, not
-    with --force or --no-remote), then the engine. With --engine bigquery,
-    start with --dry-run: it prices every pending entry and runs nothing.
+    with --force or --no-remote), then the engine. Corrupt entries are re-made
+    without --force; with --engine bigquery, entries made from synthetic data
+    count as not cached. A period without raw data is "no input" (nothing is
+    written, exit 1). With --engine bigquery, start with --dry-run: it prices
+    every pending entry (0 bytes for what the remote holds) and runs nothing.
     """
     from extract.engines import EngineError, make_engine
     from extract.runner import Outcome, RunOptions, run_matrix
@@ -215,8 +259,9 @@ def extract_run(
         raise fail(str(exc), 2) from None
     from extract.sync.pull import ManifestRemoteCache
 
-    remote_cache = None if (no_remote or force or dry_run or not remote) else \
-        ManifestRemoteCache(remote, root, allow_http=allow_http)
+    remote_cache = None if (no_remote or force or not remote) else \
+        ManifestRemoteCache(remote, root, allow_http=allow_http,
+                            accept_synthetic=engine != "bigquery")
     opts = RunOptions(force=force, refresh_stale=refresh_stale, dry_run=dry_run, jobs=jobs,
                       remote=remote_cache)
     with progress:
@@ -224,9 +269,10 @@ def extract_run(
 
         def on_done(report) -> None:  # type: ignore[no-untyped-def]
             progress.advance(task)
-            if report.outcome == Outcome.FAILED:
-                progress.console.print(f"[red]failed[/] {report.entry.label}: {report.error}",
-                                       highlight=False)
+            if report.outcome == Outcome.FAILED and not report.fatal:
+                progress.console.print(
+                    f"[red]failed[/] {report.entry.label}: {escape(report.error)}",
+                    highlight=False)
 
         try:
             summary = run_matrix(entries, eng, root, opts, on_done=on_done)
@@ -236,7 +282,11 @@ def extract_run(
     _print_summary(summary, dry_run)
     if dry_run and engine == "bigquery":
         _print_estimate(summary, price_per_tib, cap)
-    if summary.failed:
+    if summary.fatal is not None:
+        untried = len(entries) - len(summary.reports)
+        raise fail(f"{summary.fatal.error}; the run stopped there ({untried} "
+                   f"entr{'y' if untried == 1 else 'ies'} not tried)")
+    if summary.failed or summary.no_input:
         raise typer.Exit(1)
 
 
@@ -264,6 +314,7 @@ def _job_status(progress: Progress):  # type: ignore[no-untyped-def]
 def _print_estimate(summary, price_per_tib: float, cap: int | None) -> None:  # type: ignore[no-untyped-def]
     """Bytes each pending entry would scan, the total, and its on-demand price."""
     from extract.engines.bigquery import format_bytes, on_demand_cost
+    from extract.runner import Outcome
 
     priced = [r for r in summary.reports if r.scan_bytes is not None]
     if not priced:
@@ -275,11 +326,14 @@ def _print_estimate(summary, price_per_tib: float, cap: int | None) -> None:  # 
     table.add_column("scan", justify="right")
     table.add_column("over cap")
     for r in priced:
-        table.add_row(r.entry.label, format_bytes(r.scan_bytes),
+        pulled = r.outcome == Outcome.WOULD_PULL
+        table.add_row(r.entry.label + (" (in the remote: pulled, no query)" if pulled else ""),
+                      format_bytes(r.scan_bytes),
                       "[red]yes[/]" if cap is not None and r.scan_bytes > cap else "")
     out.print(table)
     total = sum(r.scan_bytes for r in priced)
-    out.print(f"total: {format_bytes(total)} ({total:,} bytes) in {len(priced)} queries; "
+    queries = sum(r.outcome == Outcome.PENDING for r in priced)
+    out.print(f"total: {format_bytes(total)} ({total:,} bytes) in {queries} queries; "
               f"estimated on-demand cost ${on_demand_cost(total, price_per_tib):,.2f} "
               f"at ${price_per_tib:g}/TiB (--price-per-tib)", highlight=False)
     if over and cap is not None:
@@ -301,6 +355,20 @@ def _print_summary(summary, dry_run: bool) -> None:  # type: ignore[no-untyped-d
                           f"{sum(r.bytes for r in reports) / 1e6:.1f}",
                           f"{sum(r.seconds for r in reports):.1f}")
     out.print(table)
+    by_period: dict[str, list[str]] = {}
+    for r in summary.no_input:
+        by_period.setdefault(f"{r.entry.start:%Y-%m-%d}..{r.entry.end:%Y-%m-%d}", []).append(
+            r.entry.dataset.name)
+    if by_period:
+        periods = sorted(by_period)
+        shown = ", ".join(periods[:6]) + (f" and {len(periods) - 6} more" if len(periods) > 6
+                                          else "")
+        err.print(f"[yellow]no input[/] for {len(periods)} period(s): {shown}; nothing was "
+                  "written for them (no raw data there: `iqb sample --months A..B` makes "
+                  "synthetic data, or use --engine bigquery)", highlight=False)
+        reasons = sorted({r.error for r in summary.no_input if "expected Parquet" in r.error})
+        for reason in reasons[:3]:  # no raw folder at all: say where it was looked for
+            err.print(f"  {reason}", markup=False, highlight=False)
     stale = summary.count(Outcome.STALE)
     if stale:
         out.print(f"{stale} entr{'y is' if stale == 1 else 'ies are'} stale (written by an "
@@ -308,13 +376,14 @@ def _print_summary(summary, dry_run: bool) -> None:  # type: ignore[no-untyped-d
     # Each failure was printed as it happened; here, one line per distinct reason.
     by_reason: dict[str, list[str]] = {}
     for r in summary.failed:
-        by_reason.setdefault(r.error, []).append(r.entry.label)
+        if not r.fatal:  # said once, by the caller
+            by_reason.setdefault(r.error, []).append(r.entry.label)
     for reason, labels in by_reason.items():
         if len(labels) == 1:
-            err.print(f"[red]failed[/] {labels[0]}: {reason}", highlight=False)
+            err.print(f"[red]failed[/] {labels[0]}: {escape(reason)}", highlight=False)
             continue
         shown = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
-        err.print(f"[red]{len(labels)} failed[/] ({shown}): {reason}", highlight=False)
+        err.print(f"[red]{len(labels)} failed[/] ({shown}): {escape(reason)}", highlight=False)
     if dry_run:
         for r in summary.reports:
             if r.outcome == Outcome.PENDING and r.scan_bytes is None:  # priced ones: a table
@@ -322,6 +391,7 @@ def _print_summary(summary, dry_run: bool) -> None:  # type: ignore[no-untyped-d
 
 
 @cache_app.command("status")
+@disk_errors
 def cache_status(
     config: ConfigOpt = Path("pipeline.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
@@ -338,33 +408,53 @@ def cache_status(
                       "lists every file).")] = False,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Every entry of the matrix as present, missing or stale.
+    """Every entry of the matrix: present, unverified, missing, stale or corrupt (and why).
 
+    present: the data file matches the size and SHA-256 its stats.json records
+    (or a pull / verify recorded); unverified: upstream's stats.json without a
+    hash, file readable; corrupt: anything else, re-made by `iqb extract run`.
     With --manifest: the files that differ (changed, only-local, only-remote),
     then the count per state; --all lists the same ones too.
     """
+    from extract.cache.hashindex import HashIndex
+    from extract.cache.state import entry_status
+
     if manifest:
         _status_against_manifest(manifest, as_json, _selection(dataset, granularity, start, end),
                                  allow_http, artifacts_root(artifacts), show_all)
         return
     matrix = load_or_exit(config)
     root = artifacts_root(artifacts)
-    states = [(e, entry_state(e, root)) for e in matrix.entries()]
-    counts = Counter(s.value for _, s in states)
+    index = HashIndex(root)
+    states = [entry_status(e, root, index) for e in matrix.entries()]
+    index.save()
+    counts = Counter(s.state.value for s in states)
     if as_json:
         json.dump({"artifacts": str(root), "counts": counts,
-                   "entries": [{"key": e.key, "state": s.value} for e, s in states]},
+                   "entries": [{"key": s.entry.key, "state": s.state.value,
+                                "reason": s.reason or None, "source": s.source_kind or None}
+                               for s in states]},
                   sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
     table = Table(title=f"cache under {root}")
-    table.add_column("entry")
+    table.add_column("entry", overflow="fold")
     table.add_column("state")
-    colour = {"present": "green", "missing": "yellow", "stale": "red"}
-    for e, s in states:
-        table.add_row(e.key, f"[{colour[s.value]}]{s.value}[/]")
+    table.add_column("source")
+    table.add_column("reason", overflow="fold")
+    colour = {"present": "green", "unverified": "cyan", "missing": "yellow", "stale": "red",
+              "corrupt": "bold red"}
+    for s in states:
+        table.add_row(s.entry.key, f"[{colour[s.state.value]}]{s.state.value}[/]",
+                      s.source_kind, escape(s.reason) if s.state != "unverified" else
+                      "no SHA-256 recorded yet")
     out.print(table)
     out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    if counts.get("corrupt"):
+        out.print("corrupt entries are re-made by `iqb extract run` (no --force needed)")
+    if counts.get("unverified"):
+        out.print("unverified entries are usable; `iqb cache verify` reads them and records "
+                  "their hash")
 
 
 # ---------------------------------------------------------------------------
@@ -414,8 +504,8 @@ def _status_against_manifest(source: str, as_json: bool, selection, allow_http: 
     half the command's time to show nothing actionable. The counts always
     cover every file, and --json always lists every file.
     """
+    from extract.cache.hashindex import HashIndex
     from extract.sync.compare import FileState, compare
-    from extract.sync.hashindex import HashIndex
 
     manifest, _, _ = _load_manifest(source, allow_http)
     index = HashIndex(root)
@@ -423,7 +513,9 @@ def _status_against_manifest(source: str, as_json: bool, selection, allow_http: 
     index.save()
     counts = Counter(d.state.value for d in diffs)
     if as_json:
-        json.dump({"artifacts": str(root), "manifest": source, "counts": counts,
+        from extract.sync.redact import redact
+
+        json.dump({"artifacts": str(root), "manifest": redact(source), "counts": counts,
                    "files": [{"key": d.key, "state": d.state.value,
                               "local_sha256": d.local_sha256,
                               "remote_sha256": d.remote.sha256 if d.remote else None,
@@ -434,7 +526,9 @@ def _status_against_manifest(source: str, as_json: bool, selection, allow_http: 
         return
     listed = diffs if show_all else [d for d in diffs if d.state != FileState.SAME]
     if listed:
-        table = Table(title=f"{root} against {source}")
+        from extract.sync.redact import redact
+
+        table = Table(title=redact(f"{root} against {source}"))
         table.add_column("file", overflow="fold")  # a key cut short is no use to act on
         table.add_column("state")
         colour = {"same": "green", "only-remote": "cyan", "only-local": "yellow",
@@ -448,6 +542,7 @@ def _status_against_manifest(source: str, as_json: bool, selection, allow_http: 
 
 
 @cache_app.command("pull")
+@disk_errors
 def cache_pull(
     manifest: ManifestArg,
     dataset: DatasetOpt = None,
@@ -485,16 +580,18 @@ def cache_pull(
     if report.log:
         out.print(f"log: {report.log}", highlight=False)
     for key, reason in report.failures:
-        err.print(f"[red]failed[/] {key}: {reason}", highlight=False)
+        err.print(f"[red]failed[/] {escape(key)}: {escape(reason)}", highlight=False)
     if report.failures:
         raise fail(f"{len(report.failures)} file(s) failed; run the same pull again to "
                    "resume (finished files are kept)")
 
 
 @cache_app.command("verify")
+@disk_errors
 def cache_verify(
     manifest: Annotated[str | None, typer.Argument(
-        help="Manifest (URL or file). Default: the last pushed, state/manifest.json.")] = None,
+        help="Manifest (URL or file) to check the files against. Default: check every "
+             "cache entry against its own stats.json.")] = None,
     dataset: DatasetOpt = None,
     granularity: GranularityOpt = None,
     start: StartOpt = None,
@@ -503,23 +600,49 @@ def cache_verify(
     allow_http: AllowHttpOpt = False,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Re-read every local file the manifest lists and check its SHA256; exit 1 on a mismatch."""
+    """Re-read every byte: against a manifest, or each entry against its stats.json.
+
+    Without a manifest, upstream-format entries (no hash in stats.json) that
+    read as the dataset's Parquet get their hash recorded: present from then
+    on. Exit 1 on a mismatch or a corrupt entry.
+    """
     from extract.sync.audit import verify
-    from extract.sync.manifest import MANIFEST_KEY
 
     root = artifacts_root(artifacts)
-    source = manifest or str(root / MANIFEST_KEY)
-    if manifest is None and not Path(source).is_file():
-        raise fail(f"no manifest given, and {source} (written by `iqb sync push`) does not "
-                   "exist: pass the manifest to verify against", 2)
-    loaded, _, _ = _load_manifest(source, allow_http)
-    report = verify(root, loaded, _selection(dataset, granularity, start, end), jobs)
+    selection = _selection(dataset, granularity, start, end)
+    if manifest is None:
+        _verify_against_stats(root, selection)
+        return
+    loaded, _, _ = _load_manifest(manifest, allow_http)
+    report = verify(root, loaded, selection, jobs)
     for key, local, listed in report.mismatched:
         err.print(f"[red]mismatch[/] {key}: local sha256 {local}, manifest {listed}",
                   highlight=False)
     out.print(f"{report.ok} ok, {len(report.mismatched)} mismatched, {report.missing} listed "
               f"but not here, {report.unlisted} here but not listed", highlight=False)
     if report.mismatched:
+        raise typer.Exit(1)
+
+
+def _verify_against_stats(root: Path, selection) -> None:  # type: ignore[no-untyped-def]
+    from extract.cache.catalog import Integrity
+    from extract.cache.layout import DATA_FILE
+    from extract.cache.verify import verify_cache
+
+    report = verify_cache(root, lambda c: selection.matches(f"{c.entry.key}/{DATA_FILE}"))
+    for c in report.corrupt:
+        err.print(f"[red]corrupt[/] {c.entry.key}: {escape(c.reason)}", highlight=False)
+    for c in report.recorded:
+        out.print(f"recorded  {c.entry.key}: sha256 {c.sha256}", highlight=False)
+    out.print(f"{len(report.entries)} entries: {report.count(Integrity.PRESENT)} present, "
+              f"{len(report.recorded)} newly verified, "
+              f"{report.count(Integrity.UNVERIFIED) - len(report.recorded)} unverified, "
+              f"{len(report.corrupt)} corrupt", highlight=False)
+    if report.not_recorded:
+        err.print(f"[yellow]could not record hashes[/] ({escape(report.not_recorded)}); "
+                  "the entries stay unverified", highlight=False)
+    if report.corrupt:
+        out.print("`iqb extract run` re-makes corrupt entries (no --force needed)")
         raise typer.Exit(1)
 
 
@@ -558,6 +681,7 @@ def cache_usage(
 
 
 @sync_app.command("push")
+@disk_errors
 def sync_push(
     jobs: JobsSyncOpt = 8,
     dry_run: Annotated[bool, typer.Option(help="List what would move; change nothing.")]
@@ -568,6 +692,9 @@ def sync_push(
     env_file: Annotated[Path, typer.Option(
         help="Read GCP_PROJECT, GCP_BUCKET (and other settings) from this file if it "
              "exists; the environment wins.")] = Path(".env"),
+    allow_synthetic: Annotated[bool, typer.Option(
+        help="Publish cache entries made from synthetic data (`iqb sample`) too; refused "
+             "by default, so a shared bucket never serves them as real.")] = False,
     timeout: TimeoutOpt = 60.0,
     retry_deadline: RetryOpt = 30.0,
     artifacts: ArtifactsOpt = None,
@@ -577,24 +704,34 @@ def sync_push(
     """Upload new and changed artifacts to gs://$GCP_BUCKET, then publish the manifest."""
     from dotenv import load_dotenv
 
-    from extract.sync.push import push
-    from extract.sync.remote import GcsRemote, SyncError, Transfer
+    from extract.sync.push import SyntheticRefused, push
+    from extract.sync.remote import ENV_BUCKET, ENV_PROJECT, GcsRemote, SyncError, Transfer
 
+    # The environment wins over .env (override=False): `GCP_BUCKET=B ./sync_artifacts.sh`
+    # publishes to B whatever .env says; say where each setting came from.
+    origin = {v: "environment" for v in (ENV_PROJECT, ENV_BUCKET) if os.environ.get(v)}
     if env_file.is_file():
         load_dotenv(env_file, override=False)
+        origin.update({v: str(env_file) for v in (ENV_PROJECT, ENV_BUCKET)
+                       if v not in origin and os.environ.get(v)})
     root = artifacts_root(artifacts)
     try:
         remote = GcsRemote.from_env(Transfer(read_timeout=timeout, retry_deadline=retry_deadline))
     except SyncError as exc:
         raise fail(str(exc), 2) from None
+    if dry_run:
+        out.print(f"dry run: would push {root} to {remote.label} (bucket from "
+                  f"{origin.get(ENV_BUCKET, '?')}), project {os.environ.get(ENV_PROJECT)} "
+                  f"(from {origin.get(ENV_PROJECT, '?')})", highlight=False, markup=False)
     progress, task = _transfer_progress(f"push to {remote.label}")
     try:
         with progress:
             report = push(root, remote, jobs=jobs, dry_run=dry_run, delete=delete,
+                          allow_synthetic=allow_synthetic,
                           on_upload=lambda _up: progress.advance(task),  # type: ignore[arg-type]
                           keep_days=keep_days, keep_last=keep_last)
     except SyncError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), 2 if isinstance(exc, SyntheticRefused) else 1) from None
     mb = sum(u.size for u in report.uploads) / 1e6
     if dry_run:
         for up in report.uploads:

@@ -8,8 +8,9 @@ Every problem is collected and reported together, each naming its field.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from extract.cache.layout import Entry
 from extract.datasets import GRANULARITY_LEVELS, datasets_for
 
 SUPPORTED_VERSION = 0
+# M-Lab's first NDT data is from 2009; a year past next year is a typo, and a
+# year like 0001 would even write a cache key upstream's layout cannot parse.
+FIRST_YEAR = 2009
 _TOP_KEYS = {"version", "matrix"}
 _MATRIX_KEYS = {"dates", "granularities"}
 
@@ -50,13 +54,29 @@ class Matrix:
         return [Entry(d, p.start, p.end) for p in self.periods for d in datasets]
 
 
+def last_year() -> int:
+    return date.today().year + 1
+
+
+def _in_range(d: date, field: str, problems: list[str]) -> date | None:
+    """``d`` if its year is one M-Lab can have data for, else a problem and None."""
+    if FIRST_YEAR <= d.year <= last_year():
+        return d
+    problems.append(f"{field}: year {d.year} is outside {FIRST_YEAR}..{last_year()} "
+                    f"(M-Lab's NDT data starts in {FIRST_YEAR})")
+    return None
+
+
 def _month_start(text: Any, field: str, problems: list[str]) -> date | None:
     try:
         year, month = str(text).split("-")
-        return date(int(year), int(month), 1)
+        if len(year) != 4:
+            raise ValueError(year)
+        start = date(int(year), int(month), 1)
     except ValueError:
         problems.append(f"{field}: {text!r} is not a month (YYYY-MM)")
         return None
+    return _in_range(start, field, problems)
 
 
 def _next_month(d: date) -> date:
@@ -64,10 +84,21 @@ def _next_month(d: date) -> date:
 
 
 def _parse_date(value: Any, field: str, problems: list[str]) -> date | None:
+    """A calendar day; a time of day is refused, not dropped (periods are whole days)."""
+    if isinstance(value, datetime):  # YAML reads an unquoted "2024-10-01 12:00:00" so
+        problems.append(f"{field}: {value} has a time of day; periods are whole days "
+                        "(write YYYY-MM-DD)")
+        return None
     if isinstance(value, date):
-        return value
+        return _in_range(value, field, problems)
+    text = str(value)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        problems.append(f"{field}: {value!r} is not a date (YYYY-MM-DD)"
+                        + ("; periods are whole days, without a time" if
+                           re.match(r"\d{4}-\d{2}-\d{2}[T ]", text) else ""))
+        return None
     try:
-        return date.fromisoformat(str(value))
+        return _in_range(date.fromisoformat(text), field, problems)
     except ValueError:
         problems.append(f"{field}: {value!r} is not a date (YYYY-MM-DD)")
         return None
@@ -159,7 +190,10 @@ def parse_matrix(doc: Any, path: Path) -> Matrix:
             problems.append("matrix.granularities: missing or not a non-empty list")
         else:
             for i, g in enumerate(grans):
-                if g not in GRANULARITY_LEVELS:
+                if not isinstance(g, str):
+                    problems.append(f"matrix.granularities[{i}]: expected a granularity name, "
+                                    f"got a {type(g).__name__} ({g!r})")
+                elif g not in GRANULARITY_LEVELS:
                     problems.append(f"matrix.granularities[{i}]: unknown granularity {g!r} "
                                     f"(known: {', '.join(GRANULARITY_LEVELS)})")
                 elif g in granularities:
@@ -171,6 +205,36 @@ def parse_matrix(doc: Any, path: Path) -> Matrix:
     return Matrix(tuple(periods), tuple(granularities))
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping with a key written twice (YAML would silently keep the last one)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicated keys instead of letting the last one win."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        problems: list[str] = []
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    problems.append(f"{key}: key written twice (lines {seen[key]} and {line}); "
+                                    "YAML would silently keep only the last")
+                else:
+                    seen[key] = line
+            except TypeError:
+                continue  # an unhashable key: the mapping constructor reports it
+        if problems:
+            raise DuplicateKeyError(problems)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_matrix(path: Path) -> Matrix:
     """Read and validate a pipeline file; every failure is a :class:`ConfigError`."""
     try:
@@ -180,7 +244,9 @@ def load_matrix(path: Path) -> Matrix:
     except UnicodeDecodeError as err:
         raise ConfigError(path, [f"not UTF-8 text: {err}"]) from err
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+    except DuplicateKeyError as err:
+        raise ConfigError(path, err.problems) from None
     except yaml.YAMLError as err:
         raise ConfigError(path, [f"not valid YAML: {err}"]) from err
     return parse_matrix(doc, path)

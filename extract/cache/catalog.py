@@ -7,18 +7,21 @@ file without its ``stats.json`` (a writer killed half-way) is never read as data
 An entry is
 - **present**: ``stats.json`` records the size and SHA-256 of ``data.parquet``,
   plus the dataset and period, and the file matches that record;
-- **unverified**: ``stats.json`` is upstream's (no size/hash), and the file is
-  readable Parquet with the dataset's columns: usable, listed as such;
+- **present** too: ``stats.json`` is upstream's (no size/hash), and a record under
+  ``state/verified/`` (made by ``cache pull`` against the manifest, or by
+  ``cache verify``) holds the file's hash, and the file matches it;
+- **unverified**: ``stats.json`` is upstream's, no such record exists, and the
+  file is readable Parquet with the dataset's columns: usable, listed as such;
 - **corrupt**: anything else, with the reason.
 
 The SHA-256 is also the entry's fingerprint: dbt re-processes a period when a
 fingerprint of one of its entries differs from the one recorded with the marts.
-The cheap check reuses the hash index (size, mtime): unchanged files are not re-read.
+The cheap check reuses the hash index (size, mtime, inode): unchanged files are
+not re-read; ``full=True`` (``iqb cache verify``) re-reads every byte.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
 from enum import StrEnum
@@ -27,8 +30,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from extract.cache import verified
+from extract.cache.hashindex import HashIndex
 from extract.cache.layout import CACHE_VERSION_DIR, DATA_FILE, STATS_FILE, Entry, parse_cache_key
-from extract.sync.hashindex import HashIndex
 
 
 class Integrity(StrEnum):
@@ -56,15 +60,24 @@ class CatalogEntry:
 
 def read_stats_object(path: Path) -> tuple[dict[str, Any] | None, str]:
     """The stats.json object, or None and why not (missing, not JSON, not an object)."""
+    doc, _, why = _read_stats(path)
+    return doc, why
+
+
+def _read_stats(path: Path) -> tuple[dict[str, Any] | None, bytes, str]:
     try:
-        doc = json.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:
-        return None, f"{STATS_FILE} is missing"
-    except (OSError, ValueError) as exc:
-        return None, f"{STATS_FILE} is unreadable ({exc.__class__.__name__})"
+        return None, b"", f"{STATS_FILE} is missing"
+    except OSError as exc:
+        return None, b"", f"{STATS_FILE} is unreadable ({exc.strerror or exc})"
+    try:
+        doc = json.loads(raw)
+    except ValueError:  # also a UnicodeDecodeError
+        return None, raw, f"{STATS_FILE} is not valid JSON"
     if not isinstance(doc, dict):
-        return None, f"{STATS_FILE} is not a JSON object"
-    return doc, ""
+        return None, raw, f"{STATS_FILE} is not a JSON object (it holds a {type(doc).__name__})"
+    return doc, raw, ""
 
 
 def source_kind(stats: dict[str, Any]) -> str:
@@ -75,10 +88,14 @@ def source_kind(stats: dict[str, Any]) -> str:
     return "upstream"
 
 
-def check_entry(entry: Entry, artifacts: Path, index: HashIndex | None = None) -> CatalogEntry:
-    """Compare an entry's data file with its stats.json record (see the module doc)."""
+def check_entry(entry: Entry, artifacts: Path, index: HashIndex | None = None,
+                full: bool = False) -> CatalogEntry:
+    """Compare an entry's data file with its stats.json record (see the module doc).
+
+    ``full`` re-reads the data file even when the hash index knows it.
+    """
     data = entry.data_path(artifacts)
-    stats, why = read_stats_object(entry.stats_path(artifacts))
+    stats, stats_bytes, why = _read_stats(entry.stats_path(artifacts))
 
     def corrupt(reason: str, kind: str = "unknown") -> CatalogEntry:
         return CatalogEntry(entry, Integrity.CORRUPT, reason, None, kind)
@@ -95,21 +112,31 @@ def check_entry(entry: Entry, artifacts: Path, index: HashIndex | None = None) -
             return corrupt(f"{STATS_FILE} says {field} {stats[field]!r}, the path says {want!r}",
                            kind)
     index = index or HashIndex(artifacts)
-    size = data.stat().st_size
-    recorded_sha = stats.get("sha256")
-    if isinstance(recorded_sha, str):
-        if stats.get("size") is not None and stats["size"] != size:
-            return corrupt(f"{DATA_FILE} has {size} bytes, {STATS_FILE} records {stats['size']}",
-                           kind)
-        sha = index.sha256(f"{entry.key}/{DATA_FILE}", data)
-        if sha != recorded_sha:
-            return corrupt(f"{DATA_FILE} does not match the SHA-256 in {STATS_FILE}", kind)
-        return CatalogEntry(entry, Integrity.PRESENT, "", sha, kind)
-    problem = schema_problem(entry, data)
-    if problem:
-        return corrupt(problem, kind)
-    sha = index.sha256(f"{entry.key}/{DATA_FILE}", data)
-    return CatalogEntry(entry, Integrity.UNVERIFIED, f"{STATS_FILE} records no SHA-256", sha, kind)
+    key = f"{entry.key}/{DATA_FILE}"
+    try:
+        size = data.stat().st_size
+        recorded_sha, recorded_size, where = stats.get("sha256"), stats.get("size"), STATS_FILE
+        if not isinstance(recorded_sha, str):
+            record = verified.lookup(entry, artifacts, stats_bytes)
+            if record is not None:
+                recorded_sha, recorded_size = record["sha256"], record.get("size")
+                where = f"the record of {record.get('verified_by', 'a verification')}"
+        if isinstance(recorded_sha, str):
+            if recorded_size is not None and recorded_size != size:
+                return corrupt(f"{DATA_FILE} has {size} bytes, {where} records {recorded_size}"
+                               " (truncated or replaced)", kind)
+            sha = index.rehash(key, data) if full else index.sha256(key, data)
+            if sha != recorded_sha:
+                return corrupt(f"{DATA_FILE} does not match the SHA-256 in {where}", kind)
+            return CatalogEntry(entry, Integrity.PRESENT, "", sha, kind)
+        problem = schema_problem(entry, data)
+        if problem:
+            return corrupt(problem, kind)
+        sha = index.rehash(key, data) if full else index.sha256(key, data)
+    except OSError as exc:
+        return corrupt(f"{DATA_FILE} is unreadable ({exc.strerror or exc})", kind)
+    return CatalogEntry(entry, Integrity.UNVERIFIED, f"{STATS_FILE} records no SHA-256 "
+                        "(upstream's format); `iqb cache verify` records it", sha, kind)
 
 
 def schema_problem(entry: Entry, data: Path) -> str:
@@ -124,8 +151,11 @@ def schema_problem(entry: Entry, data: Path) -> str:
     return ""
 
 
-def scan(artifacts: Path) -> list[CatalogEntry]:
-    """Every entry directory under the cache, checked; sorted by dataset and period."""
+def scan(artifacts: Path, full: bool = False) -> list[CatalogEntry]:
+    """Every entry directory under the cache, checked; sorted by dataset and period.
+
+    ``full`` re-reads every data file instead of trusting the hash index.
+    """
     root = artifacts / CACHE_VERSION_DIR
     index = HashIndex(artifacts)
     found: list[CatalogEntry] = []
@@ -138,8 +168,7 @@ def scan(artifacts: Path) -> list[CatalogEntry]:
         entry = parsed[0]
         if not (entry.data_path(artifacts).exists() or entry.stats_path(artifacts).exists()):
             continue
-        found.append(check_entry(entry, artifacts, index))
-    with contextlib.suppress(OSError):  # a read-only tree: the index is only a cache
-        index.save()
+        found.append(check_entry(entry, artifacts, index, full))
+    index.save()  # a read-only tree: not saved, the index is only a cache
     found.sort(key=lambda c: (c.entry.dataset.name, c.entry.start, c.entry.end))
     return found

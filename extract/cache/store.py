@@ -17,8 +17,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,52 +24,44 @@ import filelock
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from extract.cache.layout import Entry
-from extract.datasets import SCHEMA_VERSION, Dataset
+from extract.cache.layout import Entry, parse_cache_key
+from extract.cache.templates import template_hash, template_text
+from extract.datasets import SCHEMA_VERSION
+
+__all__ = ["read_stats", "template_hash", "template_text", "write_entry"]
 
 TMP_SUFFIX = ".tmp"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-class EntryState(StrEnum):
-    PRESENT = "present"
-    MISSING = "missing"
-    STALE = "stale"
-
-
-def template_text(dataset: Dataset) -> str:
-    return resources.files("extract").joinpath("templates", dataset.template_name).read_text()
-
-
-def template_hash(dataset: Dataset) -> str:
-    """SHA256 of the template text, as upstream records it in stats.json."""
-    return hashlib.sha256(template_text(dataset).encode()).hexdigest()
-
-
 def read_stats(entry: Entry, artifacts: Path) -> dict[str, Any] | None:
+    """The entry's stats.json object, or None if it is missing, unreadable or not an object."""
     path = entry.stats_path(artifacts)
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
         return None
+    return doc if isinstance(doc, dict) else None
 
 
-def entry_state(entry: Entry, artifacts: Path) -> EntryState:
-    """Present when data and stats exist and stats name today's template."""
-    stats = read_stats(entry, artifacts)
-    if stats is None or not entry.data_path(artifacts).is_file():
-        return EntryState.MISSING
-    if stats.get("template_hash") != template_hash(entry.dataset):
-        return EntryState.STALE
-    return EntryState.PRESENT
+LOCKS_DIR = "state/locks"
 
 
 def lock_for(entry: Entry, artifacts: Path, timeout: float = -1) -> filelock.FileLock:
-    locks = artifacts / "state" / "locks"
+    locks = artifacts / LOCKS_DIR
     locks.mkdir(parents=True, exist_ok=True)
     name = f"{entry.dataset.name}.{entry.start:%Y%m%d}.{entry.end:%Y%m%d}.lock"
     return filelock.FileLock(str(locks / name), timeout=timeout)
+
+
+def lock_for_file(final: Path, artifacts: Path, timeout: float = -1) -> filelock.FileLock:
+    """The lock of one file outside the cache entries (marts, snapshots), by its path."""
+    locks = artifacts / LOCKS_DIR
+    locks.mkdir(parents=True, exist_ok=True)
+    rel = final.relative_to(artifacts).as_posix()
+    digest = hashlib.sha256(rel.encode()).hexdigest()[:16]
+    return filelock.FileLock(str(locks / f"file.{final.name}.{digest}.lock"), timeout=timeout)
 
 
 @contextlib.contextmanager
@@ -89,15 +79,54 @@ def atomic_path(final: Path) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, final)
+    except OSError as exc:
+        if exc.filename or exc.errno is None:
+            raise
+        # pyarrow's writer reports ENOSPC without a file name: name the file being written
+        raise OSError(exc.errno, os.strerror(exc.errno), str(final)) from exc
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
-def remove_leftovers(directory: Path) -> None:
-    """Delete temp files of writers that died (call only while holding the entry lock)."""
+def remove_leftovers(directory: Path, name: str = "") -> None:
+    """Delete temp files of writers that died (call only while holding their lock).
+
+    ``name``: only the temp files of that final file name (a folder of several files).
+    """
     if directory.is_dir():
-        for leftover in directory.glob(f".*{TMP_SUFFIX}"):
+        for leftover in directory.glob(f".{name}*{TMP_SUFFIX}" if name else f".*{TMP_SUFFIX}"):
             leftover.unlink(missing_ok=True)
+
+
+def final_name(tmp: Path) -> str:
+    """``.data.parquet.ab12cd34.tmp`` (from :func:`atomic_path`) -> ``data.parquet``."""
+    return tmp.name[1:].removesuffix(TMP_SUFFIX).rsplit(".", 1)[0]
+
+
+def sweep_leftovers(artifacts: Path, trees: tuple[str, ...] = ("cache", "marts", "read_only")
+                    ) -> int:
+    """Remove temp files that dead writers left anywhere under ``trees``; return how many.
+
+    Each is removed only if its lock is free (the entry's in the cache, the file's
+    elsewhere): a writer running right now holds it, and keeps its file.
+    """
+    removed = 0
+    for tree in trees:
+        top = artifacts / tree
+        if not top.is_dir():
+            continue
+        for tmp in sorted(top.rglob(f".*{TMP_SUFFIX}")):
+            final = tmp.with_name(final_name(tmp))
+            parsed = parse_cache_key(final.relative_to(artifacts).as_posix())
+            lock = lock_for(parsed[0], artifacts, timeout=0) if parsed else \
+                lock_for_file(final, artifacts, timeout=0)
+            try:
+                with lock:
+                    tmp.unlink(missing_ok=True)
+                    removed += 1
+            except filelock.Timeout:
+                continue
+    return removed
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema, dataset: str) -> pa.RecordBatch:

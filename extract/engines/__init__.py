@@ -58,6 +58,11 @@ class EngineError(RuntimeError):
     """A query failed in a way the user can act on; the message says how."""
 
 
+class NoInputError(EngineError):
+    """The engine has no input for the period: no entry is written (an empty one
+    would pass for a real month without tests, and hide it from a later real run)."""
+
+
 def make_engine(name: str, **options: Any) -> Engine:
     """Build an engine by CLI name; imports lazily so DuckDB users never load BigQuery."""
     if name == "duckdb":

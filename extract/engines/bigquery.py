@@ -343,6 +343,9 @@ class BigQueryEngine:
             "slot_millis": job.slot_millis or 0,
             "maximum_bytes_billed": self.maximum_bytes_billed,
             "source_tables": sorted(set(read)),
+            # where the rows came from (stats.json provenance, as the embedded engine writes it)
+            "source": {"kind": "bigquery", "engine": self.name, "tables": sorted(set(read)),
+                       "job_id": job.job_id},
         }
         if job.started:  # BigQuery's own clock; without it the cache writer's stands
             stats["query_start_time"] = job.started.isoformat().replace("+00:00", "Z")

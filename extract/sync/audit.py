@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from extract.cache.hashindex import HashIndex
 from extract.cache.layout import STATS_FILE, parse_cache_key
 from extract.sync.compare import Selection
-from extract.sync.hashindex import HashIndex
 from extract.sync.manifest import Manifest, publishable_files
 
 
@@ -67,9 +67,11 @@ def usage(artifacts: Path, selection: Selection) -> list[PeriodUsage]:
         if name == STATS_FILE:
             row.entries += 1
             try:
-                stats = json.loads(path.read_text())
+                stats = json.loads(path.read_bytes())
             except (OSError, ValueError):
                 continue  # an unreadable stats.json costs nothing we can know
+            if not isinstance(stats, dict):
+                continue  # nor does one that is not an object (`cache status` calls it corrupt)
             row.bytes_billed += int(stats.get("total_bytes_billed") or 0)
             row.bytes_processed += int(stats.get("total_bytes_processed") or 0)
     return [periods[k] for k in sorted(periods)]

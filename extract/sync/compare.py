@@ -12,9 +12,9 @@ from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
+from extract.cache.hashindex import HashIndex
 from extract.cache.layout import parse_cache_key
 from extract.datasets import DATASETS_BY_NAME, GRANULARITY_LEVELS
-from extract.sync.hashindex import HashIndex
 from extract.sync.manifest import FileRecord, Manifest, publishable_files
 
 

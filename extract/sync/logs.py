@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from extract.sync.redact import redact
+
 LOG_DIR = "state/logs"
 
 
@@ -48,9 +50,14 @@ class SpanLog:
         self._lock = threading.Lock()
 
     def write(self, record: dict) -> None:
+        """Append one record; URL credentials and tokens in its strings are masked."""
+        clean = {k: redact(v) if isinstance(v, str) else v for k, v in record.items()}
         with self._lock:
-            self._fh.write(json.dumps(record) + "\n")
-            self._fh.flush()
+            try:
+                self._fh.write(json.dumps(clean) + "\n")
+                self._fh.flush()
+            except OSError as exc:  # a full disk: say which file could not be written
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
 
     @contextmanager
     def span(self, op: str, key: str, url: str = "") -> Iterator[Span]:
@@ -70,7 +77,10 @@ class SpanLog:
 
     def close(self) -> None:
         with self._lock:
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError as exc:  # the last buffered line did not fit on the disk
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
 
     def __enter__(self) -> SpanLog:
         return self

@@ -9,6 +9,16 @@ interrupted pull simply runs again. Cache entries are installed under the
 entry lock the extractor uses, data first and ``stats.json`` last, so an entry
 never counts as present with half of it new.
 
+A cache entry whose stats.json is upstream's (no hash of its data in it) gets
+the SHA-256 it was just verified against recorded (``extract.cache.verified``),
+so it counts as present, verified, from then on. A stats.json that is not a
+JSON object is refused like any other integrity failure. Temp files of a pull
+that was killed are removed by the next one (under the lock of their file, so
+never one a running pull is writing), wherever they are: cache, marts, snapshots.
+Before the first download, each host the files come from is reached once:
+one that cannot be resolved or reached fails the pull within seconds, with one
+message, instead of every file retrying for the retry deadline.
+
 ``ManifestRemoteCache`` is the same install path behind the runner's
 ``RemoteCache`` seam: ``iqb extract run`` fetches an entry from the manifest
 before it would run the engine.
@@ -25,13 +35,30 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from extract.cache import verified
+from extract.cache.catalog import SYNTHETIC, source_kind
+from extract.cache.hashindex import HashIndex
 from extract.cache.layout import DATA_FILE, STATS_FILE, Entry, parse_cache_key
-from extract.cache.store import atomic_path, lock_for, remove_leftovers, template_hash
+from extract.cache.store import (
+    atomic_path,
+    lock_for,
+    lock_for_file,
+    remove_leftovers,
+    sweep_leftovers,
+)
+from extract.cache.templates import is_current
 from extract.sync.compare import FileState, Selection, compare
-from extract.sync.hashindex import HashIndex
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import FileRecord, Manifest, ManifestError
-from extract.sync.remote import Source, SyncError, Transfer, load_manifest, source_for
+from extract.sync.redact import redact
+from extract.sync.remote import (
+    Source,
+    SyncError,
+    Transfer,
+    check_reachable,
+    load_manifest,
+    source_for,
+)
 
 LOCK_TIMEOUT = 600.0
 
@@ -88,8 +115,12 @@ def _json_object(path: Path) -> dict:
 
 
 def install_file(fetcher: Fetcher, key: str, rec: FileRecord, artifacts: Path) -> int:
-    with atomic_path(artifacts / key) as tmp:
-        return fetcher.download(key, rec, tmp)
+    """A file outside the cache (marts, snapshots), under its own lock."""
+    final = artifacts / key
+    with lock_for_file(final, artifacts, timeout=LOCK_TIMEOUT):
+        remove_leftovers(final.parent, final.name)
+        with atomic_path(final) as tmp:
+            return fetcher.download(key, rec, tmp)
 
 
 def install_entry(fetcher: Fetcher, entry: Entry, records: dict[str, FileRecord],
@@ -111,7 +142,11 @@ def install_entry(fetcher: Fetcher, entry: Entry, records: dict[str, FileRecord]
                 if data_rec else None
             if stats_rec and tmp_stats:
                 total += fetcher.download(f"{entry.key}/{STATS_FILE}", stats_rec, tmp_stats)
-                if accept_stats and not accept_stats(_json_object(tmp_stats)):
+                doc = _json_object(tmp_stats)
+                if not doc:
+                    raise IntegrityError(f"{entry.key}/{STATS_FILE}: the manifest's file is not "
+                                         "a JSON object; the entry was not installed")
+                if accept_stats and not accept_stats(doc):
                     raise _Declined
             if data_rec and tmp_data:
                 total += fetcher.download(f"{entry.key}/{DATA_FILE}", data_rec, tmp_data)
@@ -119,7 +154,24 @@ def install_entry(fetcher: Fetcher, entry: Entry, records: dict[str, FileRecord]
                     entry.stats_path(artifacts).unlink(missing_ok=True)
     except _Declined:
         return None
+    if data_rec:
+        _record_verified(entry, artifacts, data_rec)
     return total
+
+
+def _record_verified(entry: Entry, artifacts: Path, data_rec: FileRecord) -> None:
+    """For upstream's stats.json (no hash): keep the hash the data was verified against."""
+    stats_path = entry.stats_path(artifacts)
+    try:
+        raw = stats_path.read_bytes()
+    except FileNotFoundError:
+        return
+    doc = _json_object(stats_path)
+    if doc and not isinstance(doc.get("sha256"), str) and \
+            verified.lookup(entry, artifacts, raw) is None:
+        size = entry.data_path(artifacts).stat().st_size
+        verified.record(entry, artifacts, raw, size, data_rec.sha256,
+                        "iqb cache pull (SHA-256 of the manifest)")
 
 
 @dataclass
@@ -164,6 +216,7 @@ def pull(artifacts: Path, manifest: Manifest, source: Source, transfer: Transfer
     one, nothing is downloaded at all.
     """
     selection = selection or Selection()
+    sweep_leftovers(artifacts)
     index = HashIndex(artifacts)
     report = PullReport()
     diffs = [d for d in compare(manifest, artifacts, index, selection, jobs)
@@ -176,11 +229,20 @@ def pull(artifacts: Path, manifest: Manifest, source: Source, transfer: Transfer
     pending = missing | {k for k in changed if force or k.rpartition("/")[0] in incomplete}
     report.same = sum(d.state == FileState.SAME for d in diffs)
     report.kept = sorted(changed - pending)
+    # Files already here with the manifest's hash are verified too: record that for
+    # upstream-format entries (copied in by hand, say), unless their stats.json moves.
+    for d in diffs:
+        parsed = parse_cache_key(d.key)
+        if d.state == FileState.SAME and parsed and parsed[1] == DATA_FILE and \
+                f"{parsed[0].key}/{STATS_FILE}" not in pending:
+            with lock_for(parsed[0], artifacts, timeout=LOCK_TIMEOUT):
+                _record_verified(parsed[0], artifacts, manifest.files[d.key])
     problems = [p for p in (refused(manifest.files[k].url) for k in sorted(pending)) if p] \
         if refused else []
     if problems:
         raise SyncError(f"{len(problems)} URL(s) refused; nothing was downloaded:\n"
                         + "\n".join(f"  - {p}" for p in problems[:20]))
+    check_reachable([manifest.files[k].url for k in pending], source, transfer)
     lock = threading.Lock()
     with SpanLog(artifacts, "pull") as log, \
             ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -224,14 +286,17 @@ class ManifestRemoteCache:
     locally, so a fully cached run never touches the network. If it cannot be
     read, every fetch fails with that one reason (and the runner reports the
     entries as failed) instead of falling back to a possibly billed engine.
-    Only entries whose stats.json names today's template hash are taken; an
-    entry computed by another template would be stale the moment it landed.
+    Only entries whose stats.json names today's template hash (ours, or
+    upstream's for the same dataset) are taken; an entry computed by another
+    template would be stale the moment it landed.
     The runner calls ``fetch`` holding the entry lock, after the local check.
     """
 
     def __init__(self, manifest: str, artifacts: Path, transfer: Transfer | None = None,
-                 allow_http: bool = False) -> None:
+                 allow_http: bool = False, accept_synthetic: bool = True) -> None:
         self.location = manifest
+        # False for `--engine bigquery`: real data is asked for, a synthetic copy is no answer
+        self.accept_synthetic = accept_synthetic
         self.artifacts = artifacts
         self.transfer = transfer or Transfer()
         self.source = source_for(manifest, self.transfer, allow_http)
@@ -245,8 +310,10 @@ class ManifestRemoteCache:
             if self._manifest is None and not self._error:
                 try:
                     self._manifest = load_manifest(self.location, self.source)
+                    check_reachable([r.url for r in list(self._manifest.files.values())[:1]],
+                                    self.source, self.transfer)
                 except (SyncError, ManifestError) as exc:
-                    self._error = f"remote manifest unusable: {exc}"
+                    self._error = redact(f"remote manifest unusable: {exc}")
             if self._error:
                 raise SyncError(self._error)
             if self._log is None:
@@ -260,11 +327,31 @@ class ManifestRemoteCache:
                    for name in (DATA_FILE, STATS_FILE)}
         if not all(records.values()):
             return False
-        wanted = template_hash(entry.dataset)
         installed = install_entry(fetcher, entry, {n: r for n, r in records.items() if r},
                                   artifacts,
-                                  accept_stats=lambda s: s.get("template_hash") == wanted)
+                                  accept_stats=lambda s: self._usable(entry, s))
         return installed is not None
+
+    def _usable(self, entry: Entry, stats: dict) -> bool:
+        return is_current(entry.dataset, stats) and \
+            (self.accept_synthetic or source_kind(stats) != SYNTHETIC)
+
+    def holds(self, entry: Entry) -> bool:
+        """Whether the manifest has a current copy of ``entry`` (reads only its stats.json).
+
+        The dry run asks this: such an entry would be pulled, at no query cost.
+        """
+        manifest, _ = self._load()
+        records = [manifest.files.get(f"{entry.key}/{name}") for name in (DATA_FILE, STATS_FILE)]
+        if not all(records):
+            return False
+        stats_rec = records[1]
+        assert stats_rec is not None
+        try:
+            doc = json.loads(self.source.read_bytes(stats_rec.url))  # type: ignore[attr-defined]
+        except (SyncError, ValueError):
+            return False
+        return isinstance(doc, dict) and self._usable(entry, doc)
 
     def close(self) -> None:
         with self._lock:

@@ -12,6 +12,9 @@ Order of a push, and why:
    makes this fail instead of silently dropping its files);
 6. with ``--delete``, prune kept manifests past retention, then remove the
    objects that neither the new manifest nor any kept one names.
+Before any of it, cache entries made from synthetic data (``iqb sample``) are
+refused unless ``allow_synthetic``: a shared bucket must never serve them as
+M-Lab measurements.
 A push killed before 5 leaves the old manifest, whose objects are untouched;
 the rerun finds the objects it already uploaded and reuses them.
 """
@@ -28,8 +31,10 @@ from pathlib import Path
 
 import duckdb
 
-from extract.cache.store import atomic_path
-from extract.sync.hashindex import HashIndex
+from extract.cache.catalog import SYNTHETIC, source_kind
+from extract.cache.hashindex import HashIndex
+from extract.cache.layout import STATS_FILE, parse_cache_key
+from extract.cache.store import atomic_path, read_stats
 from extract.sync.history import (
     DEFAULT_KEEP_DAYS,
     DEFAULT_KEEP_LAST,
@@ -216,8 +221,26 @@ def read_published(remote: Remote) -> tuple[Manifest, int]:
                         "<id>` (`iqb sync history` lists them).") from None
 
 
+class SyntheticRefused(SyncError):
+    """Synthetic entries would be published; nothing was uploaded (exit 2: a usage error)."""
+
+
+def synthetic_entries(artifacts: Path, keys: list[str]) -> list[str]:
+    """Entry keys among ``keys`` whose stats.json says the data is synthetic."""
+    found = []
+    for key in keys:
+        parsed = parse_cache_key(key)
+        if parsed is None or parsed[1] != STATS_FILE:
+            continue
+        stats = read_stats(parsed[0], artifacts)
+        if stats is not None and source_kind(stats) == SYNTHETIC:
+            found.append(parsed[0].key)
+    return found
+
+
 def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = False,
-         delete: bool = False, on_upload: Callable[[Upload], None] | None = None,
+         delete: bool = False, allow_synthetic: bool = False,
+         on_upload: Callable[[Upload], None] | None = None,
          keep_days: int = DEFAULT_KEEP_DAYS, keep_last: int = DEFAULT_KEEP_LAST) -> PushReport:
     """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring."""
     started = datetime.now(UTC)
@@ -227,6 +250,18 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
         raise SyncError(f"a dbt build was stopped while publishing its marts "
                         f"({pending[0].parent}); run `dbt build` (it finishes the publish) and "
                         "push again")
+    synthetic = [] if allow_synthetic else \
+        synthetic_entries(artifacts, list(publishable_files(artifacts)))
+    if synthetic:
+        shown = "\n".join(f"  - {k}" for k in synthetic[:10])
+        more = f"\n  ... and {len(synthetic) - 10} more" if len(synthetic) > 10 else ""
+        are = "y is" if len(synthetic) == 1 else "ies are"
+        raise SyntheticRefused(f"{len(synthetic)} cache entr{are} synthetic (made from "
+                               "`iqb sample` data; stats.json source.kind is 'synthetic'); "
+                               f"refusing to publish them as real measurements, "
+                               f"nothing was uploaded:\n{shown}{more}\nRe-make them from real "
+                               "data (`iqb extract run --engine bigquery`), or pass "
+                               "--allow-synthetic to publish them labelled as synthetic.")
     index = HashIndex(artifacts)
     report.snapshot = snapshot_database(artifacts, index, dry_run)
     local = publishable_files(artifacts)

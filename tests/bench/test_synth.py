@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench import synth
-from extract.cache.store import EntryState, entry_state
+from extract.cache.state import EntryState, entry_state
 from extract.datasets import DATASETS, DATASETS_BY_NAME, PERCENTILES
 
 SCALE = 0.01

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from extract.cache.layout import Entry
-from extract.cache.store import TMP_SUFFIX, template_text
+from extract.cache.store import TMP_SUFFIX
+from extract.cache.templates import template_text
 from extract.datasets import DATASETS
 from extract.engines import EngineError, Query
 from extract.engines.bigquery import BigQueryEngine

@@ -31,7 +31,7 @@ import sqlglot
 from sqlglot import exp
 
 from extract.cache.layout import Entry
-from extract.cache.store import template_hash, template_text
+from extract.cache.templates import template_hash, template_text
 from extract.datasets import DATASETS, SOURCE_TABLES
 from extract.engines import Query
 from extract.engines.bigquery import DEFAULT_MAXIMUM_BYTES_BILLED, BigQueryEngine

@@ -9,7 +9,7 @@ import requests
 import sqlglot
 from google.api_core import exceptions as api_exceptions
 
-from extract.cache.store import template_text
+from extract.cache.templates import template_text
 from extract.datasets import DATASETS, SOURCE_TABLES
 from extract.engines import EngineError
 from extract.engines.bigquery import (

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import extract.sync.hashindex as hashindex
+import extract.cache.hashindex as hashindex
+from extract.cache.hashindex import INDEX_PATH, HashIndex
 from extract.cache.layout import Entry
 from extract.datasets import DATASETS
 from extract.sync.compare import FileState, Selection, compare
-from extract.sync.hashindex import INDEX_PATH, HashIndex
 from extract.sync.manifest import FileRecord, Manifest
 
 HOUR_NS = 3600 * 10**9
@@ -76,7 +76,30 @@ def test_corrupt_index_is_ignored_and_rewritten(tmp_path: Path) -> None:
     index = HashIndex(tmp_path)
     assert index.sha256("f", path) == hashlib.sha256(b"x").hexdigest()
     index.save()
-    assert '"v":1' in (tmp_path / INDEX_PATH).read_text()
+    assert '"v":2' in (tmp_path / INDEX_PATH).read_text()
+
+
+def test_a_file_moved_over_with_the_same_stat_is_hashed_again(tmp_path: Path) -> None:
+    """`mv` / `cp -p` keep size and mtime; only the inode tells that the file changed."""
+    path, other = tmp_path / "f.bin", tmp_path / "g.bin"
+    mtime = _write(path, b"a" * 100)
+    index = HashIndex(tmp_path)
+    index.sha256("f", path)
+    index.save()
+    _write(other, b"b" * 100)
+    os.utime(other, ns=(mtime, mtime))
+    os.replace(other, path)  # same size, same mtime, another inode
+    assert HashIndex(tmp_path).sha256("f", path) == hashlib.sha256(b"b" * 100).hexdigest()
+
+
+def test_an_index_that_cannot_be_saved_is_not_an_error(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("a file where the index's folder should be")
+    path = tmp_path / "f.bin"
+    _write(path, b"x")
+    index = HashIndex(tmp_path)
+    assert index.sha256("f", path) == hashlib.sha256(b"x").hexdigest()
+    assert index.save() is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin", "state"]
 
 
 def test_status_over_thousands_of_unchanged_files_reads_none(

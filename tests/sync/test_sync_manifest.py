@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from extract.sync.hashindex import file_sha256
+from extract.cache.hashindex import file_sha256
 from extract.sync.manifest import (
     FileRecord,
     Manifest,

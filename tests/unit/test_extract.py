@@ -17,7 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from extract.cache.layout import Entry
-from extract.cache.store import EntryState, entry_state, template_text
+from extract.cache.state import EntryState, entry_state
+from extract.cache.store import write_entry
+from extract.cache.templates import template_text
 from extract.cli import app
 from extract.datasets import DATASETS, DATASETS_BY_NAME, PERCENTILES
 from extract.engines.duckdb import to_duckdb_sql
@@ -103,16 +105,29 @@ def test_all_twelve_datasets_have_their_exact_schema(workspace: Path) -> None:
         country.column("sample_count").to_pylist())  # rows with a NULL city are left out
 
 
-def test_a_month_without_data_gives_typed_empty_files(workspace: Path, tmp_path: Path) -> None:
+def test_a_month_without_raw_data_is_no_input_not_an_empty_entry(workspace: Path,
+                                                                    tmp_path: Path) -> None:
     (tmp_path / "empty.yaml").write_text(ONE_MONTH.replace("2024-10-01", "2019-01-01")
                                          .replace("2024-11-01", "2019-02-01"))
     code, output = iqb("extract", "run", "--config", "empty.yaml")
-    assert code == 0, output
+    assert code == 1, output
+    text = " ".join(output.split())
+    assert "no input │ 12" in text
+    assert "no input for 1 period(s): 2019-01-01..2019-02-01; nothing was written" in text
+    assert not (workspace / "cache").exists() or not list((workspace / "cache").rglob("*.*"))
+    code, output = iqb("cache", "status", "--config", "empty.yaml", "--json")
+    assert json.loads(output)["counts"] == {"missing": 12}
+
+
+def test_an_empty_result_is_written_with_the_dataset_schema(workspace: Path) -> None:
+    """Input that filters down to no rows is a real (empty) result: typed, not zero-column."""
     for d in DATASETS:
-        table = pq.read_table(entry(d.name, date(2019, 1, 1), date(2019, 2, 1))
-                              .data_path(workspace))
-        assert table.num_rows == 0
-        assert table.schema.equals(d.schema)
+        e = entry(d.name)
+        written = write_entry(e, workspace, iter([]), {}, "duckdb")
+        assert written.rows == 0
+        table = pq.read_table(e.data_path(workspace))
+        assert table.num_rows == 0 and table.schema.equals(d.schema)
+        assert entry_state(e, workspace) == EntryState.PRESENT
 
 
 def test_second_run_skips_and_force_reruns(workspace: Path) -> None:
@@ -161,7 +176,7 @@ def test_dry_run_writes_nothing(workspace: Path) -> None:
     assert not (workspace / "cache").exists()
 
 
-def test_missing_raw_data_fails_every_entry_clearly(tmp_path: Path, artifacts: Path,
+def test_missing_raw_data_is_no_input_for_every_entry(tmp_path: Path, artifacts: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pipeline.yaml").write_text(ONE_MONTH.replace("[country, country_asn, "
                                                               "subdivision1, subdivision1_asn, "
@@ -172,7 +187,7 @@ def test_missing_raw_data_fails_every_entry_clearly(tmp_path: Path, artifacts: P
     text = " ".join(output.split())
     assert "no raw measurements for unified_downloads" in text
     assert "no raw measurements for unified_uploads" in text
-    assert "iqb sample" in text and "failed │ 2" in text
+    assert "iqb sample" in text and "no input │ 2" in text
     assert not (artifacts / "cache").exists() or not list((artifacts / "cache").rglob("*.*"))
 
 
@@ -185,7 +200,7 @@ from extract.cache.store import lock_for, write_entry
 from extract.datasets import DATASETS_BY_NAME
 from extract.engines.duckdb import DuckDBEngine
 from extract.engines import Query
-from extract.cache.store import template_text
+from extract.cache.templates import template_text
 
 root = Path(sys.argv[1])
 e = Entry(DATASETS_BY_NAME["downloads_by_country_city_asn"], date(2024, 10, 1), date(2024, 11, 1))

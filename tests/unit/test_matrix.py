@@ -120,3 +120,56 @@ def test_cli_exits_2_and_writes_nothing(tmp_path: Path, artifacts: Path,
     assert "town" in result.output and "version" in result.output
     assert str(bad) in result.output
     assert list(artifacts.iterdir()) == []
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    # unquoted, YAML reads a datetime: the time must not be dropped silently
+    ('start: "2024-10-01"', "start: 2024-10-01 12:00:00",
+     "matrix.dates[0].start: 2024-10-01 12:00:00 has a time of day"),
+    ('start: "2024-10-01"', 'start: "2024-10-01T12:00:00"',
+     "periods are whole days, without a time"),
+    ('start: "2024-10-01"', 'start: "0001-01-01"', "matrix.dates[0].start: year 1 is outside"),
+    ('end: "2024-11-01"', f'end: "{date.today().year + 2}-01-01"', "matrix.dates[0].end: year"),
+    ('- {start: "2024-10-01", end: "2024-11-01"}', '- {months: "2008-12..2009-02"}',
+     "matrix.dates[0].months: year 2008 is outside 2009.."),
+    ("[country]", "[[country]]",
+     "matrix.granularities[0]: expected a granularity name, got a list"),
+    ("[country]", "[{country: 1}]", "matrix.granularities[0]: expected a granularity name"),
+])
+def test_edge_cases_are_errors_with_their_field(tmp_path: Path, old: str, new: str,
+                                                 expected: str) -> None:
+    assert old in GOOD_MATRIX
+    problems = problems_of(write(tmp_path, GOOD_MATRIX.replace(old, new)))
+    assert any(expected in p for p in problems), problems
+
+
+def test_first_and_last_allowed_years_pass(tmp_path: Path) -> None:
+    text = GOOD_MATRIX.replace('start: "2024-10-01"', 'start: "2009-01-01"').replace(
+        'end: "2024-11-01"', f'end: "{date.today().year + 1}-12-31"')
+    m = load_matrix(write(tmp_path, text))
+    assert m.periods[0].start == date(2009, 1, 1)
+
+
+def test_duplicated_key_is_an_error_not_last_wins(tmp_path: Path) -> None:
+    text = GOOD_MATRIX + GOOD_MATRIX.split("\n", 1)[1].replace("[country]", "[city]")
+    problems = problems_of(write(tmp_path, text))
+    assert problems == ["matrix: key written twice (lines 2 and 6); YAML would silently "
+                        "keep only the last"]
+    inner = GOOD_MATRIX.replace("  granularities: [country]",
+                                "  granularities: [country]\n  granularities: [city]")
+    assert "granularities: key written twice" in problems_of(write(tmp_path, inner))[0]
+
+
+@pytest.mark.parametrize("text", [
+    GOOD_MATRIX.replace('start: "2024-10-01"', "start: 2024-10-01 12:00:00"),
+    GOOD_MATRIX.replace('start: "2024-10-01"', 'start: "0001-01-01"'),
+    GOOD_MATRIX + "matrix: {}\n",
+    GOOD_MATRIX.replace("[country]", "[[country]]"),
+])
+def test_cli_edge_cases_exit_2_without_traceback(tmp_path: Path, artifacts: Path,
+                                                 text: str) -> None:
+    result = CliRunner().invoke(app, ["extract", "run", "--config", str(write(tmp_path, text))])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.exception is not None  # SystemExit
+    assert isinstance(result.exception, SystemExit)
+    assert list(artifacts.iterdir()) == []
