@@ -233,3 +233,15 @@ def test_readme_query_runs_in_the_duckdb_shell(story, number: int, tmp_path: Pat
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) >= 2, (sql, proc.stdout)  # a header and at least one row
+
+
+def test_synthetic_periods_say_so_in_the_marts_and_the_report(story) -> None:
+    root = story["root"]
+    for mart in MARTS:
+        assert query(root, f"select distinct is_synthetic, source_kind from {mart}") == [
+            (True, "synthetic")], mart
+    proc = subprocess.run([str(IQB), "report"], env=env(root), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"SYNTHETIC data (iqb sample), for trying the workspace, never for citing: " \
+           f"{SEP}..{OCT}, {OCT}..2024-11-01" in proc.stdout

@@ -90,6 +90,12 @@ def test_the_build_passes_every_model_and_data_test(built) -> None:
     assert "unit_test" not in kinds  # they run on request (test_write_audit_publish.py)
 
 
+def test_real_data_is_not_synthetic(built) -> None:
+    root, _, _ = built
+    assert query(root, "select distinct is_synthetic, source_kind from quality_by_country") == [
+        (False, "upstream")]  # M-Lab's published files: upstream's stats.json
+
+
 def test_datasets_without_files_give_empty_marts_not_errors(built) -> None:
     root, _, run = built
     assert "no readable entry of downloads_by_country_city_asn" in run.output
