@@ -30,6 +30,7 @@ from rich.progress import (
 from rich.table import Table
 
 from extract.cache.layout import ENV_ARTIFACTS, default_artifacts
+from extract.engines import DEFAULT_MEMORY_LIMIT_GB
 from extract.matrix import ConfigError, Matrix, load_matrix
 from extract.sample.generate import DEFAULT_ROWS
 
@@ -184,6 +185,11 @@ def extract_run(
     refresh_stale: Annotated[bool, typer.Option(
         help="Re-run entries written by an older version of their template.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Say what would run; run nothing.")] = False,
+    memory_gb: Annotated[float, typer.Option(
+        "--memory-gb", envvar="IQB_MEMORY_GB", show_envvar=True, min=0.1,
+        help="Memory the embedded engine may use per query, in GB: a month is computed in "
+             "chunks of whole countries sized to it, so memory does not grow with the "
+             "month (quantiles stay exact).")] = DEFAULT_MEMORY_LIMIT_GB,
     remote: Annotated[str | None, typer.Option(
         envvar="IQB_REMOTE_MANIFEST", show_envvar=True,
         help="Manifest (https://, gs:// or file) to pull entries from before running "
@@ -253,7 +259,8 @@ def extract_run(
             # Split the cores between concurrent queries instead of oversubscribing
             # them: same speed, less memory (docs/performance.md).
             eng = make_engine(engine, artifacts=root,
-                              threads=max(1, (os.cpu_count() or 1) // jobs)) \
+                              threads=max(1, (os.cpu_count() or 1) // jobs),
+                              memory_limit_gb=memory_gb / jobs) \
                 if engine == "duckdb" else make_engine(engine)
     except EngineError as exc:
         raise fail(str(exc), 2) from None

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
-from extract.engines import EngineError, NoInputError, Query, QueryResult
+from extract.engines import DEFAULT_MEMORY_LIMIT_GB, EngineError, NoInputError, Query, QueryResult
 from extract.engines.sql import swap_tables
 
 BATCH_ROWS = 64_000
@@ -81,14 +81,25 @@ def to_duckdb_sql(bigquery_sql: str) -> tuple[str, list[str]]:
     return _exact_quantiles(tree).sql("duckdb"), tables
 
 
+# Exact quantiles keep every value of a group in memory until the group is done,
+# and DuckDB cannot spill that state (a memory_limit is ignored by it: 2.2 GB RSS
+# at 40M rows with a 400 MB limit, measured). So a month is run in chunks of
+# whole countries, about CHUNK_ROWS_PER_GB raw rows per gigabyte of the memory
+# cap: memory follows the chunk, not the month, and every group still sees all
+# its values (results are identical; tests/unit/test_engine_chunks.py).
+CHUNK_ROWS_PER_GB = 1_000_000
+
+
 class DuckDBEngine:
     """Runs templates in an in-memory DuckDB over the raw Parquet files."""
 
     name = "duckdb"
 
-    def __init__(self, artifacts: Path, threads: int | None = None) -> None:
+    def __init__(self, artifacts: Path, threads: int | None = None,
+                 memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB) -> None:
         self.raw = raw_dir(Path(artifacts))
         self.threads = threads
+        self.chunk_rows = max(1, int(memory_limit_gb * CHUNK_ROWS_PER_GB))
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         config: dict[str, str | int | bool] = {
@@ -133,14 +144,39 @@ class DuckDBEngine:
                 "files": [f.relative_to(self.raw.parent).as_posix()
                           if f.is_relative_to(self.raw.parent) else str(f) for f in files]}
 
+    def _chunks(self, con: duckdb.DuckDBPyConnection, table: str, query: Query
+                ) -> list[list[str]]:
+        """Consecutive country codes, in order, about ``chunk_rows`` raw rows each."""
+        counts = con.execute(
+            f"SELECT client.Geo.CountryCode, count(*) FROM {table} "
+            "WHERE date >= $start_date AND date < $end_date "
+            "AND client.Geo.CountryCode IS NOT NULL GROUP BY 1 ORDER BY 1",
+            {"start_date": query.start, "end_date": query.end}).fetchall()
+        chunks: list[list[str]] = [[]]
+        rows = 0
+        for code, n in counts:
+            if chunks[-1] and rows + n > self.chunk_rows:
+                chunks.append([])
+                rows = 0
+            chunks[-1].append(code)
+            rows += n
+        return chunks
+
     def run(self, query: Query) -> QueryResult:
         sql, tables = to_duckdb_sql(query.sql)
         con = self._connect()
+        params = {"start_date": query.start, "end_date": query.end}
         try:
             used = self._register_views(con, tables, query)
-            reader = con.execute(
-                sql, {"start_date": query.start, "end_date": query.end}
-            ).to_arrow_reader(BATCH_ROWS)
+            chunks = self._chunks(con, tables[0], query) if len(tables) == 1 else [[]]
+            if len(chunks) == 1:
+                readers = iter([con.execute(sql, params).to_arrow_reader(BATCH_ROWS)])
+            else:
+                # The templates sort by country first, so chunks of consecutive
+                # countries, run in order, give the whole month's order.
+                tree = sqlglot.parse_one(sql, read="duckdb")
+                readers = (con.execute(_only_countries(tree, codes).sql("duckdb"), params)
+                           .to_arrow_reader(BATCH_ROWS) for codes in chunks)
         except duckdb.Error as err:
             con.close()
             raise EngineError(f"DuckDB failed on {query.dataset}: {err}") from err
@@ -150,7 +186,7 @@ class DuckDBEngine:
         bytes_read = sum(os.path.getsize(f) for t in tables
                          for f in (self.raw / t).glob("*.parquet"))
         return QueryResult(
-            batches=_stream(reader, con),
+            batches=_stream(readers, con),
             stats={"total_bytes_processed": bytes_read, "total_bytes_billed": 0,
                    "source": self._source(used)},
         )
@@ -168,9 +204,22 @@ def is_synthetic(path: Path) -> bool:
         return False
 
 
-def _stream(reader: pa.RecordBatchReader, con: duckdb.DuckDBPyConnection
+def _only_countries(tree: exp.Expression, codes: list[str]) -> exp.Expression:
+    """The query restricted to the given country codes (one chunk of a month)."""
+    listed = ", ".join("'" + code.replace("'", "''") + "'" for code in codes)
+    condition = sqlglot.parse_one(f"client.Geo.CountryCode IN ({listed})", read="duckdb")
+    restricted = tree.copy()
+    assert isinstance(restricted, exp.Select)
+    return restricted.where(condition, copy=False)
+
+
+def _stream(readers: Iterator[pa.RecordBatchReader], con: duckdb.DuckDBPyConnection
             ) -> Iterator[pa.RecordBatch]:
+    """Batches of each chunk's result in turn; a chunk's query runs when it is reached."""
     try:
-        yield from reader
+        for reader in readers:
+            yield from reader
+    except duckdb.Error as err:
+        raise EngineError(f"DuckDB failed: {err}") from err
     finally:
         con.close()
