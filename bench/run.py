@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from bench import gcs, questions, synth
 from bench.harness import BIN, REPO, Figure, Sample, StepFailed, child_env, repeat, run
 from bench.report import Results, Row
+from extract.engines import DEFAULT_MEMORY_LIMIT_GB
 from extract.engines.duckdb import raw_dir
 from extract.sample.generate import calibration_table
 
@@ -33,7 +34,7 @@ class Plan:
     scale: float = 1.0
     older_scale: float = 0.05  # the other months of the full layout (sync no-op only)
     layout_months: int | None = None  # None: every month of the manifest (205)
-    extract_rows: tuple[int, int] = (1_000_000, 10_000_000)
+    extract_rows: tuple[int, int, int] = (1_000_000, 10_000_000, 30_000_000)
     seed: int = 0
     repeats: int = 5  # cheap steps
     build_repeats: int = 3  # dbt build, incremental, baseline, sync transfers
@@ -43,7 +44,7 @@ class Plan:
 
 FULL = Plan()
 SMOKE = Plan(months=2, scale=0.004, older_scale=0.002, layout_months=3,
-             extract_rows=(20_000, 40_000), repeats=1, build_repeats=1, big_repeats=1,
+             extract_rows=(20_000, 40_000, 60_000), repeats=1, build_repeats=1, big_repeats=1,
              min_free_gb=0.5)
 
 
@@ -130,7 +131,8 @@ class Bench:
         figures: dict[str, Figure] = {}
         for label, raw_rows, times in (("1m", self.plan.extract_rows[0], self.plan.repeats),
                                        ("10m", self.plan.extract_rows[1],
-                                        self.plan.big_repeats)):
+                                        self.plan.big_repeats),
+                                       ("30m", self.plan.extract_rows[2], 1)):
             root = self.work / f"extract-{label}"
             rows = self._raw_sample(root, raw_rows)
             log = self.log(f"extract-{label}")
@@ -146,7 +148,10 @@ class Bench:
                         rss_key=f"extract_{label}_rss_mb")
         ratio = figures["10m"].rss_mb / figures["1m"].rss_mb
         self.results.figures["extract_rss_ratio_10m_1m"] = round(ratio, 2)
-        self.results.rows[-1].note = f"peak RSS 10M/1M = {ratio:.2f}"
+        self.results.rows[-2].note = f"peak RSS 10M/1M = {ratio:.2f}"
+        self.results.rows[-1].note = (f"memory cap {DEFAULT_MEMORY_LIMIT_GB:g} GB (--memory-gb); "
+                                      f"peak RSS 30M/1M = "
+                                      f"{figures['30m'].rss_mb / figures['1m'].rss_mb:.2f}")
 
     def _raw_sample(self, root: Path, raw_rows: int) -> int:
         """Write (or reuse) one month of raw measurements totalling about ``raw_rows``."""
