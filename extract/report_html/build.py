@@ -183,7 +183,7 @@ def _summary(con: duckdb.DuckDBPyConnection, artifacts: Path, path: Path) -> dic
     cols = ["period", "country_code", "country_name", "meets_min_samples",
             "download_sample_count", "upload_sample_count", "iqb_score",
             *(f"{u}_score" for u in USE_CASES), *metric_cols]
-    sources = period_sources(con, artifacts)
+    sources = period_sources(con)
     index = {s.start: i for i, s in enumerate(sources)}
     select = ", ".join(
         [f"q.{c}" for c in cols[1:6]] + [f"s.{c}" for c in cols[6:13]]

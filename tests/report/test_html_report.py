@@ -81,7 +81,7 @@ def test_demo_periods_say_synthetic_real_october_says_real(
         demo_report: Path, real_db: Path, tmp_path: Path) -> None:
     _, demo = read_data_script(demo_report / "data/summary.js")
     assert all(p["synthetic"] for p in demo["periods"])
-    assert "synthetic sample" in demo["periods"][0]["evidence"]
+    assert "source: synthetic" in demo["periods"][0]["evidence"]
     rep = write_html_report(real_db, tmp_path / "real")
     _, real = read_data_script(rep.directory / "data/summary.js")
     assert [(p["label"], p["synthetic"]) for p in real["periods"]] == [("2024-10", False)]

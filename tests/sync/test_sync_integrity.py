@@ -68,7 +68,7 @@ def test_the_environment_beats_dotenv_and_dry_run_names_the_target(
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert f"/{bucket.name}/state/manifest.json" in proc.stdout and "bucket-a" not in proc.stdout
-    assert len(bucket.objects()) == 49  # 48 files and the manifest, in the environment's bucket
+    assert len(bucket.objects()) == 50  # 48 files, the manifest and its kept copy, there
     # without the environment, .env is used (and the dry run says so)
     env = {k: v for k, v in os.environ.items() if k not in ("GCP_BUCKET", "GCP_PROJECT")}
     (tmp_path / ".env").write_text(f"GCP_PROJECT=from-dotenv\nGCP_BUCKET={bucket.name}\n")
