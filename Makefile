@@ -43,6 +43,7 @@ demo: setup
 	$(BIN)/iqb report --html
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check extract tests bench
 	$(BIN)/ruff check extract tests bench
 	$(BIN)/sqlfluff lint dbt_project/models
 

@@ -26,8 +26,11 @@ class Server:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.client = storage.Client(project=PROJECT, credentials=AnonymousCredentials(),
-                                     client_options={"api_endpoint": url})
+        self.client = storage.Client(
+            project=PROJECT,
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": url},
+        )
 
     def create_bucket(self, name: str) -> None:
         self.client.create_bucket(name)
@@ -41,8 +44,7 @@ class Server:
 
     def env(self, bucket: str) -> dict[str, str]:
         """What ``iqb sync push`` / ``iqb cache pull`` need to talk to this bucket."""
-        return {"STORAGE_EMULATOR_HOST": self.url, "GCP_PROJECT": PROJECT,
-                "GCP_BUCKET": bucket}
+        return {"STORAGE_EMULATOR_HOST": self.url, "GCP_PROJECT": PROJECT, "GCP_BUCKET": bucket}
 
 
 @contextlib.contextmanager
@@ -58,6 +60,8 @@ def fake_gcs_with_latency(log: Path, delay: float) -> Iterator[Server]:
     from bench.latency import latency_proxy
 
     port = servers.free_port()
-    with servers.fake_gcs(log, public_port=port) as running, \
-            latency_proxy(port, int(running.url.rsplit(":", 1)[1]), delay) as url:
+    with (
+        servers.fake_gcs(log, public_port=port) as running,
+        latency_proxy(port, int(running.url.rsplit(":", 1)[1]), delay) as url,
+    ):
         yield Server(url)

@@ -60,10 +60,13 @@ class Figure:
 
     @classmethod
     def of(cls, samples: Sequence[Sample]) -> Figure:
-        return cls(statistics.median(s.seconds for s in samples),
-                   statistics.median(s.rss_mb for s in samples),
-                   statistics.median(s.cpu_seconds for s in samples), len(samples),
-                   tuple(round(s.seconds, 3) for s in samples))
+        return cls(
+            statistics.median(s.seconds for s in samples),
+            statistics.median(s.rss_mb for s in samples),
+            statistics.median(s.cpu_seconds for s in samples),
+            len(samples),
+            tuple(round(s.seconds, 3) for s in samples),
+        )
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -79,8 +82,9 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(cmd: Sequence[str | Path], log: Path, env: dict[str, str] | None = None,
-        cwd: Path = REPO) -> Sample:
+def run(
+    cmd: Sequence[str | Path], log: Path, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> Sample:
     """Run one command to completion through ``bench/launch.py``; output goes to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     args = [str(c) for c in cmd]
@@ -90,9 +94,14 @@ def run(cmd: Sequence[str | Path], log: Path, env: dict[str, str] | None = None,
         with open(log, "ab") as out:
             out.write(f"\n$ {' '.join(args)}\n".encode())
             out.flush()
-            code = subprocess.run([sys.executable, "-S", str(LAUNCHER), str(measured), *args],
-                                  stdout=out, stderr=subprocess.STDOUT, env=env or child_env(),
-                                  cwd=cwd, check=False).returncode
+            code = subprocess.run(
+                [sys.executable, "-S", str(LAUNCHER), str(measured), *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env or child_env(),
+                cwd=cwd,
+                check=False,
+            ).returncode
         if code != 0:
             tail = log.read_text(errors="replace").splitlines()[-25:]
             raise StepFailed(f"{' '.join(args)} exited {code}; log {log}:\n" + "\n".join(tail))
@@ -102,8 +111,9 @@ def run(cmd: Sequence[str | Path], log: Path, env: dict[str, str] | None = None,
     return Sample(result["seconds"], result["maxrss_kb"] / 1024, result["cpu_seconds"])
 
 
-def repeat(times: int, step: Callable[[], Sample], before: Callable[[], None] | None = None
-           ) -> Figure:
+def repeat(
+    times: int, step: Callable[[], Sample], before: Callable[[], None] | None = None
+) -> Figure:
     """Median of ``times`` runs of ``step``; ``before`` resets state and is not timed."""
     samples = []
     for _ in range(times):

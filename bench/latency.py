@@ -17,8 +17,15 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
-              "trailer", "upgrade"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+}
 
 
 def handler(upstream_port: int, delay: float) -> type[BaseHTTPRequestHandler]:
@@ -34,8 +41,7 @@ def handler(upstream_port: int, delay: float) -> type[BaseHTTPRequestHandler]:
             time.sleep(delay)
             conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=300)
             try:
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in HOP_BY_HOP}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 conn.request(self.command, self.path, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()

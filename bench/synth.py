@@ -78,8 +78,9 @@ LATENCY_SPREAD = 0.25
 LOSS_SPREAD = 0.4
 
 # Offsets that any labelled percentile reads, ascending (the same nine for all metrics).
-OFFSETS: tuple[int, ...] = tuple(sorted({quantile_offset(m, p) for m in ("download", "latency")
-                                         for p in PERCENTILES}))
+OFFSETS: tuple[int, ...] = tuple(
+    sorted({quantile_offset(m, p) for m in ("download", "latency") for p in PERCENTILES})
+)
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,10 @@ def manifest_entries(manifest: Path = REAL_MANIFEST) -> dict[Period, list[Entry]
         entry, _ = parsed
         periods[Period(entry.start, entry.end)][entry.dataset.name] = entry
     order = {d.name: i for i, d in enumerate(DATASETS)}
-    return {p: sorted(periods[p].values(), key=lambda e: order[e.dataset.name])
-            for p in sorted(periods, key=lambda p: p.start)}
+    return {
+        p: sorted(periods[p].values(), key=lambda e: order[e.dataset.name])
+        for p in sorted(periods, key=lambda p: p.start)
+    }
 
 
 def latest(periods: dict[Period, list[Entry]], months: int) -> dict[Period, list[Entry]]:
@@ -115,6 +118,7 @@ def full_months(periods: dict[Period, list[Entry]]) -> list[Period]:
 
 
 # --- the place hierarchy ----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Universe:
@@ -135,9 +139,16 @@ def _zipf(k: int, exponent: float = 1.1) -> np.ndarray:
 
 def _country_tests() -> dict[str, dict[str, int]]:
     """Real October 2024 sample counts per direction and country."""
-    return {d: dict(zip(calibration_table(d).column("country_code").to_pylist(),
-                        calibration_table(d).column("sample_count").to_pylist(), strict=True))
-            for d in DIRECTIONS}
+    return {
+        d: dict(
+            zip(
+                calibration_table(d).column("country_code").to_pylist(),
+                calibration_table(d).column("sample_count").to_pylist(),
+                strict=True,
+            )
+        )
+        for d in DIRECTIONS
+    }
 
 
 @cache
@@ -146,10 +157,11 @@ def universe(seed: int, scale: float) -> Universe:
     rng = np.random.default_rng([seed, 0])
     tests = _country_tests()
     countries = tuple(sorted(set(tests["downloads"]) | set(tests["uploads"])))
-    volume = np.array([tests["downloads"].get(c) or tests["uploads"][c] for c in countries],
-                      dtype=float)
+    volume = np.array(
+        [tests["downloads"].get(c) or tests["uploads"][c] for c in countries], dtype=float
+    )
     # Big countries have more places, but far less than in proportion to their tests.
-    weight = volume ** 0.55 / (volume ** 0.55).sum()
+    weight = volume**0.55 / (volume**0.55).sum()
     parts: dict[str, list[np.ndarray]] = defaultdict(list)
     next_asn = SYNTHETIC_ASN_BASE + 1
     for ci, tests_c in enumerate(volume):
@@ -160,7 +172,7 @@ def universe(seed: int, scale: float) -> Universe:
         city_no = np.arange(n_city) - np.searchsorted(city_sub, city_sub) + 1
         city_share = _zipf(n_city)[rng.permutation(n_city)]
         expected = city_share * tests_c * scale
-        k = np.clip(np.round(ASN_PER_CITY * expected ** ASN_EXPONENT), 1, n_asn).astype(int)
+        k = np.clip(np.round(ASN_PER_CITY * expected**ASN_EXPONENT), 1, n_asn).astype(int)
         # Each city sees a run of the country's ASNs, starting more often at the big ones;
         # cities of one subdivision start near each other (regional networks).
         sub_first = np.floor(n_asn * rng.random(n_sub + 1) ** 3).astype(int)
@@ -177,11 +189,13 @@ def universe(seed: int, scale: float) -> Universe:
         parts["asn"].append(next_asn + asn_index[order])
         parts["share"].append((city_share[city_of_pair] * within)[order])
         next_asn += n_asn
-    return Universe(countries, *(np.concatenate(parts[k])
-                                 for k in ("country", "sub", "city", "asn", "share")))
+    return Universe(
+        countries, *(np.concatenate(parts[k]) for k in ("country", "sub", "city", "asn", "share"))
+    )
 
 
 # --- one month ----------------------------------------------------------------------------
+
 
 def _keys(u: Universe, level_keys: tuple[str, ...], rows: np.ndarray) -> dict[str, pa.Array]:
     """Key columns for the given pairs, named like the synthetic sample's places."""
@@ -196,14 +210,24 @@ def _keys(u: Universe, level_keys: tuple[str, ...], rows: np.ndarray) -> dict[st
         elif key == "subdivision1_name":
             values = "Synthetic Region " + sub.astype(object) + " of " + cc
         elif key == "city":
-            values = ("Synthetic City " + cc + "-" + np.char.zfill(sub, 3).astype(object)
-                      + "-" + np.char.zfill(u.city[rows].astype(str), 4).astype(object))
+            values = (
+                "Synthetic City "
+                + cc
+                + "-"
+                + np.char.zfill(sub, 3).astype(object)
+                + "-"
+                + np.char.zfill(u.city[rows].astype(str), 4).astype(object)
+            )
         elif key == "asn":
             out[key] = pa.array(u.asn[rows], pa.int64())
             continue
         elif key == "as_name":
-            values = ("SYNTHETIC-AS" + u.asn[rows].astype(str).astype(object)
-                      + " - Synthetic Network of " + cc)
+            values = (
+                "SYNTHETIC-AS"
+                + u.asn[rows].astype(str).astype(object)
+                + " - Synthetic Network of "
+                + cc
+            )
         else:
             raise KeyError(key)
         out[key] = pa.array(values, pa.string())
@@ -212,8 +236,7 @@ def _keys(u: Universe, level_keys: tuple[str, ...], rows: np.ndarray) -> dict[st
 
 def _group_ids(u: Universe, dataset: Dataset) -> np.ndarray:
     """Per pair, the id of its row at the dataset's level (pairs are sorted by place)."""
-    cols = {"country_code": u.country, "subdivision1_iso_code": u.sub, "city": u.city,
-            "asn": u.asn}
+    cols = {"country_code": u.country, "subdivision1_iso_code": u.sub, "city": u.city, "asn": u.asn}
     used = [cols[k] for k in dataset.keys if k in cols]
     order = np.lexsort(tuple(reversed(used)))
     stacked = np.stack([c[order] for c in used], axis=1)
@@ -239,8 +262,9 @@ def _order_statistics(rng: np.random.Generator, n: np.ndarray) -> np.ndarray:
 
 
 @cache
-def _knot_matrix(direction: str, metric: str, countries: tuple[str, ...]
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _knot_matrix(
+    direction: str, metric: str, countries: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """Quantile-function knots per country (rows of NaN where the country is absent)."""
     rows = {r["country_code"]: r for r in calibration_table(direction).to_pylist()}
     probs = values = None
@@ -255,8 +279,9 @@ def _knot_matrix(direction: str, metric: str, countries: tuple[str, ...]
     return probs, np.array([v if v is not None else np.full(len(probs), np.nan) for v in table])
 
 
-def _quantiles(u: np.ndarray, country: np.ndarray, probs: np.ndarray, values: np.ndarray
-               ) -> np.ndarray:
+def _quantiles(
+    u: np.ndarray, country: np.ndarray, probs: np.ndarray, values: np.ndarray
+) -> np.ndarray:
     """Piecewise-linear quantile function of each row's country, evaluated at ``u``."""
     j = np.clip(np.searchsorted(probs, u, side="right"), 1, len(probs) - 1)
     lo, hi = values[country[:, None], j - 1], values[country[:, None], j]
@@ -270,8 +295,9 @@ def month_table(dataset: Dataset, period: Period, seed: int, scale: float) -> pa
     direction_index = DIRECTIONS.index(dataset.direction)
     tests = _country_tests()[dataset.direction]
     country_tests = np.array([tests.get(c, 0) for c in u.countries], dtype=float)
-    count_rng = np.random.default_rng([seed, period.start.year, period.start.month,
-                                       direction_index])
+    count_rng = np.random.default_rng(
+        [seed, period.start.year, period.start.month, direction_index]
+    )
     pair_counts = count_rng.poisson(u.share * country_tests[u.country])
     ids = _group_ids(u, dataset)
     counts = np.bincount(ids, weights=pair_counts).astype(np.int64)
@@ -281,11 +307,15 @@ def month_table(dataset: Dataset, period: Period, seed: int, scale: float) -> pa
     counts, pairs = counts[present], first_pair[present]
     country = u.country[pairs]
 
-    rng = np.random.default_rng([seed, period.start.year, period.start.month,
-                                 DATASETS.index(dataset) + 2])
-    months = ((period.start.year - CALIBRATION_MONTH.year) * 12
-              + period.start.month - CALIBRATION_MONTH.month)
-    growth = MONTHLY_THROUGHPUT_GROWTH ** months
+    rng = np.random.default_rng(
+        [seed, period.start.year, period.start.month, DATASETS.index(dataset) + 2]
+    )
+    months = (
+        (period.start.year - CALIBRATION_MONTH.year) * 12
+        + period.start.month
+        - CALIBRATION_MONTH.month
+    )
+    growth = MONTHLY_THROUGHPUT_GROWTH**months
     columns = _keys(u, dataset.keys, pairs)
     columns["sample_count"] = pa.array(counts, pa.int64())
     for metric in dataset.metrics:
@@ -295,7 +325,7 @@ def month_table(dataset: Dataset, period: Period, seed: int, scale: float) -> pa
             at_offsets *= growth * rng.lognormal(0, THROUGHPUT_SPREAD, len(counts))[:, None]
         elif metric == "latency":
             factor = rng.lognormal(0, LATENCY_SPREAD, len(counts))[:, None]
-            at_offsets = np.round(at_offsets * factor / growth ** 0.5, 3)
+            at_offsets = np.round(at_offsets * factor / growth**0.5, 3)
         else:
             factor = rng.lognormal(0, LOSS_SPREAD, len(counts))[:, None]
             at_offsets = np.clip(at_offsets * factor, 0.0, 1.0)
@@ -308,6 +338,7 @@ def month_table(dataset: Dataset, period: Period, seed: int, scale: float) -> pa
 
 # --- writing ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Written:
     entries: int
@@ -315,23 +346,29 @@ class Written:
     bytes: int
 
     def __add__(self, other: Written) -> Written:
-        return Written(self.entries + other.entries, self.rows + other.rows,
-                       self.bytes + other.bytes)
+        return Written(
+            self.entries + other.entries, self.rows + other.rows, self.bytes + other.bytes
+        )
 
 
 def _present(entry: Entry, root: Path, seed: int, scale: float) -> Written | None:
     """The entry's size if it is already there, written by this synth with these parameters."""
     stats = read_stats(entry, root)
-    if (stats is None or stats.get("engine") != ENGINE or stats.get("synthetic_seed") != seed
-            or stats.get("synthetic_scale") != scale
-            or stats.get("synthetic_version") != SYNTH_VERSION
-            or entry_state(entry, root) != EntryState.PRESENT):
+    if (
+        stats is None
+        or stats.get("engine") != ENGINE
+        or stats.get("synthetic_seed") != seed
+        or stats.get("synthetic_scale") != scale
+        or stats.get("synthetic_version") != SYNTH_VERSION
+        or entry_state(entry, root) != EntryState.PRESENT
+    ):
         return None
     return Written(1, int(stats["rows"]), entry.data_path(root).stat().st_size)
 
 
-def write_entries(root: Path, periods: dict[Period, list[Entry]], seed: int, scale: float
-                  ) -> Written:
+def write_entries(
+    root: Path, periods: dict[Period, list[Entry]], seed: int, scale: float
+) -> Written:
     """Write each entry with the cache writer, as ``iqb extract run`` would.
 
     An entry already written with the same seed and scale is kept, so an
@@ -344,19 +381,33 @@ def write_entries(root: Path, periods: dict[Period, list[Entry]], seed: int, sca
             if done is None:
                 table = month_table(entry.dataset, period, seed, scale)
                 batches = iter(table.to_batches(max_chunksize=BATCH_ROWS))
-                result = write_entry(entry, root, batches,
-                                     {"total_bytes_processed": 0, "total_bytes_billed": 0,
-                                      "synthetic_seed": seed, "synthetic_scale": scale,
-                                      "synthetic_version": SYNTH_VERSION},
-                                     ENGINE)
+                result = write_entry(
+                    entry,
+                    root,
+                    batches,
+                    {
+                        "total_bytes_processed": 0,
+                        "total_bytes_billed": 0,
+                        "synthetic_seed": seed,
+                        "synthetic_scale": scale,
+                        "synthetic_version": SYNTH_VERSION,
+                    },
+                    ENGINE,
+                )
                 done = Written(1, result.rows, result.bytes)
             total += done
     return total
 
 
-def synth(root: Path, months: int, seed: int = 0, scale: float = 1.0,
-          older_scale: float | None = None, layout_months: int | None = None,
-          manifest: Path = REAL_MANIFEST) -> Written:
+def synth(
+    root: Path,
+    months: int,
+    seed: int = 0,
+    scale: float = 1.0,
+    older_scale: float | None = None,
+    layout_months: int | None = None,
+    manifest: Path = REAL_MANIFEST,
+) -> Written:
     """Write the latest ``months`` of the manifest at ``scale`` under ``root``.
 
     With ``older_scale``, also write the older months of the manifest (all of

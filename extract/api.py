@@ -40,8 +40,17 @@ import pandas as pd
 from extract.cache.layout import ENV_ARTIFACTS
 from extract.report import DATABASE_FILE, LEVELS, ReportError, connect_readonly
 
-__all__ = ["LEVELS", "ApiError", "artifacts_root", "connect", "periods", "quality", "scores",
-           "sql", "trend"]
+__all__ = [
+    "LEVELS",
+    "ApiError",
+    "artifacts_root",
+    "connect",
+    "periods",
+    "quality",
+    "scores",
+    "sql",
+    "trend",
+]
 
 # The place columns of each level, after country_code (the marts' keys).
 PLACE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -93,8 +102,9 @@ def connect(artifacts: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConn
         con.close()
 
 
-def sql(query: str, params: list[Any] | None = None,
-        artifacts: str | Path | None = None) -> pd.DataFrame:
+def sql(
+    query: str, params: list[Any] | None = None, artifacts: str | Path | None = None
+) -> pd.DataFrame:
     """Any read-only SQL over the database, as a DataFrame."""
     with connect(artifacts) as con:
         return con.execute(query, params or []).df()
@@ -102,27 +112,41 @@ def sql(query: str, params: list[Any] | None = None,
 
 def periods(artifacts: str | Path | None = None) -> pd.DataFrame:
     """Every period in the database: start, end, and how many countries have a score."""
-    return sql("select period_start, period_end, count(*) as countries, "
-               "count(iqb_score) as countries_scored from iqb_scores_by_country "
-               "group by all order by period_start, period_end", artifacts=artifacts)
+    return sql(
+        "select period_start, period_end, count(*) as countries, "
+        "count(iqb_score) as countries_scored from iqb_scores_by_country "
+        "group by all order by period_start, period_end",
+        artifacts=artifacts,
+    )
 
 
-def quality(level: str = "country", *, country: str | None = None,
-            period: str | date | None = None, place: str | int | None = None,
-            asn: int | None = None, artifacts: str | Path | None = None) -> pd.DataFrame:
+def quality(
+    level: str = "country",
+    *,
+    country: str | None = None,
+    period: str | date | None = None,
+    place: str | int | None = None,
+    asn: int | None = None,
+    artifacts: str | Path | None = None,
+) -> pd.DataFrame:
     """Rows of ``quality_by_<level>``: counts, ``meets_min_samples`` and the 36 percentiles.
 
     ``country``: ISO alpha-2 code. ``period``: ``"2024-10"``, ``"2024-10-01"``,
     a date, or ``"latest"``. ``place``: a subdivision (ISO code or name), a
     city, or an AS name, whichever the level has. ``asn``: an AS number.
     """
-    return _select(f"quality_by_{_level(level)}", level, country, period, place, asn,
-                   artifacts)
+    return _select(f"quality_by_{_level(level)}", level, country, period, place, asn, artifacts)
 
 
-def scores(level: str = "country", *, country: str | None = None,
-           period: str | date | None = None, place: str | int | None = None,
-           asn: int | None = None, artifacts: str | Path | None = None) -> pd.DataFrame:
+def scores(
+    level: str = "country",
+    *,
+    country: str | None = None,
+    period: str | date | None = None,
+    place: str | int | None = None,
+    asn: int | None = None,
+    artifacts: str | Path | None = None,
+) -> pd.DataFrame:
     """Rows of ``iqb_scores_by_<level>``: the six use-case scores and ``iqb_score``.
 
     Same filters as :func:`quality`. ``score_percentile`` says which
@@ -130,21 +154,31 @@ def scores(level: str = "country", *, country: str | None = None,
     ``iqb_percentile``, default 95). A NULL score means too few tests or a
     missing value, not zero.
     """
-    return _select(f"iqb_scores_by_{_level(level)}", level, country, period, place, asn,
-                   artifacts)
+    return _select(f"iqb_scores_by_{_level(level)}", level, country, period, place, asn, artifacts)
 
 
-def trend(country: str, level: str = "country", *, place: str | int | None = None,
-          asn: int | None = None, artifacts: str | Path | None = None) -> pd.DataFrame:
+def trend(
+    country: str,
+    level: str = "country",
+    *,
+    place: str | int | None = None,
+    asn: int | None = None,
+    artifacts: str | Path | None = None,
+) -> pd.DataFrame:
     """One place across every period: its quality row with its scores, oldest first."""
     lvl = _level(level)
-    keys = ["period_start", "period_end", "country_code",
-            *[c for c in PLACE_COLUMNS[lvl] if c != "as_name"]]
+    keys = [
+        "period_start",
+        "period_end",
+        "country_code",
+        *[c for c in PLACE_COLUMNS[lvl] if c != "as_name"],
+    ]
     q = quality(lvl, country=country, place=place, asn=asn, artifacts=artifacts)
     s = scores(lvl, country=country, place=place, asn=asn, artifacts=artifacts)
     score_cols = [c for c in s.columns if c.endswith("_score") or c == "score_percentile"]
     return q.merge(s[keys + score_cols], on=keys, how="left").sort_values(
-        "period_start", ignore_index=True)
+        "period_start", ignore_index=True
+    )
 
 
 def _level(level: str) -> str:
@@ -153,8 +187,7 @@ def _level(level: str) -> str:
     return level
 
 
-def _period_start(con: duckdb.DuckDBPyConnection, relation: str,
-                  period: str | date) -> date | None:
+def _period_start(con: duckdb.DuckDBPyConnection, relation: str, period: str | date) -> date | None:
     if isinstance(period, date):
         return period
     if period == "latest":
@@ -168,9 +201,15 @@ def _period_start(con: duckdb.DuckDBPyConnection, relation: str,
         raise ApiError(f"period {period!r} is not a date") from None
 
 
-def _select(relation: str, level: str, country: str | None, period: str | date | None,
-            place: str | int | None, asn: int | None,
-            artifacts: str | Path | None) -> pd.DataFrame:
+def _select(
+    relation: str,
+    level: str,
+    country: str | None,
+    period: str | date | None,
+    place: str | int | None,
+    asn: int | None,
+    artifacts: str | Path | None,
+) -> pd.DataFrame:
     where: list[str] = []
     params: list[Any] = []
     cols = PLACE_COLUMNS[level]
@@ -189,15 +228,18 @@ def _select(relation: str, level: str, country: str | None, period: str | date |
         if place is not None:
             names = [c for c in cols if c != "asn"]
             if not names:
-                raise ApiError(f"level {level!r} has no places below the country: "
-                               "use country= (or another level)")
+                raise ApiError(
+                    f"level {level!r} has no places below the country: "
+                    "use country= (or another level)"
+                )
             where.append("(" + " or ".join(f"lower({c}) = lower(?)" for c in names) + ")")
             params.extend([str(place)] * len(names))
         clause = f" where {' and '.join(where)}" if where else ""
         order = ", ".join(["period_start", "country_code", *cols])
         try:
-            return con.execute(f"select * from {relation}{clause} order by {order}",
-                               params).df()
+            return con.execute(f"select * from {relation}{clause} order by {order}", params).df()
         except duckdb.CatalogException:
-            raise ApiError(f"{relation} is not in the database: run `dbt build` "
-                           "(it builds every mart and score view)") from None
+            raise ApiError(
+                f"{relation} is not in the database: run `dbt build` "
+                "(it builds every mart and score view)"
+            ) from None

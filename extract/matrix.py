@@ -62,8 +62,10 @@ def _in_range(d: date, field: str, problems: list[str]) -> date | None:
     """``d`` if its year is one M-Lab can have data for, else a problem and None."""
     if FIRST_YEAR <= d.year <= last_year():
         return d
-    problems.append(f"{field}: year {d.year} is outside {FIRST_YEAR}..{last_year()} "
-                    f"(M-Lab's NDT data starts in {FIRST_YEAR})")
+    problems.append(
+        f"{field}: year {d.year} is outside {FIRST_YEAR}..{last_year()} "
+        f"(M-Lab's NDT data starts in {FIRST_YEAR})"
+    )
     return None
 
 
@@ -86,16 +88,22 @@ def _next_month(d: date) -> date:
 def _parse_date(value: Any, field: str, problems: list[str]) -> date | None:
     """A calendar day; a time of day is refused, not dropped (periods are whole days)."""
     if isinstance(value, datetime):  # YAML reads an unquoted "2024-10-01 12:00:00" so
-        problems.append(f"{field}: {value} has a time of day; periods are whole days "
-                        "(write YYYY-MM-DD)")
+        problems.append(
+            f"{field}: {value} has a time of day; periods are whole days (write YYYY-MM-DD)"
+        )
         return None
     if isinstance(value, date):
         return _in_range(value, field, problems)
     text = str(value)
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        problems.append(f"{field}: {value!r} is not a date (YYYY-MM-DD)"
-                        + ("; periods are whole days, without a time" if
-                           re.match(r"\d{4}-\d{2}-\d{2}[T ]", text) else ""))
+        problems.append(
+            f"{field}: {value!r} is not a date (YYYY-MM-DD)"
+            + (
+                "; periods are whole days, without a time"
+                if re.match(r"\d{4}-\d{2}-\d{2}[T ]", text)
+                else ""
+            )
+        )
         return None
     try:
         return _in_range(date.fromisoformat(text), field, problems)
@@ -106,8 +114,10 @@ def _parse_date(value: Any, field: str, problems: list[str]) -> date | None:
 
 def _parse_dates_item(item: Any, field: str, problems: list[str]) -> list[Period]:
     if not isinstance(item, dict):
-        problems.append(f"{field}: expected a mapping {{start, end}} or {{months: A..B}}, "
-                        f"got {type(item).__name__}")
+        problems.append(
+            f"{field}: expected a mapping {{start, end}} or {{months: A..B}}, "
+            f"got {type(item).__name__}"
+        )
         return []
     if "months" in item:
         unknown = sorted(set(item) - {"months"})
@@ -191,11 +201,15 @@ def parse_matrix(doc: Any, path: Path) -> Matrix:
         else:
             for i, g in enumerate(grans):
                 if not isinstance(g, str):
-                    problems.append(f"matrix.granularities[{i}]: expected a granularity name, "
-                                    f"got a {type(g).__name__} ({g!r})")
+                    problems.append(
+                        f"matrix.granularities[{i}]: expected a granularity name, "
+                        f"got a {type(g).__name__} ({g!r})"
+                    )
                 elif g not in GRANULARITY_LEVELS:
-                    problems.append(f"matrix.granularities[{i}]: unknown granularity {g!r} "
-                                    f"(known: {', '.join(GRANULARITY_LEVELS)})")
+                    problems.append(
+                        f"matrix.granularities[{i}]: unknown granularity {g!r} "
+                        f"(known: {', '.join(GRANULARITY_LEVELS)})"
+                    )
                 elif g in granularities:
                     problems.append(f"matrix.granularities[{i}]: {g!r} is listed twice")
                 else:
@@ -224,8 +238,10 @@ class _StrictLoader(yaml.SafeLoader):
             line = key_node.start_mark.line + 1
             try:
                 if key in seen:
-                    problems.append(f"{key}: key written twice (lines {seen[key]} and {line}); "
-                                    "YAML would silently keep only the last")
+                    problems.append(
+                        f"{key}: key written twice (lines {seen[key]} and {line}); "
+                        "YAML would silently keep only the last"
+                    )
                 else:
                     seen[key] = line
             except TypeError:

@@ -17,8 +17,14 @@ from pathlib import Path
 import duckdb
 
 DATABASE_FILE = "iqb.duckdb"
-LEVELS: tuple[str, ...] = ("country", "country_asn", "subdivision1", "subdivision1_asn",
-                           "city", "city_asn")
+LEVELS: tuple[str, ...] = (
+    "country",
+    "country_asn",
+    "subdivision1",
+    "subdivision1_asn",
+    "city",
+    "city_asn",
+)
 MARTS: tuple[str, ...] = tuple(f"quality_by_{level}" for level in LEVELS)
 SCORES: tuple[str, ...] = tuple(f"iqb_scores_by_{level}" for level in LEVELS)
 DBT_BUILD = "dbt build --project-dir dbt_project --profiles-dir profiles"
@@ -69,22 +75,30 @@ def database_path(artifacts: Path) -> Path:
 def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
     """Open the database read-only, or raise ReportError saying what to do."""
     if not path.is_file():
-        raise ReportError(f"no database at {path}: build it first with `{DBT_BUILD}` "
-                          "(or `make demo`), with the same IQB_ARTIFACTS")
+        raise ReportError(
+            f"no database at {path}: build it first with `{DBT_BUILD}` "
+            "(or `make demo`), with the same IQB_ARTIFACTS"
+        )
     try:
-        return duckdb.connect(str(path), read_only=True,
-                              config={"autoinstall_known_extensions": False})
+        return duckdb.connect(
+            str(path), read_only=True, config={"autoinstall_known_extensions": False}
+        )
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
-            raise ReportError(f"{path} is open for writing by another process (a running "
-                              "dbt build?); try again when it is done") from None
+            raise ReportError(
+                f"{path} is open for writing by another process (a running "
+                "dbt build?); try again when it is done"
+            ) from None
         raise ReportError(f"cannot open {path}: {exc}") from None
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute(
-        "select table_name from information_schema.tables where table_schema = 'main'"
-    ).fetchall()}
+    return {
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'main'"
+        ).fetchall()
+    }
 
 
 def _country(row: tuple) -> CountryScore:
@@ -97,8 +111,9 @@ def build_report(artifacts: Path, top: int = 5) -> Report:
     try:
         missing = [n for n in (*MARTS, *SCORES) if n not in _tables(con)]
         if missing:
-            raise ReportError(f"{path} lacks {', '.join(missing)}: run `{DBT_BUILD}` "
-                              "(it builds every mart)")
+            raise ReportError(
+                f"{path} lacks {', '.join(missing)}: run `{DBT_BUILD}` (it builds every mart)"
+            )
         report = Report(database=path)
         for name in MARTS:
             rows, periods, latest, meets = con.execute(
@@ -109,13 +124,22 @@ def build_report(artifacts: Path, top: int = 5) -> Report:
         for name in SCORES:
             n = con.execute(f"select count(iqb_score) from {name}").fetchone()[0]
             report.scores.append((name, n))
-        report.synthetic_periods = [tuple(r) for r in con.execute(" union ".join(
-            f"select period_start, period_end from {name} where is_synthetic" for name in MARTS
-        ) + " order by 1, 2").fetchall()]
-        report.not_scored = dict(con.execute(
-            "select score_status, count(*) from iqb_scores_by_country "
-            "where score_status in ('invalid_values', 'unknown_country') group by 1 order by 1"
-        ).fetchall())
+        report.synthetic_periods = [
+            tuple(r)
+            for r in con.execute(
+                " union ".join(
+                    f"select period_start, period_end from {name} where is_synthetic"
+                    for name in MARTS
+                )
+                + " order by 1, 2"
+            ).fetchall()
+        ]
+        report.not_scored = dict(
+            con.execute(
+                "select score_status, count(*) from iqb_scores_by_country "
+                "where score_status in ('invalid_values', 'unknown_country') group by 1 order by 1"
+            ).fetchall()
+        )
         # The latest period that has any score (a month still filling up with
         # thin cells would otherwise show an empty table).
         period = con.execute(
@@ -134,16 +158,25 @@ def build_report(artifacts: Path, top: int = 5) -> Report:
         )
         # Many countries tie on the score (it moves in steps of the weights):
         # ties are broken by download p95, then by code, so the list is stable.
-        report.best = [_country(r) for r in con.execute(
-            select + "order by iqb_score desc, download_p95 desc, country_code limit ?",
-            [*period, top]).fetchall()]
-        report.worst = [_country(r) for r in con.execute(
-            select + "order by iqb_score asc, download_p95 asc, country_code limit ?",
-            [*period, top]).fetchall()]
+        report.best = [
+            _country(r)
+            for r in con.execute(
+                select + "order by iqb_score desc, download_p95 desc, country_code limit ?",
+                [*period, top],
+            ).fetchall()
+        ]
+        report.worst = [
+            _country(r)
+            for r in con.execute(
+                select + "order by iqb_score asc, download_p95 asc, country_code limit ?",
+                [*period, top],
+            ).fetchall()
+        ]
         report.scored_countries = con.execute(
             "select count(*) from iqb_scores_by_country "
             "where period_start = ? and period_end = ? and iqb_score is not null",
-            list(period)).fetchone()[0]
+            list(period),
+        ).fetchone()[0]
         return report
     finally:
         con.close()

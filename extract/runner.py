@@ -110,8 +110,9 @@ class Summary:
 
 def _usable_for(status: EntryStatus, engine: Engine) -> bool:
     """Usable, and not synthetic when real data is being asked for (BigQuery)."""
-    return status.state.usable and not (engine.name == "bigquery"
-                                        and status.source_kind == SYNTHETIC)
+    return status.state.usable and not (
+        engine.name == "bigquery" and status.source_kind == SYNTHETIC
+    )
 
 
 def _decide(entry: Entry, artifacts: Path, opts: RunOptions, engine: Engine) -> Outcome | None:
@@ -132,8 +133,9 @@ def _made_since_start(entry: Entry, artifacts: Path, opts: RunOptions, engine: E
         written = entry.stats_path(artifacts).stat().st_mtime_ns
     except OSError:
         return False
-    return written >= opts.started_ns and \
-        _usable_for(entry_status(entry, artifacts, opts.index), engine)
+    return written >= opts.started_ns and _usable_for(
+        entry_status(entry, artifacts, opts.index), engine
+    )
 
 
 def _query(entry: Entry) -> Query:
@@ -187,26 +189,39 @@ def run_entry(entry: Entry, engine: Engine, artifacts: Path, opts: RunOptions) -
                 return EntryReport(entry, outcome)
             remove_leftovers(entry.dir(artifacts))
             state = entry_status(entry, artifacts, opts.index).state
-            if opts.remote is not None and not opts.force and state != EntryState.STALE and \
-                    opts.remote.fetch(entry, artifacts):
+            if (
+                opts.remote is not None
+                and not opts.force
+                and state != EntryState.STALE
+                and opts.remote.fetch(entry, artifacts)
+            ):
                 return EntryReport(entry, Outcome.PULLED, seconds=time.monotonic() - t0)
             started = datetime.now(UTC)
             result = engine.run(_query(entry))
-            written = write_entry(entry, artifacts, result.batches, result.stats, engine.name,
-                                  started)
-        return EntryReport(entry, Outcome.DONE, written.rows, written.bytes,
-                           time.monotonic() - t0)
+            written = write_entry(
+                entry, artifacts, result.batches, result.stats, engine.name, started
+            )
+        return EntryReport(entry, Outcome.DONE, written.rows, written.bytes, time.monotonic() - t0)
     except NoInputError as err:
-        return EntryReport(entry, Outcome.NO_INPUT, seconds=time.monotonic() - t0,
-                           error=str(err))
+        return EntryReport(entry, Outcome.NO_INPUT, seconds=time.monotonic() - t0, error=str(err))
     except Exception as err:  # one entry's failure must not stop the others
         disk = disk_problem(err, entry.data_path(artifacts))
-        return EntryReport(entry, Outcome.FAILED, seconds=time.monotonic() - t0,
-                           error=disk or f"{type(err).__name__}: {err}", fatal=disk is not None)
+        return EntryReport(
+            entry,
+            Outcome.FAILED,
+            seconds=time.monotonic() - t0,
+            error=disk or f"{type(err).__name__}: {err}",
+            fatal=disk is not None,
+        )
 
 
-def run_matrix(entries: list[Entry], engine: Engine, artifacts: Path, opts: RunOptions,
-               on_done: Callable[[EntryReport], None] | None = None) -> Summary:
+def run_matrix(
+    entries: list[Entry],
+    engine: Engine,
+    artifacts: Path,
+    opts: RunOptions,
+    on_done: Callable[[EntryReport], None] | None = None,
+) -> Summary:
     """Run every entry with at most ``opts.jobs`` at once; reports keep matrix order."""
     summary = Summary()
     reports: dict[int, EntryReport] = {}

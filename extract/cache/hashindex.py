@@ -55,8 +55,12 @@ class HashIndex:
         st = path.stat()
         with self._lock:
             entry = self._entries.get(key)
-        if entry and len(entry) == 5 and entry[:3] == [st.st_size, st.st_mtime_ns, st.st_ino] \
-                and st.st_mtime_ns + RACY_MARGIN_NS < entry[3]:
+        if (
+            entry
+            and len(entry) == 5
+            and entry[:3] == [st.st_size, st.st_mtime_ns, st.st_ino]
+            and st.st_mtime_ns + RACY_MARGIN_NS < entry[3]
+        ):
             return entry[4]
         return self.rehash(key, path, st)
 

@@ -50,10 +50,10 @@ def entry_status(entry: Entry, artifacts: Path, index: HashIndex | None = None) 
         return EntryStatus(entry, EntryState.CORRUPT, checked.reason, checked.source_kind)
     stats = read_stats(entry, artifacts) or {}
     if not is_current(entry.dataset, stats):
-        return EntryStatus(entry, EntryState.STALE, "made by another version of the template",
-                           checked.source_kind)
-    state = EntryState.PRESENT if checked.integrity == Integrity.PRESENT \
-        else EntryState.UNVERIFIED
+        return EntryStatus(
+            entry, EntryState.STALE, "made by another version of the template", checked.source_kind
+        )
+    state = EntryState.PRESENT if checked.integrity == Integrity.PRESENT else EntryState.UNVERIFIED
     return EntryStatus(entry, state, checked.reason, checked.source_kind)
 
 

@@ -103,8 +103,9 @@ def final_name(tmp: Path) -> str:
     return tmp.name[1:].removesuffix(TMP_SUFFIX).rsplit(".", 1)[0]
 
 
-def sweep_leftovers(artifacts: Path, trees: tuple[str, ...] = ("cache", "marts", "read_only")
-                    ) -> int:
+def sweep_leftovers(
+    artifacts: Path, trees: tuple[str, ...] = ("cache", "marts", "read_only")
+) -> int:
     """Remove temp files that dead writers left anywhere under ``trees``; return how many.
 
     Each is removed only if its lock is free (the entry's in the cache, the file's
@@ -118,8 +119,11 @@ def sweep_leftovers(artifacts: Path, trees: tuple[str, ...] = ("cache", "marts",
         for tmp in sorted(top.rglob(f".*{TMP_SUFFIX}")):
             final = tmp.with_name(final_name(tmp))
             parsed = parse_cache_key(final.relative_to(artifacts).as_posix())
-            lock = lock_for(parsed[0], artifacts, timeout=0) if parsed else \
-                lock_for_file(final, artifacts, timeout=0)
+            lock = (
+                lock_for(parsed[0], artifacts, timeout=0)
+                if parsed
+                else lock_for_file(final, artifacts, timeout=0)
+            )
             try:
                 with lock:
                     tmp.unlink(missing_ok=True)
@@ -150,9 +154,14 @@ class WriteResult:
     stats: dict[str, Any]
 
 
-def write_entry(entry: Entry, artifacts: Path, batches: Iterator[pa.RecordBatch],
-                engine_stats: dict[str, Any], engine: str,
-                started: datetime | None = None) -> WriteResult:
+def write_entry(
+    entry: Entry,
+    artifacts: Path,
+    batches: Iterator[pa.RecordBatch],
+    engine_stats: dict[str, Any],
+    engine: str,
+    started: datetime | None = None,
+) -> WriteResult:
     """Stream batches into the entry's data.parquet, then write its stats.json.
 
     The caller holds the entry lock and passes ``started``, taken before the
@@ -163,8 +172,7 @@ def write_entry(entry: Entry, artifacts: Path, batches: Iterator[pa.RecordBatch]
     schema = entry.dataset.schema
     rows = 0
     data_path = entry.data_path(artifacts)
-    with atomic_path(data_path) as tmp, pq.ParquetWriter(tmp, schema,
-                                                         compression="zstd") as writer:
+    with atomic_path(data_path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for batch in batches:
             if batch.num_rows:
                 writer.write_batch(conform(batch, schema, entry.dataset.name))
@@ -178,8 +186,11 @@ def write_entry(entry: Entry, artifacts: Path, batches: Iterator[pa.RecordBatch]
         "template_hash": template_hash(entry.dataset),
         "total_bytes_processed": int(engine_stats.get("total_bytes_processed") or 0),
         "total_bytes_billed": int(engine_stats.get("total_bytes_billed") or 0),
-        **{k: v for k, v in engine_stats.items()
-           if k not in ("total_bytes_processed", "total_bytes_billed")},
+        **{
+            k: v
+            for k, v in engine_stats.items()
+            if k not in ("total_bytes_processed", "total_bytes_billed")
+        },
         "rows": rows,
         "engine": engine,
         "schema_version": SCHEMA_VERSION,

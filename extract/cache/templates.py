@@ -76,6 +76,8 @@ def previous_hashes() -> dict[str, frozenset[str]]:
 def is_current(dataset: Dataset, stats: dict[str, Any]) -> bool:
     """Whether ``stats`` was written by today's query for ``dataset`` (ours or upstream's)."""
     recorded = stats.get("template_hash")
-    return recorded == template_hash(dataset) or \
-        recorded in upstream_hashes().get(dataset.name, frozenset()) or \
-        recorded in previous_hashes().get(dataset.name, frozenset())
+    return (
+        recorded == template_hash(dataset)
+        or recorded in upstream_hashes().get(dataset.name, frozenset())
+        or recorded in previous_hashes().get(dataset.name, frozenset())
+    )

@@ -25,11 +25,16 @@ def record_path(entry: Entry, artifacts: Path) -> Path:
     return artifacts / VERIFIED_DIR / f"{entry.key}.json"
 
 
-def record(entry: Entry, artifacts: Path, stats_bytes: bytes, size: int, sha256: str,
-           by: str) -> None:
+def record(
+    entry: Entry, artifacts: Path, stats_bytes: bytes, size: int, sha256: str, by: str
+) -> None:
     """Remember that ``data.parquet`` had ``sha256`` next to this stats.json (``by``: how)."""
-    doc = {"sha256": sha256, "size": size,
-           "stats_sha256": hashlib.sha256(stats_bytes).hexdigest(), "verified_by": by}
+    doc = {
+        "sha256": sha256,
+        "size": size,
+        "stats_sha256": hashlib.sha256(stats_bytes).hexdigest(),
+        "verified_by": by,
+    }
     with atomic_path(record_path(entry, artifacts)) as tmp:
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
 
@@ -40,7 +45,10 @@ def lookup(entry: Entry, artifacts: Path, stats_bytes: bytes) -> dict[str, Any] 
         doc = json.loads(record_path(entry, artifacts).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("sha256"), str) or \
-            doc.get("stats_sha256") != hashlib.sha256(stats_bytes).hexdigest():
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("sha256"), str)
+        or doc.get("stats_sha256") != hashlib.sha256(stats_bytes).hexdigest()
+    ):
         return None
     return doc

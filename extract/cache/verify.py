@@ -29,8 +29,9 @@ class CacheVerifyReport:
         return [c for c in self.entries if c.integrity == Integrity.CORRUPT]
 
 
-def verify_cache(artifacts: Path, wanted: Callable[[CatalogEntry], bool] = lambda _: True
-                 ) -> CacheVerifyReport:
+def verify_cache(
+    artifacts: Path, wanted: Callable[[CatalogEntry], bool] = lambda _: True
+) -> CacheVerifyReport:
     """Re-read every (wanted) entry; record the hash of the unverified ones."""
     report = CacheVerifyReport(entries=[c for c in scan(artifacts, full=True) if wanted(c)])
     for c in report.entries:
@@ -38,8 +39,14 @@ def verify_cache(artifacts: Path, wanted: Callable[[CatalogEntry], bool] = lambd
             continue
         data = c.entry.data_path(artifacts)
         try:
-            verified.record(c.entry, artifacts, c.entry.stats_path(artifacts).read_bytes(),
-                            data.stat().st_size, c.sha256, "iqb cache verify")
+            verified.record(
+                c.entry,
+                artifacts,
+                c.entry.stats_path(artifacts).read_bytes(),
+                data.stat().st_size,
+                c.sha256,
+                "iqb cache verify",
+            )
         except OSError as exc:
             report.not_recorded = f"{exc.filename or artifacts}: {exc.strerror or exc}"
             break

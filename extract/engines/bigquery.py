@@ -89,11 +89,14 @@ def parse_source_tables(text: str) -> dict[str, str]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         direction, sep, table = (s.strip() for s in item.partition("="))
         if not sep or direction not in SOURCE_TABLES:
-            problems.append(f"{item!r}: expected downloads=PROJECT.DATASET.TABLE or "
-                            "uploads=PROJECT.DATASET.TABLE")
+            problems.append(
+                f"{item!r}: expected downloads=PROJECT.DATASET.TABLE or "
+                "uploads=PROJECT.DATASET.TABLE"
+            )
         elif not _TABLE_RE.match(table.strip("`")):
-            problems.append(f"{item!r}: {table!r} is not a fully qualified table "
-                            "(PROJECT.DATASET.TABLE)")
+            problems.append(
+                f"{item!r}: {table!r} is not a fully qualified table (PROJECT.DATASET.TABLE)"
+            )
         else:
             overrides[SOURCE_TABLES[direction]] = table.strip("`")
     if problems or not overrides:
@@ -113,14 +116,21 @@ def render_sql(template: str, tables: Mapping[str, str]) -> tuple[str, list[str]
 
 
 # Error reasons BigQuery gives to 5xx-like and rate-limit failures.
-_TRANSIENT_REASONS = frozenset({"rateLimitExceeded", "backendError", "internalError",
-                                "badGateway"})
-_TRANSIENT_HTTP = (api_exceptions.TooManyRequests, api_exceptions.InternalServerError,
-                   api_exceptions.BadGateway, api_exceptions.ServiceUnavailable,
-                   api_exceptions.GatewayTimeout)
-_NETWORK_ERRORS = (ConnectionError, requests.exceptions.ConnectionError,
-                   requests.exceptions.ChunkedEncodingError, requests.exceptions.Timeout,
-                   auth_exceptions.TransportError)
+_TRANSIENT_REASONS = frozenset({"rateLimitExceeded", "backendError", "internalError", "badGateway"})
+_TRANSIENT_HTTP = (
+    api_exceptions.TooManyRequests,
+    api_exceptions.InternalServerError,
+    api_exceptions.BadGateway,
+    api_exceptions.ServiceUnavailable,
+    api_exceptions.GatewayTimeout,
+)
+_NETWORK_ERRORS = (
+    ConnectionError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.Timeout,
+    auth_exceptions.TransportError,
+)
 
 
 def is_transient_http(exc: BaseException) -> bool:
@@ -139,8 +149,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _log_retry(err: Exception) -> None:
-    log.warning("BigQuery: transient error, retrying: %s: %s", type(err).__name__,
-                _first_line(err))
+    log.warning("BigQuery: transient error, retrying: %s: %s", type(err).__name__, _first_line(err))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -158,13 +167,21 @@ class BigQueryEngine:
 
     name = "bigquery"
 
-    def __init__(self, *, project: str | None = None,
-                 source_tables: Mapping[str, str] | None = None,
-                 maximum_bytes_billed: int = DEFAULT_MAXIMUM_BYTES_BILLED,
-                 location: str | None = None, storage_api: bool = True,
-                 emulator: str | None = None, request_timeout: float = 60.0,
-                 retry_deadline: float = 300.0, job_timeout: float = 3600.0,
-                 page_rows: int = PAGE_ROWS, on_status: StatusCallback | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        project: str | None = None,
+        source_tables: Mapping[str, str] | None = None,
+        maximum_bytes_billed: int = DEFAULT_MAXIMUM_BYTES_BILLED,
+        location: str | None = None,
+        storage_api: bool = True,
+        emulator: str | None = None,
+        request_timeout: float = 60.0,
+        retry_deadline: float = 300.0,
+        job_timeout: float = 3600.0,
+        page_rows: int = PAGE_ROWS,
+        on_status: StatusCallback | None = None,
+    ) -> None:
         self.tables = {**{t: t for t in SOURCE_TABLES.values()}, **(source_tables or {})}
         self.maximum_bytes_billed = maximum_bytes_billed
         self.location = location
@@ -174,16 +191,21 @@ class BigQueryEngine:
         self.on_status = on_status
         backoff = {"initial": 1.0, "maximum": 32.0, "multiplier": 2.0}
         # Bounded exponential backoff (1s, 2s, 4s ... 32s, jittered) within a deadline.
-        self._retry = Retry(predicate=is_transient, timeout=retry_deadline,
-                            on_error=_log_retry, **backoff)
+        self._retry = Retry(
+            predicate=is_transient, timeout=retry_deadline, on_error=_log_retry, **backoff
+        )
         # A job that itself failed for a transient reason is submitted again; this also
         # wraps each submission and each poll, so it gets the same bound.
         self._job_retry = bq_retry.DEFAULT_JOB_RETRY.with_timeout(retry_deadline).with_delay(
-            **backoff)
+            **backoff
+        )
         # Before any entry: an unreachable API fails at once instead of being retried.
-        self._preflight_retry = Retry(predicate=is_transient_http,
-                                      timeout=min(retry_deadline, 30.0), on_error=_log_retry,
-                                      **backoff)
+        self._preflight_retry = Retry(
+            predicate=is_transient_http,
+            timeout=min(retry_deadline, 30.0),
+            on_error=_log_retry,
+            **backoff,
+        )
         if emulator:
             self.endpoint = emulator if "://" in emulator else f"http://{emulator}"
         else:
@@ -191,10 +213,12 @@ class BigQueryEngine:
         credentials, project = self._credentials(project, bool(emulator))
         self.project = project
         options = ClientOptions(api_endpoint=self.endpoint) if emulator else None
-        self.client = bigquery.Client(project=project, credentials=credentials,
-                                      location=location, client_options=options)
-        self._read_client = None if emulator or not storage_api else \
-            self._storage_client(credentials)
+        self.client = bigquery.Client(
+            project=project, credentials=credentials, location=location, client_options=options
+        )
+        self._read_client = (
+            None if emulator or not storage_api else self._storage_client(credentials)
+        )
         self._check_tables()
 
     # -- setup -------------------------------------------------------------------------
@@ -208,16 +232,21 @@ class BigQueryEngine:
             credentials, adc_project = google.auth.default(scopes=SCOPES)
             credentials.refresh(Request())  # type: ignore[no-untyped-call]
         except auth_exceptions.DefaultCredentialsError as err:
-            raise EngineError(f"no usable Google credentials ({_first_line(err)}). "
-                              f"{CREDENTIALS_HELP}") from None
+            raise EngineError(
+                f"no usable Google credentials ({_first_line(err)}). {CREDENTIALS_HELP}"
+            ) from None
         except (auth_exceptions.RefreshError, auth_exceptions.TransportError) as err:
-            raise EngineError(f"the Google credentials could not be used "
-                              f"({type(err).__name__}: {_first_line(err)}). "
-                              f"{CREDENTIALS_HELP}") from None
+            raise EngineError(
+                f"the Google credentials could not be used "
+                f"({type(err).__name__}: {_first_line(err)}). "
+                f"{CREDENTIALS_HELP}"
+            ) from None
         billing = project or adc_project
         if not billing:
-            raise EngineError("no billing project: pass --project or set IQB_BQ_PROJECT "
-                              "(jobs run and are billed there)")
+            raise EngineError(
+                "no billing project: pass --project or set IQB_BQ_PROJECT "
+                "(jobs run and are billed there)"
+            )
         return credentials, billing
 
     @staticmethod
@@ -233,37 +262,48 @@ class BigQueryEngine:
     def _check_tables(self) -> None:
         for table in sorted(set(self.tables.values())):
             try:
-                self.client.get_table(table, retry=self._preflight_retry,
-                                      timeout=self.request_timeout)
+                self.client.get_table(
+                    table, retry=self._preflight_retry, timeout=self.request_timeout
+                )
             except api_exceptions.NotFound:
-                raise EngineError(f"source table {table} was not found (or is not visible "
-                                  f"to project {self.project}); check --source-table") from None
+                raise EngineError(
+                    f"source table {table} was not found (or is not visible "
+                    f"to project {self.project}); check --source-table"
+                ) from None
             except Exception as err:
                 raise self._error(f"cannot read the metadata of {table}", err) from None
 
     def _error(self, what: str, err: BaseException) -> EngineError:
         """One readable sentence per failure; never includes credentials."""
         if isinstance(err, requests.exceptions.ConnectionError | ConnectionError):
-            return EngineError(f"{what}: cannot reach the BigQuery API at {self.endpoint} "
-                               f"({type(err).__name__})")
+            return EngineError(
+                f"{what}: cannot reach the BigQuery API at {self.endpoint} ({type(err).__name__})"
+            )
         if isinstance(err, auth_exceptions.RefreshError | auth_exceptions.TransportError):
-            return EngineError(f"{what}: the credentials could not be refreshed. "
-                               f"{CREDENTIALS_HELP}")
+            return EngineError(
+                f"{what}: the credentials could not be refreshed. {CREDENTIALS_HELP}"
+            )
         if isinstance(err, concurrent.futures.TimeoutError | requests.exceptions.Timeout):
             return EngineError(f"{what}: timed out" + (f" ({err})" if str(err) else ""))
         if isinstance(err, api_exceptions.RetryError):
             cause = err.cause or err
-            return EngineError(f"{what}: still failing after retries: "
-                               f"{type(cause).__name__}: {_first_line(cause)}")
+            return EngineError(
+                f"{what}: still failing after retries: {type(cause).__name__}: {_first_line(cause)}"
+            )
         if isinstance(err, api_exceptions.Forbidden | api_exceptions.Unauthorized):
-            return EngineError(f"{what}: permission denied ({_first_line(err)}); the billing "
-                               f"project {self.project} needs the BigQuery Job User role")
-        reasons = {e.get("reason") for e in getattr(err, "errors", None) or []
-                   if isinstance(e, dict)}
+            return EngineError(
+                f"{what}: permission denied ({_first_line(err)}); the billing "
+                f"project {self.project} needs the BigQuery Job User role"
+            )
+        reasons = {
+            e.get("reason") for e in getattr(err, "errors", None) or [] if isinstance(e, dict)
+        }
         if "bytesBilledLimitExceeded" in reasons:
-            return EngineError(f"{what}: the query would bill more than "
-                               f"--maximum-bytes-billed={self.maximum_bytes_billed} bytes; "
-                               "price it with --dry-run, then raise the cap")
+            return EngineError(
+                f"{what}: the query would bill more than "
+                f"--maximum-bytes-billed={self.maximum_bytes_billed} bytes; "
+                "price it with --dry-run, then raise the cap"
+            )
         return EngineError(f"{what}: {type(err).__name__}: {_first_line(err)}")
 
     # -- queries -----------------------------------------------------------------------
@@ -275,20 +315,27 @@ class BigQueryEngine:
                 bigquery.ScalarQueryParameter("end_date", "DATE", query.end),
             ],
             maximum_bytes_billed=self.maximum_bytes_billed,
-            labels={"tool": LABEL_TOOL, "dataset": query.dataset,
-                    "period": f"{query.start:%Y%m%d}-{query.end:%Y%m%d}"},
+            labels={
+                "tool": LABEL_TOOL,
+                "dataset": query.dataset,
+                "period": f"{query.start:%Y%m%d}-{query.end:%Y%m%d}",
+            },
             dry_run=dry_run,
             use_query_cache=not dry_run,
         )
 
     def _submit(self, query: Query, sql: str, dry_run: bool = False) -> bigquery.QueryJob:
         return self.client.query(
-            sql, job_config=self._job_config(query, dry_run),
+            sql,
+            job_config=self._job_config(query, dry_run),
             job_id_prefix=f"{LABEL_TOOL}_{query.dataset}_{query.start:%Y%m%d}_",
-            location=self.location, retry=self._retry, timeout=self.request_timeout,
+            location=self.location,
+            retry=self._retry,
+            timeout=self.request_timeout,
             # None here: the client would otherwise wrap the submission in its own fixed
             # 10-minute retry; ours (self._retry) bounds it, job retries happen in _wait.
-            job_retry=None)
+            job_retry=None,
+        )
 
     def estimate(self, query: Query) -> int:
         """Bytes the query would scan, from a dry run (not billed, nothing executed)."""
@@ -314,14 +361,19 @@ class BigQueryEngine:
                 except Exception as err:  # the timeout is the error to report
                     log.warning("could not cancel job %s: %s", job.job_id, _first_line(err))
                 raise concurrent.futures.TimeoutError(
-                    f"job {job.job_id} not done after {self.job_timeout:g}s (cancel requested)")
+                    f"job {job.job_id} not done after {self.job_timeout:g}s (cancel requested)"
+                )
             try:
-                return job.result(page_size=self.page_rows, retry=self._retry,
-                                  timeout=min(POLL_SECONDS, remaining),
-                                  job_retry=self._job_retry)
+                return job.result(
+                    page_size=self.page_rows,
+                    retry=self._retry,
+                    timeout=min(POLL_SECONDS, remaining),
+                    job_retry=self._job_retry,
+                )
             except concurrent.futures.TimeoutError:
-                self._status(query, f"{job.state or 'PENDING'} {time.monotonic() - t0:.0f}s "
-                                    f"({job.job_id})")
+                self._status(
+                    query, f"{job.state or 'PENDING'} {time.monotonic() - t0:.0f}s ({job.job_id})"
+                )
 
     def run(self, query: Query) -> QueryResult:
         """Submit, wait (with progress), then hand back a lazy stream and the job's stats."""
@@ -344,21 +396,27 @@ class BigQueryEngine:
             "maximum_bytes_billed": self.maximum_bytes_billed,
             "source_tables": sorted(set(read)),
             # where the rows came from (stats.json provenance, as the embedded engine writes it)
-            "source": {"kind": "bigquery", "engine": self.name, "tables": sorted(set(read)),
-                       "job_id": job.job_id},
+            "source": {
+                "kind": "bigquery",
+                "engine": self.name,
+                "tables": sorted(set(read)),
+                "job_id": job.job_id,
+            },
         }
         if job.started:  # BigQuery's own clock; without it the cache writer's stands
             stats["query_start_time"] = job.started.isoformat().replace("+00:00", "Z")
             stats["query_duration_seconds"] = round(
-                ((job.ended or job.started) - job.started).total_seconds(), 3)
+                ((job.ended or job.started) - job.started).total_seconds(), 3
+            )
         self._status(query, f"reading {rows.total_rows or 0:,} rows")
         return QueryResult(batches=self._stream(query, rows), stats=stats)
 
     def _stream(self, query: Query, rows: bigquery.table.RowIterator) -> Iterator[Any]:
         """Arrow batches, one page (REST) or one Storage API message at a time."""
         try:
-            yield from rows.to_arrow_iterable(bqstorage_client=self._read_client,
-                                              timeout=self.job_timeout)
+            yield from rows.to_arrow_iterable(
+                bqstorage_client=self._read_client, timeout=self.job_timeout
+            )
         except Exception as err:
             raise self._error(f"reading the result of job {rows.job_id}", err) from None
         finally:

@@ -69,8 +69,9 @@ def _exact_quantiles(tree: exp.Expression) -> exp.Expression:
         ks = sorted(offsets[field])
         fractions = ", ".join(str(q / 100) for q in ks)
         node.replace(
-            sqlglot.parse_one(f"quantile_disc({field}, [{fractions}])[{ks.index(k) + 1}]",
-                              read="duckdb")
+            sqlglot.parse_one(
+                f"quantile_disc({field}, [{fractions}])[{ks.index(k) + 1}]", read="duckdb"
+            )
         )
     return tree
 
@@ -95,8 +96,12 @@ class DuckDBEngine:
 
     name = "duckdb"
 
-    def __init__(self, artifacts: Path, threads: int | None = None,
-                 memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB) -> None:
+    def __init__(
+        self,
+        artifacts: Path,
+        threads: int | None = None,
+        memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB,
+    ) -> None:
         self.raw = raw_dir(Path(artifacts))
         self.threads = threads
         self.chunk_rows = max(1, int(memory_limit_gb * CHUNK_ROWS_PER_GB))
@@ -110,8 +115,9 @@ class DuckDBEngine:
             config["threads"] = self.threads
         return duckdb.connect(":memory:", config=config)
 
-    def _register_views(self, con: duckdb.DuckDBPyConnection, tables: list[str],
-                        query: Query) -> list[Path]:
+    def _register_views(
+        self, con: duckdb.DuckDBPyConnection, tables: list[str], query: Query
+    ) -> list[Path]:
         """A view per raw table; returns the files that have rows in the query's period."""
         used: list[Path] = []
         for table in tables:
@@ -130,28 +136,37 @@ class DuckDBEngine:
             rows = con.execute(
                 "SELECT DISTINCT filename FROM read_parquet($files, filename = true) "
                 "WHERE date >= $start_date AND date < $end_date",
-                {"files": paths, "start_date": query.start, "end_date": query.end}).fetchall()
+                {"files": paths, "start_date": query.start, "end_date": query.end},
+            ).fetchall()
             if not rows:
-                raise NoInputError(f"no raw measurements for {table} in {query.start}.."
-                                   f"{query.end} in {folder}")
+                raise NoInputError(
+                    f"no raw measurements for {table} in {query.start}..{query.end} in {folder}"
+                )
             used += sorted(Path(r[0]) for r in rows)
         return used
 
     def _source(self, files: list[Path]) -> dict:
         """stats.json ``source``: synthetic if any input file came from ``iqb sample``."""
         synthetic = [f for f in files if is_synthetic(f)]
-        return {"kind": "synthetic" if synthetic else "raw", "engine": self.name,
-                "files": [f.relative_to(self.raw.parent).as_posix()
-                          if f.is_relative_to(self.raw.parent) else str(f) for f in files]}
+        return {
+            "kind": "synthetic" if synthetic else "raw",
+            "engine": self.name,
+            "files": [
+                f.relative_to(self.raw.parent).as_posix()
+                if f.is_relative_to(self.raw.parent)
+                else str(f)
+                for f in files
+            ],
+        }
 
-    def _chunks(self, con: duckdb.DuckDBPyConnection, table: str, query: Query
-                ) -> list[list[str]]:
+    def _chunks(self, con: duckdb.DuckDBPyConnection, table: str, query: Query) -> list[list[str]]:
         """Consecutive country codes, in order, about ``chunk_rows`` raw rows each."""
         counts = con.execute(
             f"SELECT client.Geo.CountryCode, count(*) FROM {table} "
             "WHERE date >= $start_date AND date < $end_date "
             "AND client.Geo.CountryCode IS NOT NULL GROUP BY 1 ORDER BY 1",
-            {"start_date": query.start, "end_date": query.end}).fetchall()
+            {"start_date": query.start, "end_date": query.end},
+        ).fetchall()
         chunks: list[list[str]] = [[]]
         rows = 0
         for code, n in counts:
@@ -175,20 +190,28 @@ class DuckDBEngine:
                 # The templates sort by country first, so chunks of consecutive
                 # countries, run in order, give the whole month's order.
                 tree = sqlglot.parse_one(sql, read="duckdb")
-                readers = (con.execute(_only_countries(tree, codes).sql("duckdb"), params)
-                           .to_arrow_reader(BATCH_ROWS) for codes in chunks)
+                readers = (
+                    con.execute(_only_countries(tree, codes).sql("duckdb"), params).to_arrow_reader(
+                        BATCH_ROWS
+                    )
+                    for codes in chunks
+                )
         except duckdb.Error as err:
             con.close()
             raise EngineError(f"DuckDB failed on {query.dataset}: {err}") from err
         except EngineError:
             con.close()
             raise
-        bytes_read = sum(os.path.getsize(f) for t in tables
-                         for f in (self.raw / t).glob("*.parquet"))
+        bytes_read = sum(
+            os.path.getsize(f) for t in tables for f in (self.raw / t).glob("*.parquet")
+        )
         return QueryResult(
             batches=_stream(readers, con),
-            stats={"total_bytes_processed": bytes_read, "total_bytes_billed": 0,
-                   "source": self._source(used)},
+            stats={
+                "total_bytes_processed": bytes_read,
+                "total_bytes_billed": 0,
+                "source": self._source(used),
+            },
         )
 
 
@@ -213,8 +236,9 @@ def _only_countries(tree: exp.Expression, codes: list[str]) -> exp.Expression:
     return restricted.where(condition, copy=False)
 
 
-def _stream(readers: Iterator[pa.RecordBatchReader], con: duckdb.DuckDBPyConnection
-            ) -> Iterator[pa.RecordBatch]:
+def _stream(
+    readers: Iterator[pa.RecordBatchReader], con: duckdb.DuckDBPyConnection
+) -> Iterator[pa.RecordBatch]:
     """Batches of each chunk's result in turn; a chunk's query runs when it is reached."""
     try:
         for reader in readers:

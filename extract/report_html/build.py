@@ -36,12 +36,20 @@ from extract.report_html.provenance import period_sources
 REPORT_DIR = "report"
 VENDOR = Path(__file__).resolve().parent / "vendor" / "node_modules"
 # (file in the npm packages of vendor/package.json, name in the report's assets/)
-VENDOR_FILES = (("echarts/dist/echarts.min.js", "echarts.min.js"),
-                ("topojson-client/dist/topojson-client.min.js", "topojson-client.min.js"))
+VENDOR_FILES = (
+    ("echarts/dist/echarts.min.js", "echarts.min.js"),
+    ("topojson-client/dist/topojson-client.min.js", "topojson-client.min.js"),
+)
 WORLD = "world-atlas/countries-110m.json"
 STATIC = ("index.html", "report.js", "report.css")
-USE_CASES = ("web_browsing", "video_streaming", "audio_streaming", "video_conferencing",
-             "online_backup", "gaming")
+USE_CASES = (
+    "web_browsing",
+    "video_streaming",
+    "audio_streaming",
+    "video_conferencing",
+    "online_backup",
+    "gaming",
+)
 METRICS = ("download", "upload", "latency", "loss")
 # Drill-down levels and how a row is named: (level, label SQL, code SQL); q = the mart
 DRILL_LEVELS = (
@@ -71,34 +79,45 @@ class HtmlReport:
         return sum(self.files.values())
 
 
-def write_html_report(artifacts: Path, out_dir: Path | None = None,
-                      drill_limit: int = DEFAULT_DRILL_LIMIT) -> HtmlReport:
+def write_html_report(
+    artifacts: Path, out_dir: Path | None = None, drill_limit: int = DEFAULT_DRILL_LIMIT
+) -> HtmlReport:
     """Build the report folder (default ``<artifacts>/report``); return what was written."""
     missing_vendor = [src for src, _ in VENDOR_FILES if not (VENDOR / src).is_file()]
     if missing_vendor or not (VENDOR / WORLD).is_file():
-        raise ReportError(f"the report's charting library and map are not installed under "
-                          f"{VENDOR}: run `make setup` (it runs `npm ci --prefix "
-                          f"{VENDOR.parent}`)")
+        raise ReportError(
+            f"the report's charting library and map are not installed under "
+            f"{VENDOR}: run `make setup` (it runs `npm ci --prefix "
+            f"{VENDOR.parent}`)"
+        )
     path = database_path(artifacts)
     con = connect_readonly(path)
     try:
-        tables = {r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'main'"
-        ).fetchall()}
-        needed = [*(f"quality_by_{lvl}" for lvl in ("country", "subdivision1", "city",
-                                                    "country_asn")),
-                  *(f"iqb_scores_by_{lvl}" for lvl in ("country", "subdivision1", "city",
-                                                       "country_asn")),
-                  "iqb_requirements", "iqb_use_cases"]
+        tables = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'main'"
+            ).fetchall()
+        }
+        needed = [
+            *(f"quality_by_{lvl}" for lvl in ("country", "subdivision1", "city", "country_asn")),
+            *(f"iqb_scores_by_{lvl}" for lvl in ("country", "subdivision1", "city", "country_asn")),
+            "iqb_requirements",
+            "iqb_use_cases",
+        ]
         missing = [n for n in needed if n not in tables]
         if missing:
             raise ReportError(f"{path} lacks {', '.join(missing)}: run `{DBT_BUILD}`")
         summary = _summary(con, artifacts, path)
         if not summary["periods"]:
-            raise ReportError(f"{path} has no rows in quality_by_country: extract some "
-                              "data and run `dbt build` first")
-        drills = {p["start"]: _drill(con, p["start"], drill_limit, summary["percentiles"])
-                  for p in summary["periods"]}
+            raise ReportError(
+                f"{path} has no rows in quality_by_country: extract some "
+                "data and run `dbt build` first"
+            )
+        drills = {
+            p["start"]: _drill(con, p["start"], drill_limit, summary["percentiles"])
+            for p in summary["periods"]
+        }
     finally:
         con.close()
 
@@ -114,7 +133,8 @@ def write_html_report(artifacts: Path, out_dir: Path | None = None,
     world = json.loads((VENDOR / WORLD).read_text())
     _add_alpha2(world)
     (assets / "world-110m.js").write_text(
-        "window.IQB_WORLD = " + json.dumps(world, separators=(",", ":")) + ";\n")
+        "window.IQB_WORLD = " + json.dumps(world, separators=(",", ":")) + ";\n"
+    )
     static = resources.files("extract.report_html").joinpath("static")
     for name in STATIC:
         target = out / name if name == "index.html" else assets / name
@@ -124,10 +144,16 @@ def write_html_report(artifacts: Path, out_dir: Path | None = None,
         _write_js(data / f"drill-{start}.js", "IQB.drill", drill, key=start)
     _write_js(data / "summary.js", "IQB.summary", summary)
 
-    files = {str(p.relative_to(out)): p.stat().st_size
-             for p in sorted(out.rglob("*")) if p.is_file()}
-    return HtmlReport(out, out / "index.html", len(summary["periods"]),
-                      len({r[1] for r in summary["countries"]["rows"]}), files)
+    files = {
+        str(p.relative_to(out)): p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file()
+    }
+    return HtmlReport(
+        out,
+        out / "index.html",
+        len(summary["periods"]),
+        len({r[1] for r in summary["countries"]["rows"]}),
+        files,
+    )
 
 
 def _check_target(out: Path) -> None:
@@ -139,8 +165,10 @@ def _check_target(out: Path) -> None:
         return
     index = out / "index.html"
     if not (index.is_file() and "iqb report --html" in index.read_text(errors="replace")):
-        raise ReportError(f"{out} is not empty and holds no earlier IQB report: give a new "
-                          "or empty folder (the report replaces its assets/ and data/)")
+        raise ReportError(
+            f"{out} is not empty and holds no earlier IQB report: give a new "
+            "or empty folder (the report replaces its assets/ and data/)"
+        )
 
 
 def _write_js(path: Path, function: str, payload: Any, key: str | None = None) -> None:
@@ -167,9 +195,13 @@ def _metric_columns(percentiles: list[int]) -> list[str]:
 
 
 def _score_percentile(con: duckdb.DuckDBPyConnection) -> int:
-    cols = {r[0] for r in con.execute(
-        "select column_name from information_schema.columns "
-        "where table_schema = 'main' and table_name = 'iqb_scores_by_country'").fetchall()}
+    cols = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'main' and table_name = 'iqb_scores_by_country'"
+        ).fetchall()
+    }
     if "score_percentile" not in cols:
         return 95
     value = con.execute("select max(score_percentile) from iqb_scores_by_country").fetchone()[0]
@@ -180,21 +212,39 @@ def _summary(con: duckdb.DuckDBPyConnection, artifacts: Path, path: Path) -> dic
     score_pct = _score_percentile(con)
     percentiles = sorted({50, 95, score_pct})
     metric_cols = _metric_columns(percentiles)
-    cols = ["period", "country_code", "country_name", "meets_min_samples",
-            "download_sample_count", "upload_sample_count", "iqb_score",
-            *(f"{u}_score" for u in USE_CASES), *metric_cols]
+    cols = [
+        "period",
+        "country_code",
+        "country_name",
+        "meets_min_samples",
+        "download_sample_count",
+        "upload_sample_count",
+        "iqb_score",
+        *(f"{u}_score" for u in USE_CASES),
+        *metric_cols,
+    ]
     sources = period_sources(con)
     index = {s.start: i for i, s in enumerate(sources)}
     select = ", ".join(
-        [f"q.{c}" for c in cols[1:6]] + [f"s.{c}" for c in cols[6:13]]
-        + [f"q.{c}" for c in metric_cols])
+        [f"q.{c}" for c in cols[1:6]]
+        + [f"s.{c}" for c in cols[6:13]]
+        + [f"q.{c}" for c in metric_cols]
+    )
     rows = con.execute(
         f"select q.period_start, {select} from quality_by_country as q "
         "left join iqb_scores_by_country as s using (period_start, period_end, country_code) "
-        "order by q.period_start, q.country_code").fetchall()
-    country_rows = [[index[r[0]], *(_num(v, 4 if c.endswith('_score') else 3)
-                                    for c, v in zip(cols[1:], r[1:], strict=True))]
-                    for r in rows]
+        "order by q.period_start, q.country_code"
+    ).fetchall()
+    country_rows = [
+        [
+            index[r[0]],
+            *(
+                _num(v, 4 if c.endswith("_score") else 3)
+                for c, v in zip(cols[1:], r[1:], strict=True)
+            ),
+        ]
+        for r in rows
+    ]
     min_samples = con.execute(
         "select period_start, max(min_sample_count) from quality_by_country group by all"
     ).fetchall()
@@ -202,22 +252,37 @@ def _summary(con: duckdb.DuckDBPyConnection, artifacts: Path, path: Path) -> dic
     periods = []
     for s in sources:
         in_period = [r for r in country_rows if r[0] == index[s.start]]
-        periods.append({
-            "start": s.start.isoformat(), "end": s.end.isoformat(),
-            "label": _period_label(s.start, s.end), "synthetic": s.synthetic,
-            "evidence": s.evidence, "countries": len(in_period),
-            "scored": sum(r[6] is not None for r in in_period),
-            "min_sample_count": min_by_period.get(s.start),
-        })
+        periods.append(
+            {
+                "start": s.start.isoformat(),
+                "end": s.end.isoformat(),
+                "label": _period_label(s.start, s.end),
+                "synthetic": s.synthetic,
+                "evidence": s.evidence,
+                "countries": len(in_period),
+                "scored": sum(r[6] is not None for r in in_period),
+                "min_sample_count": min_by_period.get(s.start),
+            }
+        )
     loaded_at = con.execute("select max(loaded_at) from quality_by_country").fetchone()[0]
-    requirements = [dict(zip(("use_case", "requirement", "weight", "threshold"), r, strict=True))
-                    for r in con.execute("select use_case, requirement, weight, threshold "
-                                         "from iqb_requirements order by all").fetchall()]
+    requirements = [
+        dict(zip(("use_case", "requirement", "weight", "threshold"), r, strict=True))
+        for r in con.execute(
+            "select use_case, requirement, weight, threshold from iqb_requirements order by all"
+        ).fetchall()
+    ]
     use_cases = sorted(
-        (dict(zip(("use_case", "weight"), r, strict=True)) for r in con.execute(
-            "select use_case, weight from iqb_use_cases order by all").fetchall()),
-        key=lambda u: (USE_CASES.index(u["use_case"]) if u["use_case"] in USE_CASES
-                       else len(USE_CASES), u["use_case"]))  # upstream's order
+        (
+            dict(zip(("use_case", "weight"), r, strict=True))
+            for r in con.execute(
+                "select use_case, weight from iqb_use_cases order by all"
+            ).fetchall()
+        ),
+        key=lambda u: (
+            USE_CASES.index(u["use_case"]) if u["use_case"] in USE_CASES else len(USE_CASES),
+            u["use_case"],
+        ),
+    )  # upstream's order
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "database_built_at": _num(loaded_at),
@@ -234,21 +299,38 @@ def _summary(con: duckdb.DuckDBPyConnection, artifacts: Path, path: Path) -> dic
     }
 
 
-def _drill(con: duckdb.DuckDBPyConnection, start: str, limit: int,
-           percentiles: list[int]) -> dict[str, Any]:
+def _drill(
+    con: duckdb.DuckDBPyConnection, start: str, limit: int, percentiles: list[int]
+) -> dict[str, Any]:
     """Per country, the ``limit`` places of each drill level with the most tests."""
     metric_cols = _metric_columns(percentiles)
     out: dict[str, Any] = {"limit": limit, "levels": {}}
     for level, label, code in DRILL_LEVELS:
         keys = PLACE_KEYS[level]
-        cols = ["country_code", "label", "code", "meets_min_samples", "download_sample_count",
-                "upload_sample_count", "iqb_score", *(f"{u}_score" for u in USE_CASES),
-                *metric_cols]
+        cols = [
+            "country_code",
+            "label",
+            "code",
+            "meets_min_samples",
+            "download_sample_count",
+            "upload_sample_count",
+            "iqb_score",
+            *(f"{u}_score" for u in USE_CASES),
+            *metric_cols,
+        ]
         select = ", ".join(
-            ["q.country_code", f"({label})", f"({code})",
-             "q.meets_min_samples", "q.download_sample_count", "q.upload_sample_count",
-             "s.iqb_score", *(f"s.{u}_score" for u in USE_CASES),
-             *(f"q.{c}" for c in metric_cols)])
+            [
+                "q.country_code",
+                f"({label})",
+                f"({code})",
+                "q.meets_min_samples",
+                "q.download_sample_count",
+                "q.upload_sample_count",
+                "s.iqb_score",
+                *(f"s.{u}_score" for u in USE_CASES),
+                *(f"q.{c}" for c in metric_cols),
+            ]
+        )
         rows = con.execute(
             f"""
             with ranked as (
@@ -268,19 +350,30 @@ def _drill(con: duckdb.DuckDBPyConnection, start: str, limit: int,
             select * exclude (rank_in_country) from ranked
             where rank_in_country <= ?
             order by 1, rank_in_country
-            """, [date.fromisoformat(start), limit]).fetchall()
+            """,
+            [date.fromisoformat(start), limit],
+        ).fetchall()
         totals = {r[0]: r[-1] for r in rows}
-        out["levels"][level] = {"cols": cols,
-                                "rows": [[_num(v, 4 if c.endswith("_score") else 3)
-                                          for c, v in zip(cols, r[:-1], strict=True)]
-                                         for r in rows],
-                                "totals": totals}
+        out["levels"][level] = {
+            "cols": cols,
+            "rows": [
+                [
+                    _num(v, 4 if c.endswith("_score") else 3)
+                    for c, v in zip(cols, r[:-1], strict=True)
+                ]
+                for r in rows
+            ],
+            "totals": totals,
+        }
     return out
 
 
 def _period_label(start: date, end: date) -> str:
-    if start.day == 1 and end.day == 1 and (end.year * 12 + end.month) - (
-            start.year * 12 + start.month) == 1:
+    if (
+        start.day == 1
+        and end.day == 1
+        and (end.year * 12 + end.month) - (start.year * 12 + start.month) == 1
+    ):
         return f"{start:%Y-%m}"
     return f"{start:%Y-%m-%d}..{end:%Y-%m-%d}"
 
@@ -289,11 +382,20 @@ def _commit() -> str:
     """The checkout's commit (with "+ local changes" when dirty), or "unknown"."""
     checkout = Path(__file__).resolve().parents[2]
     try:
-        head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short=12", "HEAD"],
-                              capture_output=True, text=True, timeout=10, check=True).stdout
-        dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain",
-                                "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout
+        head = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+        dirty = subprocess.run(
+            ["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return head.strip() + (" + local changes" if dirty.strip() else "")

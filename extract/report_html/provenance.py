@@ -26,7 +26,14 @@ def period_sources(con: duckdb.DuckDBPyConnection) -> list[PeriodSource]:
     rows = con.execute(
         "select period_start, period_end, bool_or(is_synthetic), "
         "string_agg(distinct source_kind, ',' order by source_kind) "
-        "from quality_by_country group by all order by 1, 2").fetchall()
-    return [PeriodSource(start, end, bool(synthetic),
-                         f"cache entries' source: {kinds} (is_synthetic of the marts)")
-            for start, end, synthetic, kinds in rows]
+        "from quality_by_country group by all order by 1, 2"
+    ).fetchall()
+    return [
+        PeriodSource(
+            start,
+            end,
+            bool(synthetic),
+            f"cache entries' source: {kinds} (is_synthetic of the marts)",
+        )
+        for start, end, synthetic, kinds in rows
+    ]

@@ -35,19 +35,29 @@ ALT_AS_NAME_SHARE = 0.02
 NULL_CITY_SHARE = 0.01
 MONTHLY_THROUGHPUT_GROWTH = 1.01
 
-GEO_TYPE = pa.struct([
-    ("CountryCode", pa.string()), ("Subdivision1ISOCode", pa.string()),
-    ("Subdivision1Name", pa.string()), ("city", pa.string()),
-])
+GEO_TYPE = pa.struct(
+    [
+        ("CountryCode", pa.string()),
+        ("Subdivision1ISOCode", pa.string()),
+        ("Subdivision1Name", pa.string()),
+        ("city", pa.string()),
+    ]
+)
 NETWORK_TYPE = pa.struct([("ASNumber", pa.int64()), ("ASName", pa.string())])
-A_TYPE = pa.struct([
-    ("MeanThroughputMbps", pa.float64()), ("MinRTT", pa.float64()), ("LossRate", pa.float64()),
-])
-RAW_SCHEMA = pa.schema([
-    ("date", pa.date32()),
-    ("client", pa.struct([("Geo", GEO_TYPE), ("Network", NETWORK_TYPE)])),
-    ("a", A_TYPE),
-])
+A_TYPE = pa.struct(
+    [
+        ("MeanThroughputMbps", pa.float64()),
+        ("MinRTT", pa.float64()),
+        ("LossRate", pa.float64()),
+    ]
+)
+RAW_SCHEMA = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("client", pa.struct([("Geo", GEO_TYPE), ("Network", NETWORK_TYPE)])),
+        ("a", A_TYPE),
+    ]
+)
 
 
 def calibration_table(direction: str) -> pa.Table:
@@ -97,21 +107,24 @@ class _Places:
 
 
 def _places(cc: str, n: int) -> _Places:
-    n_sub = int(np.clip(round(n ** 0.3), 1, 30))
-    n_city = int(np.clip(round(n ** 0.2), 1, 15))
-    n_asn = int(np.clip(round(n ** 0.35), 1, 80))
+    n_sub = int(np.clip(round(n**0.3), 1, 30))
+    n_city = int(np.clip(round(n**0.2), 1, 15))
+    n_asn = int(np.clip(round(n**0.35), 1, 80))
     country_index = (ord(cc[0]) - 65) * 26 + (ord(cc[1]) - 65) if len(cc) == 2 else 0
     return _Places(
         sub_codes=[f"{cc}-S{i:02d}" for i in range(1, n_sub + 1)],
         sub_names=[f"Synthetic Region {i} of {cc}" for i in range(1, n_sub + 1)],
-        cities=[[f"Synthetic City {cc}-{i}-{j}" for j in range(1, n_city + 1)]
-                for i in range(1, n_sub + 1)],
+        cities=[
+            [f"Synthetic City {cc}-{i}-{j}" for j in range(1, n_city + 1)]
+            for i in range(1, n_sub + 1)
+        ],
         asns=SYNTHETIC_ASN_BASE + country_index * 100 + np.arange(1, n_asn + 1),
     )
 
 
-def _country_rows(rng: np.random.Generator, direction: str, cc: str, row: dict, n: int,
-                  growth: float) -> dict[str, np.ndarray]:
+def _country_rows(
+    rng: np.random.Generator, direction: str, cc: str, row: dict, n: int, growth: float
+) -> dict[str, np.ndarray]:
     places = _places(cc, n)
     sub = rng.choice(len(places.sub_codes), size=n, p=_zipf_weights(len(places.sub_codes)))
     n_city = len(places.cities[0])
@@ -119,10 +132,12 @@ def _country_rows(rng: np.random.Generator, direction: str, cc: str, row: dict, 
     asn_idx = rng.choice(len(places.asns), size=n, p=_zipf_weights(len(places.asns)))
     asn = places.asns[asn_idx]
     alt = rng.random(n) < ALT_AS_NAME_SHARE
-    as_name = np.where(alt, np.char.add(np.char.add("SYNTHETIC-AS", asn.astype(str)), "-ALT"),
-                       np.char.add("SYNTHETIC-AS", asn.astype(str)))
-    city = np.array([places.cities[s][c] for s, c in zip(sub, city_idx, strict=True)],
-                    dtype=object)
+    as_name = np.where(
+        alt,
+        np.char.add(np.char.add("SYNTHETIC-AS", asn.astype(str)), "-ALT"),
+        np.char.add("SYNTHETIC-AS", asn.astype(str)),
+    )
+    city = np.array([places.cities[s][c] for s, c in zip(sub, city_idx, strict=True)], dtype=object)
     city[rng.random(n) < NULL_CITY_SHARE] = None
     out: dict[str, np.ndarray] = {
         "CountryCode": np.full(n, cc, dtype=object),
@@ -136,7 +151,7 @@ def _country_rows(rng: np.random.Generator, direction: str, cc: str, row: dict, 
         probs, values = _knots(row, "download")
         out["MeanThroughputMbps"] = np.interp(_stratified(rng, n), probs, values) * growth
         probs, values = _knots(row, "latency")
-        out["MinRTT"] = np.interp(_stratified(rng, n), probs, values) / growth ** 0.5
+        out["MinRTT"] = np.interp(_stratified(rng, n), probs, values) / growth**0.5
         probs, values = _knots(row, "loss")
         out["LossRate"] = np.clip(np.interp(_stratified(rng, n), probs, values), 0.0, 1.0)
     else:
@@ -159,11 +174,14 @@ def generate_month(direction: str, month: date, rows: int, seed: int) -> pa.Tabl
     counts = np.array([r["sample_count"] for r in table], dtype=float)
     per_country = rows_per_country(counts, rows)
     months_from_calibration = (month.year - CALIBRATION_MONTH.year) * 12 + (
-        month.month - CALIBRATION_MONTH.month)
-    growth = MONTHLY_THROUGHPUT_GROWTH ** months_from_calibration
+        month.month - CALIBRATION_MONTH.month
+    )
+    growth = MONTHLY_THROUGHPUT_GROWTH**months_from_calibration
     rng = np.random.default_rng([seed, month.year, month.month, direction == "uploads"])
-    parts = [_country_rows(rng, direction, r["country_code"], r, int(n), growth)
-             for r, n in zip(table, per_country, strict=True)]
+    parts = [
+        _country_rows(rng, direction, r["country_code"], r, int(n), growth)
+        for r, n in zip(table, per_country, strict=True)
+    ]
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     n = len(cols["ASNumber"])
     days = (date(month.year + month.month // 12, month.month % 12 + 1, 1) - month).days
@@ -176,16 +194,19 @@ def generate_month(direction: str, month: date, rows: int, seed: int) -> pa.Tabl
             return pa.array(values, typ, mask=np.isnan(values))
         return pa.array(values, typ)
 
-    geo = pa.StructArray.from_arrays(
-        [arr(f.name, f.type) for f in GEO_TYPE], fields=list(GEO_TYPE))
+    geo = pa.StructArray.from_arrays([arr(f.name, f.type) for f in GEO_TYPE], fields=list(GEO_TYPE))
     network = pa.StructArray.from_arrays(
-        [arr(f.name, f.type) for f in NETWORK_TYPE], fields=list(NETWORK_TYPE))
-    client = pa.StructArray.from_arrays([geo, network],
-                                        fields=list(RAW_SCHEMA.field("client").type))
+        [arr(f.name, f.type) for f in NETWORK_TYPE], fields=list(NETWORK_TYPE)
+    )
+    client = pa.StructArray.from_arrays(
+        [geo, network], fields=list(RAW_SCHEMA.field("client").type)
+    )
     a = pa.StructArray.from_arrays([arr(f.name, f.type) for f in A_TYPE], fields=list(A_TYPE))
     dates = pa.array(day[shuffle].astype("datetime64[D]"), pa.date32())
-    meta = {b"iqb_synthetic": b"true",
-            b"iqb_note": b"synthetic sample calibrated to M-Lab's October 2024 country table"}
+    meta = {
+        b"iqb_synthetic": b"true",
+        b"iqb_note": b"synthetic sample calibrated to M-Lab's October 2024 country table",
+    }
     return pa.Table.from_arrays([dates, client, a], schema=RAW_SCHEMA.with_metadata(meta))
 
 
@@ -193,8 +214,9 @@ def sample_path(artifacts: Path, direction: str, month: date) -> Path:
     return raw_dir(artifacts) / raw_table_name(SOURCE_TABLES[direction]) / f"{month:%Y-%m}.parquet"
 
 
-def write_sample(artifacts: Path, months: list[date], rows: int = DEFAULT_ROWS,
-                 seed: int = 0) -> list[tuple[Path, int]]:
+def write_sample(
+    artifacts: Path, months: list[date], rows: int = DEFAULT_ROWS, seed: int = 0
+) -> list[tuple[Path, int]]:
     """Write downloads and uploads for each month; ``rows`` is downloads per month.
 
     Uploads get the real uploads/downloads ratio of sample counts.
@@ -210,6 +232,3 @@ def write_sample(artifacts: Path, months: list[date], rows: int = DEFAULT_ROWS,
                 pq.write_table(table, tmp, compression="zstd", row_group_size=256_000)
             written.append((path, table.num_rows))
     return written
-
-
-

@@ -22,8 +22,9 @@ class VerifyReport:
     unlisted: int = 0  # here, not in the manifest
 
 
-def verify(artifacts: Path, manifest: Manifest, selection: Selection,
-           jobs: int = 4) -> VerifyReport:
+def verify(
+    artifacts: Path, manifest: Manifest, selection: Selection, jobs: int = 4
+) -> VerifyReport:
     """Re-read every selected local file the manifest lists; the index is refreshed, not used."""
     local = {k: p for k, p in publishable_files(artifacts).items() if selection.matches(k)}
     listed = {k: r for k, r in manifest.files.items() if selection.matches(k)}
@@ -32,8 +33,9 @@ def verify(artifacts: Path, manifest: Manifest, selection: Selection,
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         hashes = list(pool.map(lambda k: index.rehash(k, local[k]), both))
     index.save()
-    report = VerifyReport(missing=sum(k not in local for k in listed),
-                          unlisted=sum(k not in listed for k in local))
+    report = VerifyReport(
+        missing=sum(k not in local for k in listed), unlisted=sum(k not in listed for k in local)
+    )
     for key, sha in zip(both, hashes, strict=True):
         if sha == listed[key].sha256:
             report.ok += 1

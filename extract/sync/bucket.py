@@ -46,11 +46,16 @@ def _one_line(exc: BaseException) -> str:
 def bucket_problem(name: str) -> str | None:
     """Why ``name`` cannot be a bucket name, or None: said before any request is sent."""
     longest = 222 if "." in name else 63
-    if (not _BUCKET_RE.match(name) or not 3 <= len(name) <= longest
-            or any(len(part) > 63 for part in name.split("."))):
-        return (f"{name!r} is not a valid bucket name (3-63 characters, up to 222 with dots: "
-                "lowercase letters, digits, '-', '_', '.'; starting and ending with a letter or "
-                "digit)")
+    if (
+        not _BUCKET_RE.match(name)
+        or not 3 <= len(name) <= longest
+        or any(len(part) > 63 for part in name.split("."))
+    ):
+        return (
+            f"{name!r} is not a valid bucket name (3-63 characters, up to 222 with dots: "
+            "lowercase letters, digits, '-', '_', '.'; starting and ending with a letter or "
+            "digit)"
+        )
     if name.startswith("goog") or ".." in name:
         return f"{name!r} is not a valid bucket name (no 'goog' prefix, no '..')"
     return None
@@ -72,9 +77,11 @@ class BucketPlan:
         if not _LOCATION_RE.match(self.location):
             found.append(f"{self.location!r} is not a location (e.g. US, EU, us-central1)")
         if not MIN_SOFT_DELETE_DAYS <= self.soft_delete_days <= MAX_SOFT_DELETE_DAYS:
-            found.append(f"--soft-delete-days {self.soft_delete_days}: must be "
-                         f"{MIN_SOFT_DELETE_DAYS} to {MAX_SOFT_DELETE_DAYS} (a backup needs two "
-                         "weeks to notice and undo a bad publish; GCS allows at most 90)")
+            found.append(
+                f"--soft-delete-days {self.soft_delete_days}: must be "
+                f"{MIN_SOFT_DELETE_DAYS} to {MAX_SOFT_DELETE_DAYS} (a backup needs two "
+                "weeks to notice and undo a bad publish; GCS allows at most 90)"
+            )
         return found
 
     def bucket(self, client: storage.Client) -> storage.Bucket:
@@ -82,7 +89,8 @@ class BucketPlan:
         bucket = client.bucket(self.name)
         bucket.iam_configuration.uniform_bucket_level_access_enabled = True
         bucket.iam_configuration.public_access_prevention = (
-            "inherited" if self.public_read else "enforced")
+            "inherited" if self.public_read else "enforced"
+        )
         bucket.soft_delete_policy.retention_duration_seconds = self.soft_delete_days * DAY
         return bucket
 
@@ -110,13 +118,15 @@ class BucketSettings:
             return str(value)
 
         days = self.soft_delete_days
-        return [("bucket", f"gs://{self.name}"),
-                ("location", show(self.location)),
-                ("uniform bucket-level access", show(self.uniform_access)),
-                ("soft delete", "off" if not days else f"{days:g} days"),
-                ("public access prevention", show(self.public_access_prevention)),
-                ("public read (allUsers)", show(self.public_read, f"unknown ({self.iam_error})")),
-                ("object versioning", show(self.versioning))]
+        return [
+            ("bucket", f"gs://{self.name}"),
+            ("location", show(self.location)),
+            ("uniform bucket-level access", show(self.uniform_access)),
+            ("soft delete", "off" if not days else f"{days:g} days"),
+            ("public access prevention", show(self.public_access_prevention)),
+            ("public read (allUsers)", show(self.public_read, f"unknown ({self.iam_error})")),
+            ("object versioning", show(self.versioning)),
+        ]
 
 
 def read_settings(bucket: storage.Bucket, transfer: Transfer) -> BucketSettings:
@@ -127,28 +137,39 @@ def read_settings(bucket: storage.Bucket, transfer: Transfer) -> BucketSettings:
     iam_error = None
     try:
         policy = bucket.get_iam_policy(requested_policy_version=3, timeout=transfer.timeout)
-        public = any(b.get("role") == PUBLIC_ROLE and PUBLIC_MEMBER in b.get("members", ())
-                     for b in policy.bindings)
+        public = any(
+            b.get("role") == PUBLIC_ROLE and PUBLIC_MEMBER in b.get("members", ())
+            for b in policy.bindings
+        )
     except Exception as exc:  # no permission, or a server without IAM: report, do not fail
         iam_error = f"cannot read the IAM policy: {_one_line(exc)}"
     settings = BucketSettings(
-        name=bucket.name, location=bucket.location,
+        name=bucket.name,
+        location=bucket.location,
         uniform_access=bool(iam.uniform_bucket_level_access_enabled)
-        if "iamConfiguration" in bucket._properties else None,
+        if "iamConfiguration" in bucket._properties
+        else None,
         soft_delete_days=(int(seconds) / DAY) if seconds else 0,
         public_access_prevention=iam.public_access_prevention
-        if "iamConfiguration" in bucket._properties else None,
-        public_read=public, versioning=bucket.versioning_enabled, iam_error=iam_error)
+        if "iamConfiguration" in bucket._properties
+        else None,
+        public_read=public,
+        versioning=bucket.versioning_enabled,
+        iam_error=iam_error,
+    )
     if (settings.soft_delete_days or 0) < MIN_SOFT_DELETE_DAYS:
         have = "off" if not settings.soft_delete_days else f"{settings.soft_delete_days:g} days"
         settings.warnings.append(
             f"soft delete is {have}, shorter than {MIN_SOFT_DELETE_DAYS} days: a deleted object "
             f"cannot be restored for long. To fix: gcloud storage buckets update gs://{bucket.name}"
-            f" --soft-delete-duration={MIN_SOFT_DELETE_DAYS}d")
+            f" --soft-delete-duration={MIN_SOFT_DELETE_DAYS}d"
+        )
     if settings.uniform_access is False:
-        settings.warnings.append(f"uniform bucket-level access is off: per-object ACLs can "
-                                 f"override the bucket's policy (gcloud storage buckets update "
-                                 f"gs://{bucket.name} --uniform-bucket-level-access)")
+        settings.warnings.append(
+            f"uniform bucket-level access is off: per-object ACLs can "
+            f"override the bucket's policy (gcloud storage buckets update "
+            f"gs://{bucket.name} --uniform-bucket-level-access)"
+        )
     return settings
 
 
@@ -159,8 +180,9 @@ class CreateResult:
     public_read_error: str | None = None
 
 
-def create_bucket(client: storage.Client, project: str, plan: BucketPlan,
-                  transfer: Transfer) -> CreateResult:
+def create_bucket(
+    client: storage.Client, project: str, plan: BucketPlan, transfer: Transfer
+) -> CreateResult:
     """Create the bucket as planned, or report an existing one unchanged."""
     problems = plan.problems()
     if problems:
@@ -169,18 +191,23 @@ def create_bucket(client: storage.Client, project: str, plan: BucketPlan,
     try:
         existing = client.lookup_bucket(plan.name, timeout=transfer.timeout)
     except gexc.Forbidden:
-        raise SyncError(f"{what} exists but these credentials may not read it (a bucket name is "
-                        "global: someone else's bucket?); pick another GCP_BUCKET") from None
+        raise SyncError(
+            f"{what} exists but these credentials may not read it (a bucket name is "
+            "global: someone else's bucket?); pick another GCP_BUCKET"
+        ) from None
     except Exception as exc:
         raise SyncError(f"looking up {what}: {describe(exc)}") from None
     if existing is not None:
         return CreateResult(False, read_settings(existing, transfer))
     try:
-        bucket = client.create_bucket(plan.bucket(client), project=project,
-                                      location=plan.location, timeout=transfer.timeout)
+        bucket = client.create_bucket(
+            plan.bucket(client), project=project, location=plan.location, timeout=transfer.timeout
+        )
     except gexc.Conflict:
-        raise SyncError(f"{what} exists already but not in a project these credentials see "
-                        "(bucket names are global); pick another GCP_BUCKET") from None
+        raise SyncError(
+            f"{what} exists already but not in a project these credentials see "
+            "(bucket names are global); pick another GCP_BUCKET"
+        ) from None
     except Exception as exc:
         raise SyncError(f"creating {what}: {describe(exc)}") from None
     result = CreateResult(True, read_settings(bucket, transfer))
@@ -195,5 +222,6 @@ def create_bucket(client: storage.Client, project: str, plan: BucketPlan,
             result.public_read_error = (
                 f"{what} was created, but granting public read failed: {_one_line(exc)}. Grant "
                 f"it with: gcloud storage buckets add-iam-policy-binding {what} "
-                f"--member={PUBLIC_MEMBER} --role={PUBLIC_ROLE}")
+                f"--member={PUBLIC_MEMBER} --role={PUBLIC_ROLE}"
+            )
     return result

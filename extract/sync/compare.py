@@ -48,14 +48,22 @@ class Selection:
     end: date | None = None
 
     @classmethod
-    def build(cls, datasets: list[str] | None = None, granularities: list[str] | None = None,
-              start: str | None = None, end: str | None = None) -> Selection:
+    def build(
+        cls,
+        datasets: list[str] | None = None,
+        granularities: list[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> Selection:
         """Validate user input; raise ValueError naming every unknown value."""
-        problems = [f"--dataset: unknown dataset {d!r}" for d in datasets or []
-                    if d not in DATASETS_BY_NAME]
-        problems += [f"--granularity: unknown granularity {g!r} (one of "
-                     f"{', '.join(GRANULARITY_LEVELS)})" for g in granularities or []
-                     if g not in GRANULARITY_LEVELS]
+        problems = [
+            f"--dataset: unknown dataset {d!r}" for d in datasets or [] if d not in DATASETS_BY_NAME
+        ]
+        problems += [
+            f"--granularity: unknown granularity {g!r} (one of {', '.join(GRANULARITY_LEVELS)})"
+            for g in granularities or []
+            if g not in GRANULARITY_LEVELS
+        ]
         days = []
         for text, option in ((start, "--start"), (end, "--end")):
             try:
@@ -80,10 +88,12 @@ class Selection:
         if parsed is None:
             return False
         entry, _ = parsed
-        return ((not self.datasets or entry.dataset.name in self.datasets)
-                and (not self.granularities or entry.dataset.granularity in self.granularities)
-                and (self.start is None or entry.start >= self.start)
-                and (self.end is None or entry.end <= self.end))
+        return (
+            (not self.datasets or entry.dataset.name in self.datasets)
+            and (not self.granularities or entry.dataset.granularity in self.granularities)
+            and (self.start is None or entry.start >= self.start)
+            and (self.end is None or entry.end <= self.end)
+        )
 
 
 @dataclass(frozen=True)
@@ -95,15 +105,15 @@ class FileDiff:
     local_size: int | None
 
 
-def compare(manifest: Manifest, artifacts: Path, index: HashIndex, selection: Selection,
-            jobs: int = 4) -> list[FileDiff]:
+def compare(
+    manifest: Manifest, artifacts: Path, index: HashIndex, selection: Selection, jobs: int = 4
+) -> list[FileDiff]:
     """Every selected key on either side, sorted; local hashes come from the index."""
     local = {k: p for k, p in publishable_files(artifacts).items() if selection.matches(k)}
     remote = {k: r for k, r in manifest.files.items() if selection.matches(k)}
     both = [k for k in local if k in remote]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        hashes = dict(zip(both, pool.map(lambda k: index.sha256(k, local[k]), both),
-                          strict=True))
+        hashes = dict(zip(both, pool.map(lambda k: index.sha256(k, local[k]), both), strict=True))
     diffs = []
     for key in sorted(local.keys() | remote.keys()):
         rec = remote.get(key)

@@ -68,8 +68,14 @@ def repo_commit() -> str:
     """
     here = Path(__file__).resolve().parent
     try:
-        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                              text=True, timeout=10, check=False)
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     sha = proc.stdout.strip()
@@ -87,8 +93,10 @@ def id_time(state_id: str) -> datetime:
 def check_state_id(state_id: str) -> str:
     """The id itself, or one SyncError saying what an id looks like."""
     if not STATE_ID_RE.match(state_id):
-        raise SyncError(f"{state_id!r} is not a state id: ids look like 20261130T120000Z "
-                        "(`iqb sync history` lists them)")
+        raise SyncError(
+            f"{state_id!r} is not a state id: ids look like 20261130T120000Z "
+            "(`iqb sync history` lists them)"
+        )
     try:
         id_time(state_id)
     except ValueError:
@@ -109,15 +117,23 @@ class StateInfo:
     rollback_of: str | None = None  # for a rollback: the state it made current again
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "published_at": self.published_at, "commit": self.commit,
-                "files": self.files, "bytes": self.bytes, "previous": self.previous,
-                "rollback_of": self.rollback_of}
+        return {
+            "id": self.id,
+            "published_at": self.published_at,
+            "commit": self.commit,
+            "files": self.files,
+            "bytes": self.bytes,
+            "previous": self.previous,
+            "rollback_of": self.rollback_of,
+        }
 
     def metadata(self) -> dict[str, str]:
         """The same facts as GCS custom metadata (strings only), so that listing the
         history needs one listing request, not one download per state."""
-        return {f"iqb-{k.replace('_', '-')}": "" if v is None else str(v)
-                for k, v in self.to_json().items()}
+        return {
+            f"iqb-{k.replace('_', '-')}": "" if v is None else str(v)
+            for k, v in self.to_json().items()
+        }
 
     @classmethod
     def from_json(cls, doc: Any) -> StateInfo | None:
@@ -129,30 +145,54 @@ class StateInfo:
             files, size = int(doc["files"]), int(doc["bytes"])
         except (KeyError, TypeError, ValueError):
             return None
-        if not (isinstance(sid, str) and STATE_ID_RE.match(sid) and isinstance(at, str)
-                and isinstance(commit, str)):
+        if not (
+            isinstance(sid, str)
+            and STATE_ID_RE.match(sid)
+            and isinstance(at, str)
+            and isinstance(commit, str)
+        ):
             return None
         previous, rollback_of = doc.get("previous") or None, doc.get("rollback_of") or None
-        return cls(sid, at, commit, files, size, previous if isinstance(previous, str) else None,
-                   rollback_of if isinstance(rollback_of, str) else None)
+        return cls(
+            sid,
+            at,
+            commit,
+            files,
+            size,
+            previous if isinstance(previous, str) else None,
+            rollback_of if isinstance(rollback_of, str) else None,
+        )
 
     @classmethod
     def from_metadata(cls, meta: dict[str, str] | None) -> StateInfo | None:
         if not meta:
             return None
-        return cls.from_json({k.removeprefix("iqb-").replace("-", "_"): v
-                              for k, v in meta.items() if k.startswith("iqb-")})
+        return cls.from_json(
+            {
+                k.removeprefix("iqb-").replace("-", "_"): v
+                for k, v in meta.items()
+                if k.startswith("iqb-")
+            }
+        )
 
 
-def describe_state(manifest: Manifest, previous: str | None, rollback_of: str | None = None,
-                   now: datetime | None = None) -> StateInfo:
+def describe_state(
+    manifest: Manifest,
+    previous: str | None,
+    rollback_of: str | None = None,
+    now: datetime | None = None,
+) -> StateInfo:
     """The record of a state about to be published now, by this checkout of the repo."""
     now = now or datetime.now(UTC)
-    return StateInfo(id=new_state_id(now),
-                     published_at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
-                     commit=repo_commit(), files=len(manifest.files),
-                     bytes=sum(r.size or 0 for r in manifest.files.values()),
-                     previous=previous, rollback_of=rollback_of)
+    return StateInfo(
+        id=new_state_id(now),
+        published_at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        commit=repo_commit(),
+        files=len(manifest.files),
+        bytes=sum(r.size or 0 for r in manifest.files.values()),
+        previous=previous,
+        rollback_of=rollback_of,
+    )
 
 
 def document(manifest: Manifest, state: dict[str, Any] | None = None) -> bytes:
@@ -201,16 +241,23 @@ class History:
 
     def list(self) -> list[KeptState]:
         """Every kept copy, newest first; names that are not ``<id>.json`` are ignored."""
+
         def listing() -> list[KeptState]:
             found = []
-            for blob in self.remote.client.list_blobs(self.remote.bucket_name,
-                                                      prefix=HISTORY_PREFIX,
-                                                      **self.remote._kwargs()):
-                sid = blob.name[len(HISTORY_PREFIX):].removesuffix(".json")
+            for blob in self.remote.client.list_blobs(
+                self.remote.bucket_name, prefix=HISTORY_PREFIX, **self.remote._kwargs()
+            ):
+                sid = blob.name[len(HISTORY_PREFIX) :].removesuffix(".json")
                 if blob.name.endswith(".json") and STATE_ID_RE.match(sid):
                     info = StateInfo.from_metadata(blob.metadata)
-                    found.append(KeptState(sid, blob.name, int(blob.generation or 0),
-                                           info if info and info.id == sid else None))
+                    found.append(
+                        KeptState(
+                            sid,
+                            blob.name,
+                            int(blob.generation or 0),
+                            info if info and info.id == sid else None,
+                        )
+                    )
             return sorted(found, key=lambda k: k.id, reverse=True)
 
         return self._call("listing the history in", listing)
@@ -224,14 +271,18 @@ class History:
                 return self.remote.bucket.blob(name).download_as_bytes(**self.remote._kwargs())
             except gexc.NotFound:
                 if not self.remote.bucket.exists(**self.remote._kwargs()):
-                    raise SyncError(f"bucket {self.remote.label} does not exist (or is not "
-                                    "visible with these credentials)") from None
+                    raise SyncError(
+                        f"bucket {self.remote.label} does not exist (or is not "
+                        "visible with these credentials)"
+                    ) from None
                 return None
 
         data = self._call(f"reading {name} from", get)
         if data is None:
-            raise SyncError(f"no kept state {state_id} in {self.remote.label} "
-                            "(`iqb sync history` lists the states there are)")
+            raise SyncError(
+                f"no kept state {state_id} in {self.remote.label} "
+                "(`iqb sync history` lists the states there are)"
+            )
         try:
             return parse_manifest(data, f"{self.remote.label}/{name}")
         except ManifestError as exc:
@@ -245,9 +296,13 @@ class History:
 
         def put() -> int | None:
             try:
-                blob.upload_from_string(data, content_type="application/json",
-                                        if_generation_match=0, checksum="crc32c",
-                                        **self.remote._kwargs())
+                blob.upload_from_string(
+                    data,
+                    content_type="application/json",
+                    if_generation_match=0,
+                    checksum="crc32c",
+                    **self.remote._kwargs(),
+                )
             except gexc.PreconditionFailed:
                 return None
             return int(blob.generation or 0)
@@ -257,8 +312,9 @@ class History:
     def delete(self, kept: KeptState) -> None:
         def drop() -> None:
             with contextlib.suppress(gexc.NotFound, gexc.PreconditionFailed):
-                self.remote.bucket.blob(kept.name).delete(if_generation_match=kept.generation,
-                                                          **self.remote._kwargs())
+                self.remote.bucket.blob(kept.name).delete(
+                    if_generation_match=kept.generation, **self.remote._kwargs()
+                )
 
         self._call(f"deleting {kept.name} from", drop)
 
@@ -279,9 +335,14 @@ class Published:
     info: StateInfo
 
 
-def publish_state(remote: GcsRemote, manifest: Manifest, generation: int,
-                  previous: str | None, rollback_of: str | None = None,
-                  log: SpanLog | None = None) -> Published:
+def publish_state(
+    remote: GcsRemote,
+    manifest: Manifest,
+    generation: int,
+    previous: str | None,
+    rollback_of: str | None = None,
+    log: SpanLog | None = None,
+) -> Published:
     """Keep a create-only copy of the new state, then publish it with the precondition.
 
     The copy comes first so that no state is ever current without its record.
@@ -303,8 +364,10 @@ def publish_state(remote: GcsRemote, manifest: Manifest, generation: int,
             break
         time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)  # the next second: a new id
     else:
-        raise SyncError(f"could not find a free state id in {remote.label}/{HISTORY_PREFIX} "
-                        f"after {_ID_ATTEMPTS} tries (clock stuck?)")
+        raise SyncError(
+            f"could not find a free state id in {remote.label}/{HISTORY_PREFIX} "
+            f"after {_ID_ATTEMPTS} tries (clock stuck?)"
+        )
     try:
         new_generation = remote.publish(data, generation)
     except ConflictError:
@@ -338,10 +401,16 @@ class HistoryEntry:
     current: bool
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.info.id, "published_at": self.info.published_at,
-                "commit": self.info.commit, "files": self.info.files, "bytes": self.info.bytes,
-                "manifest_url": self.manifest_url, "current": self.current,
-                "rollback_of": self.info.rollback_of}
+        return {
+            "id": self.info.id,
+            "published_at": self.info.published_at,
+            "commit": self.info.commit,
+            "files": self.info.files,
+            "bytes": self.info.bytes,
+            "manifest_url": self.manifest_url,
+            "current": self.current,
+            "rollback_of": self.info.rollback_of,
+        }
 
 
 @dataclass
@@ -379,8 +448,7 @@ def history(remote: GcsRemote) -> Listing:
     oldest = min(chain) if chain else None
     for sid in sorted(infos, reverse=True):
         if sid in chain or oldest is None or sid < oldest:
-            listing.entries.append(HistoryEntry(infos[sid], store.url(sid),
-                                                sid == listing.current))
+            listing.entries.append(HistoryEntry(infos[sid], store.url(sid), sid == listing.current))
         else:
             listing.unpublished.append(sid)
     return listing
@@ -388,14 +456,19 @@ def history(remote: GcsRemote) -> Listing:
 
 # --------------------------------------------------------------------------- retention
 
-def select_prunable(ids: Iterable[str], now: datetime, keep_days: int, keep_last: int,
-                    protect: Collection[str] = ()) -> list[str]:
+
+def select_prunable(
+    ids: Iterable[str], now: datetime, keep_days: int, keep_last: int, protect: Collection[str] = ()
+) -> list[str]:
     """The ids retention lets go: older than ``keep_days`` and not among the newest
     ``keep_last`` and not protected (the current state)."""
     newest_first = sorted(set(ids), reverse=True)
     cutoff = now - timedelta(days=keep_days)
-    return [sid for i, sid in enumerate(newest_first)
-            if i >= keep_last and sid not in protect and id_time(sid) < cutoff]
+    return [
+        sid
+        for i, sid in enumerate(newest_first)
+        if i >= keep_last and sid not in protect and id_time(sid) < cutoff
+    ]
 
 
 @dataclass
@@ -404,9 +477,16 @@ class Retention:
     protected_urls: set[str] = field(default_factory=set)  # every URL a kept copy names
 
 
-def apply_retention(remote: GcsRemote, *, current: str | None, keep_days: int, keep_last: int,
-                    dry_run: bool, pending: str | None = None,
-                    log: SpanLog | None = None) -> Retention:
+def apply_retention(
+    remote: GcsRemote,
+    *,
+    current: str | None,
+    keep_days: int,
+    keep_last: int,
+    dry_run: bool,
+    pending: str | None = None,
+    log: SpanLog | None = None,
+) -> Retention:
     """Prune kept copies past retention; return the URLs the remaining copies name.
 
     Every remaining copy is read whole: if one cannot be read or parsed, this
@@ -418,8 +498,15 @@ def apply_retention(remote: GcsRemote, *, current: str | None, keep_days: int, k
     copies = store.list()
     # The pending state would be the newest: it takes one of the keep_last places.
     slots = keep_last - 1 if pending else keep_last
-    prunable = set(select_prunable([k.id for k in copies], datetime.now(UTC), keep_days, slots,
-                                   {current} if current else ()))
+    prunable = set(
+        select_prunable(
+            [k.id for k in copies],
+            datetime.now(UTC),
+            keep_days,
+            slots,
+            {current} if current else (),
+        )
+    )
     result = Retention()
     for kept in copies:
         if kept.id in prunable:
@@ -435,14 +522,17 @@ def apply_retention(remote: GcsRemote, *, current: str | None, keep_days: int, k
             try:
                 manifest = store.read(kept.id)
             except SyncError as exc:
-                raise SyncError(f"kept state {kept.id} cannot be read, so the objects it names "
-                                f"are unknown: no object was deleted. Fix or remove "
-                                f"{store.url(kept.id)}, then run --delete again.\n{exc}") from None
+                raise SyncError(
+                    f"kept state {kept.id} cannot be read, so the objects it names "
+                    f"are unknown: no object was deleted. Fix or remove "
+                    f"{store.url(kept.id)}, then run --delete again.\n{exc}"
+                ) from None
             result.protected_urls.update(r.url for r in manifest.files.values())
     return result
 
 
 # --------------------------------------------------------------------------- rollback
+
 
 @dataclass
 class RollbackReport:
@@ -458,8 +548,7 @@ class RollbackReport:
 def _diff(old: Manifest, new: Manifest) -> tuple[int, int, int]:
     added = sum(k not in old.files for k in new.files)
     removed = sum(k not in new.files for k in old.files)
-    changed = sum(k in old.files and old.files[k].sha256 != r.sha256
-                  for k, r in new.files.items())
+    changed = sum(k in old.files and old.files[k].sha256 != r.sha256 for k, r in new.files.items())
     return added, removed, changed
 
 
@@ -467,12 +556,14 @@ def missing_objects(remote: GcsRemote, manifest: Manifest) -> list[str]:
     """Keys whose object (in this bucket) no longer exists: such a state cannot be restored."""
     ours = public_url(remote.bucket_name, "objects/")
     present = {obj.url for obj in remote.objects()}
-    return sorted(k for k, r in manifest.files.items()
-                  if r.url.startswith(ours) and r.url not in present)
+    return sorted(
+        k for k, r in manifest.files.items() if r.url.startswith(ours) and r.url not in present
+    )
 
 
-def rollback(remote: GcsRemote, state_id: str, artifacts: Path,
-             dry_run: bool = False) -> RollbackReport:
+def rollback(
+    remote: GcsRemote, state_id: str, artifacts: Path, dry_run: bool = False
+) -> RollbackReport:
     """Make a kept state current again: publish its files as a new state.
 
     The new state is an ordinary entry of the history (with ``rollback_of``),
@@ -492,10 +583,12 @@ def rollback(remote: GcsRemote, state_id: str, artifacts: Path,
     if missing:
         shown = "\n".join(f"  - {k}" for k in missing[:10])
         more = f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else ""
-        raise SyncError(f"state {state_id} names {len(missing)} object(s) that are no longer in "
-                        f"{remote.label} (deleted by `push --delete`?); nothing was published. "
-                        f"Restore them from the bucket's soft delete or pick another state:\n"
-                        f"{shown}{more}")
+        raise SyncError(
+            f"state {state_id} names {len(missing)} object(s) that are no longer in "
+            f"{remote.label} (deleted by `push --delete`?); nothing was published. "
+            f"Restore them from the bucket's soft delete or pick another state:\n"
+            f"{shown}{more}"
+        )
     if dry_run:
         return report
     rolled = Manifest(files=dict(target.files))
@@ -503,13 +596,15 @@ def rollback(remote: GcsRemote, state_id: str, artifacts: Path,
         report.log = log.path
         try:
             with log.span("publish", MANIFEST_KEY, remote.url_for_manifest()) as span:
-                report.published = publish_state(remote, rolled, generation,
-                                                 state_id_of(current), rollback_of=state_id,
-                                                 log=log)
+                report.published = publish_state(
+                    remote, rolled, generation, state_id_of(current), rollback_of=state_id, log=log
+                )
                 span.bytes = len(report.published.data)
         except ConflictError:
-            raise ConflictError(f"{remote.label}/{MANIFEST_KEY} changed since this rollback read "
-                                "it (another push or rollback?); nothing was published: check "
-                                "`iqb sync history` and run the rollback again if still "
-                                "wanted") from None
+            raise ConflictError(
+                f"{remote.label}/{MANIFEST_KEY} changed since this rollback read "
+                "it (another push or rollback?); nothing was published: check "
+                "`iqb sync history` and run the rollback again if still "
+                "wanted"
+            ) from None
     return report

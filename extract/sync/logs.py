@@ -71,9 +71,19 @@ class SpanLog:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            self.write({"op": span.op, "key": span.key, "url": span.url, "start": start,
-                        "end": utc_now(), "seconds": round(time.monotonic() - t0, 4),
-                        "bytes": span.bytes, "ok": not error, "error": error})
+            self.write(
+                {
+                    "op": span.op,
+                    "key": span.key,
+                    "url": span.url,
+                    "start": start,
+                    "end": utc_now(),
+                    "seconds": round(time.monotonic() - t0, 4),
+                    "bytes": span.bytes,
+                    "ok": not error,
+                    "error": error,
+                }
+            )
 
     def close(self) -> None:
         with self._lock:

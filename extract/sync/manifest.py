@@ -26,11 +26,15 @@ SNAPSHOT_DIR = "read_only"
 SNAPSHOT_RE = re.compile(r"^read_only/iqb_\d{8}T\d{6}Z\.duckdb$")
 MARTS_DIR = "marts"
 # dbt's Parquet exports: marts/<name>.parquet, optionally in hive-style folders
-MARTS_RE = re.compile(r"^marts/(?:[A-Za-z0-9_][A-Za-z0-9_=.-]*/)*[A-Za-z0-9_][A-Za-z0-9_=.-]*"
-                      r"\.parquet$")
+MARTS_RE = re.compile(
+    r"^marts/(?:[A-Za-z0-9_][A-Za-z0-9_=.-]*/)*[A-Za-z0-9_][A-Za-z0-9_=.-]*"
+    r"\.parquet$"
+)
 # The HTML report of `iqb report --html`: report/index.html, report/{assets,data}/*
-REPORT_RE = re.compile(r"^report/(?:(?:assets|data)/)?[A-Za-z0-9_][A-Za-z0-9_.-]*"
-                       r"\.(?:html|js|css)$")
+REPORT_RE = re.compile(
+    r"^report/(?:(?:assets|data)/)?[A-Za-z0-9_][A-Za-z0-9_.-]*"
+    r"\.(?:html|js|css)$"
+)
 # The trees a push walks; everything else under the root (raw/, state/, the live
 # iqb.duckdb) is local working state and never published.
 PUBLISHED_TREES = ("cache/v1", SNAPSHOT_DIR, MARTS_DIR, "report")
@@ -47,8 +51,10 @@ class ManifestError(ValueError):
         shown = "\n".join(f"  - {p}" for p in problems[:_MAX_LISTED])
         more = len(problems) - _MAX_LISTED
         tail = f"\n  ... and {more} more" if more > 0 else ""
-        super().__init__(f"{source}: {len(problems)} problem(s) in the manifest; nothing was "
-                         f"written:\n{shown}{tail}")
+        super().__init__(
+            f"{source}: {len(problems)} problem(s) in the manifest; nothing was "
+            f"written:\n{shown}{tail}"
+        )
 
 
 def key_problem(key: str) -> str | None:
@@ -62,12 +68,18 @@ def key_problem(key: str) -> str | None:
         return f"{key!r}: contains '..'"
     if any(s in ("", ".") for s in segments):
         return f"{key!r}: empty or '.' path segment"
-    if (parse_cache_key(key) or SNAPSHOT_RE.match(key) or MARTS_RE.match(key)
-            or REPORT_RE.match(key)):
+    if (
+        parse_cache_key(key)
+        or SNAPSHOT_RE.match(key)
+        or MARTS_RE.match(key)
+        or REPORT_RE.match(key)
+    ):
         return None
-    return (f"{key!r}: outside the known layout (cache/v1/<start>/<end>/<dataset>/"
-            "{data.parquet,stats.json}, read_only/iqb_<UTC>.duckdb, marts/*.parquet, "
-            "report/*.{html,js,css})")
+    return (
+        f"{key!r}: outside the known layout (cache/v1/<start>/<end>/<dataset>/"
+        "{data.parquet,stats.json}, read_only/iqb_<UTC>.duckdb, marts/*.parquet, "
+        "report/*.{html,js,css})"
+    )
 
 
 @dataclass(frozen=True)
@@ -94,8 +106,10 @@ class Manifest:
 
     def dumps(self) -> bytes:
         """Deterministic bytes: same files, same manifest, so an unchanged push is a no-op."""
-        doc = {"v": MANIFEST_VERSION,
-               "files": {k: self.files[k].to_json() for k in sorted(self.files)}}
+        doc = {
+            "v": MANIFEST_VERSION,
+            "files": {k: self.files[k].to_json() for k in sorted(self.files)},
+        }
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 

@@ -90,14 +90,20 @@ class Fetcher:
                     if rec.size is not None and size > rec.size:
                         break  # more than promised: stop reading, report below
             if rec.size is not None and size > rec.size:
-                raise IntegrityError(f"{key}: {rec.url} sent more than the {rec.size} bytes "
-                                     "the manifest lists; not installed")
+                raise IntegrityError(
+                    f"{key}: {rec.url} sent more than the {rec.size} bytes "
+                    "the manifest lists; not installed"
+                )
             if rec.size is not None and size < rec.size:
-                raise IntegrityError(f"{key}: got {size} bytes from {rec.url}, the manifest "
-                                     f"says {rec.size}; not installed")
+                raise IntegrityError(
+                    f"{key}: got {size} bytes from {rec.url}, the manifest "
+                    f"says {rec.size}; not installed"
+                )
             if digest.hexdigest() != rec.sha256:
-                raise IntegrityError(f"{key}: sha256 of {rec.url} is {digest.hexdigest()}, "
-                                     f"the manifest says {rec.sha256}; not installed")
+                raise IntegrityError(
+                    f"{key}: sha256 of {rec.url} is {digest.hexdigest()}, "
+                    f"the manifest says {rec.sha256}; not installed"
+                )
             return size
 
         with self.log.span("download", key, rec.url) as span:
@@ -123,9 +129,13 @@ def install_file(fetcher: Fetcher, key: str, rec: FileRecord, artifacts: Path) -
             return fetcher.download(key, rec, tmp)
 
 
-def install_entry(fetcher: Fetcher, entry: Entry, records: dict[str, FileRecord],
-                  artifacts: Path,
-                  accept_stats: Callable[[dict], bool] | None = None) -> int | None:
+def install_entry(
+    fetcher: Fetcher,
+    entry: Entry,
+    records: dict[str, FileRecord],
+    artifacts: Path,
+    accept_stats: Callable[[dict], bool] | None = None,
+) -> int | None:
     """Install an entry's files (caller holds the entry lock); None if ``accept_stats`` says no.
 
     Both files are downloaded and verified before either is replaced. When the
@@ -136,16 +146,20 @@ def install_entry(fetcher: Fetcher, entry: Entry, records: dict[str, FileRecord]
     total = 0
     try:
         with contextlib.ExitStack() as stack:  # exits in reverse: data replaced, then stats
-            tmp_stats = stack.enter_context(atomic_path(entry.stats_path(artifacts))) \
-                if stats_rec else None
-            tmp_data = stack.enter_context(atomic_path(entry.data_path(artifacts))) \
-                if data_rec else None
+            tmp_stats = (
+                stack.enter_context(atomic_path(entry.stats_path(artifacts))) if stats_rec else None
+            )
+            tmp_data = (
+                stack.enter_context(atomic_path(entry.data_path(artifacts))) if data_rec else None
+            )
             if stats_rec and tmp_stats:
                 total += fetcher.download(f"{entry.key}/{STATS_FILE}", stats_rec, tmp_stats)
                 doc = _json_object(tmp_stats)
                 if not doc:
-                    raise IntegrityError(f"{entry.key}/{STATS_FILE}: the manifest's file is not "
-                                         "a JSON object; the entry was not installed")
+                    raise IntegrityError(
+                        f"{entry.key}/{STATS_FILE}: the manifest's file is not "
+                        "a JSON object; the entry was not installed"
+                    )
                 if accept_stats and not accept_stats(doc):
                     raise _Declined
             if data_rec and tmp_data:
@@ -167,11 +181,15 @@ def _record_verified(entry: Entry, artifacts: Path, data_rec: FileRecord) -> Non
     except FileNotFoundError:
         return
     doc = _json_object(stats_path)
-    if doc and not isinstance(doc.get("sha256"), str) and \
-            verified.lookup(entry, artifacts, raw) is None:
+    if (
+        doc
+        and not isinstance(doc.get("sha256"), str)
+        and verified.lookup(entry, artifacts, raw) is None
+    ):
         size = entry.data_path(artifacts).stat().st_size
-        verified.record(entry, artifacts, raw, size, data_rec.sha256,
-                        "iqb cache pull (SHA-256 of the manifest)")
+        verified.record(
+            entry, artifacts, raw, size, data_rec.sha256, "iqb cache pull (SHA-256 of the manifest)"
+        )
 
 
 @dataclass
@@ -206,10 +224,18 @@ def _tasks(manifest: Manifest, pending: set[str]) -> list[tuple[Entry | None, di
     return [*((e, f) for e, f in entries.items()), *others]
 
 
-def pull(artifacts: Path, manifest: Manifest, source: Source, transfer: Transfer, *,
-         selection: Selection | None = None, jobs: int = 4, force: bool = False,
-         refused: Callable[[str], str | None] | None = None,
-         on_done: Callable[[str], None] | None = None) -> PullReport:
+def pull(
+    artifacts: Path,
+    manifest: Manifest,
+    source: Source,
+    transfer: Transfer,
+    *,
+    selection: Selection | None = None,
+    jobs: int = 4,
+    force: bool = False,
+    refused: Callable[[str], str | None] | None = None,
+    on_done: Callable[[str], None] | None = None,
+) -> PullReport:
     """Install the selected files of ``manifest`` that are missing or (with force) differ.
 
     ``refused(url)`` names a URL that must not be read; if any selected file has
@@ -219,8 +245,11 @@ def pull(artifacts: Path, manifest: Manifest, source: Source, transfer: Transfer
     sweep_leftovers(artifacts)
     index = HashIndex(artifacts)
     report = PullReport()
-    diffs = [d for d in compare(manifest, artifacts, index, selection, jobs)
-             if d.state != FileState.ONLY_LOCAL]
+    diffs = [
+        d
+        for d in compare(manifest, artifacts, index, selection, jobs)
+        if d.state != FileState.ONLY_LOCAL
+    ]
     index.save()
     missing = {d.key for d in diffs if d.state == FileState.ONLY_REMOTE}
     changed = {d.key for d in diffs if d.state == FileState.CHANGED}
@@ -233,19 +262,27 @@ def pull(artifacts: Path, manifest: Manifest, source: Source, transfer: Transfer
     # upstream-format entries (copied in by hand, say), unless their stats.json moves.
     for d in diffs:
         parsed = parse_cache_key(d.key)
-        if d.state == FileState.SAME and parsed and parsed[1] == DATA_FILE and \
-                f"{parsed[0].key}/{STATS_FILE}" not in pending:
+        if (
+            d.state == FileState.SAME
+            and parsed
+            and parsed[1] == DATA_FILE
+            and f"{parsed[0].key}/{STATS_FILE}" not in pending
+        ):
             with lock_for(parsed[0], artifacts, timeout=LOCK_TIMEOUT):
                 _record_verified(parsed[0], artifacts, manifest.files[d.key])
-    problems = [p for p in (refused(manifest.files[k].url) for k in sorted(pending)) if p] \
-        if refused else []
+    problems = (
+        [p for p in (refused(manifest.files[k].url) for k in sorted(pending)) if p]
+        if refused
+        else []
+    )
     if problems:
-        raise SyncError(f"{len(problems)} URL(s) refused; nothing was downloaded:\n"
-                        + "\n".join(f"  - {p}" for p in problems[:20]))
+        raise SyncError(
+            f"{len(problems)} URL(s) refused; nothing was downloaded:\n"
+            + "\n".join(f"  - {p}" for p in problems[:20])
+        )
     check_reachable([manifest.files[k].url for k in pending], source, transfer)
     lock = threading.Lock()
-    with SpanLog(artifacts, "pull") as log, \
-            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with SpanLog(artifacts, "pull") as log, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         report.log = log.path
         fetcher = Fetcher(source, transfer, log)
 
@@ -255,9 +292,12 @@ def pull(artifacts: Path, manifest: Manifest, source: Source, transfer: Transfer
                 return install_file(fetcher, key, manifest.files[key], artifacts)
             with lock_for(entry, artifacts, timeout=LOCK_TIMEOUT):
                 remove_leftovers(entry.dir(artifacts))
-                return install_entry(fetcher, entry,
-                                     {n: manifest.files[k] for n, k in files.items()},
-                                     artifacts) or 0
+                return (
+                    install_entry(
+                        fetcher, entry, {n: manifest.files[k] for n, k in files.items()}, artifacts
+                    )
+                    or 0
+                )
 
         futures = {pool.submit(run, e, f): f for e, f in _tasks(manifest, pending)}
         for future in as_completed(futures):
@@ -292,8 +332,14 @@ class ManifestRemoteCache:
     The runner calls ``fetch`` holding the entry lock, after the local check.
     """
 
-    def __init__(self, manifest: str, artifacts: Path, transfer: Transfer | None = None,
-                 allow_http: bool = False, accept_synthetic: bool = True) -> None:
+    def __init__(
+        self,
+        manifest: str,
+        artifacts: Path,
+        transfer: Transfer | None = None,
+        allow_http: bool = False,
+        accept_synthetic: bool = True,
+    ) -> None:
         self.location = manifest
         # False for `--engine bigquery`: real data is asked for, a synthetic copy is no answer
         self.accept_synthetic = accept_synthetic
@@ -310,8 +356,11 @@ class ManifestRemoteCache:
             if self._manifest is None and not self._error:
                 try:
                     self._manifest = load_manifest(self.location, self.source)
-                    check_reachable([r.url for r in list(self._manifest.files.values())[:1]],
-                                    self.source, self.transfer)
+                    check_reachable(
+                        [r.url for r in list(self._manifest.files.values())[:1]],
+                        self.source,
+                        self.transfer,
+                    )
                 except (SyncError, ManifestError) as exc:
                     self._error = redact(f"remote manifest unusable: {exc}")
             if self._error:
@@ -323,18 +372,24 @@ class ManifestRemoteCache:
 
     def fetch(self, entry: Entry, artifacts: Path) -> bool:
         manifest, fetcher = self._load()
-        records = {name: manifest.files.get(f"{entry.key}/{name}")
-                   for name in (DATA_FILE, STATS_FILE)}
+        records = {
+            name: manifest.files.get(f"{entry.key}/{name}") for name in (DATA_FILE, STATS_FILE)
+        }
         if not all(records.values()):
             return False
-        installed = install_entry(fetcher, entry, {n: r for n, r in records.items() if r},
-                                  artifacts,
-                                  accept_stats=lambda s: self._usable(entry, s))
+        installed = install_entry(
+            fetcher,
+            entry,
+            {n: r for n, r in records.items() if r},
+            artifacts,
+            accept_stats=lambda s: self._usable(entry, s),
+        )
         return installed is not None
 
     def _usable(self, entry: Entry, stats: dict) -> bool:
-        return is_current(entry.dataset, stats) and \
-            (self.accept_synthetic or source_kind(stats) != SYNTHETIC)
+        return is_current(entry.dataset, stats) and (
+            self.accept_synthetic or source_kind(stats) != SYNTHETIC
+        )
 
     def holds(self, entry: Entry) -> bool:
         """Whether the manifest has a current copy of ``entry`` (reads only its stats.json).

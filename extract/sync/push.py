@@ -105,12 +105,16 @@ def _open_read_only(db: Path) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config={"autoinstall_known_extensions": False})
         con.execute(f"ATTACH {_literal(db)} AS {_identifier(db.stem)} (READ_ONLY)")
     except duckdb.Error as exc:  # the lock of a writer, or a writer in this very process
-        raise SyncError(f"{db} is open for writing by another process (dbt?); wait for it "
-                        f"to finish and push again ({str(exc).splitlines()[0]})") from None
+        raise SyncError(
+            f"{db} is open for writing by another process (dbt?); wait for it "
+            f"to finish and push again ({str(exc).splitlines()[0]})"
+        ) from None
     if wal.exists():
         con.close()
-        raise SyncError(f"{db} has an unmerged write-ahead log {wal.name}; open and close it "
-                        "once (duckdb CLI) and push again")
+        raise SyncError(
+            f"{db} has an unmerged write-ahead log {wal.name}; open and close it "
+            "once (duckdb CLI) and push again"
+        )
     return con
 
 
@@ -127,11 +131,13 @@ def _published_relations(con: duckdb.DuckDBPyConnection, catalog: str) -> list[t
     return con.execute(
         "select table_name, table_type from information_schema.tables "
         "where table_catalog = ? and table_schema = 'main' order by table_name",
-        [catalog]).fetchall()
+        [catalog],
+    ).fetchall()
 
 
-def _state_fingerprint(con: duckdb.DuckDBPyConnection, catalog: str, artifacts: Path,
-                       index: HashIndex) -> str:
+def _state_fingerprint(
+    con: duckdb.DuckDBPyConnection, catalog: str, artifacts: Path, index: HashIndex
+) -> str:
     """What the published relations show: view definitions, table contents, mart files.
 
     The live file changes on every build (views are re-created), so its bytes
@@ -143,11 +149,14 @@ def _state_fingerprint(con: duckdb.DuckDBPyConnection, catalog: str, artifacts: 
         if kind == "VIEW":
             [(sql,)] = con.execute(
                 "select sql from duckdb_views() where database_name = ? and schema_name = 'main' "
-                "and view_name = ?", [catalog, name]).fetchall()
+                "and view_name = ?",
+                [catalog, name],
+            ).fetchall()
         else:
             [(sql,)] = con.execute(
                 f"select md5(coalesce(string_agg(t::varchar, '|' order by t::varchar), '')) "
-                f"from {qualified} as t").fetchall()
+                f"from {qualified} as t"
+            ).fetchall()
         digest.update(f"{name}\0{kind}\0{sql}\0".encode())
     for key, path in publishable_files(artifacts).items():
         if key.startswith(MARTS_DIR + "/"):
@@ -158,8 +167,10 @@ def _state_fingerprint(con: duckdb.DuckDBPyConnection, catalog: str, artifacts: 
 def _copy_published(con: duckdb.DuckDBPyConnection, catalog: str, target: Path) -> None:
     con.execute(f"ATTACH {_literal(target)} AS snapshot")
     for name, _ in _published_relations(con, catalog):
-        con.execute(f"CREATE TABLE snapshot.main.{_identifier(name)} AS "
-                    f"SELECT * FROM {_identifier(catalog)}.main.{_identifier(name)}")
+        con.execute(
+            f"CREATE TABLE snapshot.main.{_identifier(name)} AS "
+            f"SELECT * FROM {_identifier(catalog)}.main.{_identifier(name)}"
+        )
     con.execute("DETACH snapshot")
 
 
@@ -194,8 +205,11 @@ def snapshot_database(artifacts: Path, index: HashIndex, dry_run: bool) -> str |
             last = json.loads(state_path.read_text())
         except (OSError, ValueError):
             last = {}
-        if isinstance(last, dict) and last.get("fingerprint") == fingerprint \
-                and (artifacts / str(last.get("key"))).is_file():
+        if (
+            isinstance(last, dict)
+            and last.get("fingerprint") == fingerprint
+            and (artifacts / str(last.get("key"))).is_file()
+        ):
             return None
         key = f"{SNAPSHOT_DIR}/iqb_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.duckdb"
         if not dry_run:
@@ -216,9 +230,11 @@ def read_published(remote: Remote) -> tuple[Manifest, int]:
     try:
         return parse_manifest(data, f"{remote.label}/{MANIFEST_KEY}"), generation
     except ManifestError as exc:
-        raise SyncError(f"{exc}\nThe published manifest is unusable; fix or remove it "
-                        "before pushing, or put a kept state back with `iqb sync rollback "
-                        "<id>` (`iqb sync history` lists them).") from None
+        raise SyncError(
+            f"{exc}\nThe published manifest is unusable; fix or remove it "
+            "before pushing, or put a kept state back with `iqb sync rollback "
+            "<id>` (`iqb sync history` lists them)."
+        ) from None
 
 
 class SyntheticRefused(SyncError):
@@ -238,39 +254,53 @@ def synthetic_entries(artifacts: Path, keys: list[str]) -> list[str]:
     return found
 
 
-def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = False,
-         delete: bool = False, allow_synthetic: bool = False,
-         on_upload: Callable[[Upload], None] | None = None,
-         keep_days: int = DEFAULT_KEEP_DAYS, keep_last: int = DEFAULT_KEEP_LAST) -> PushReport:
+def push(
+    artifacts: Path,
+    remote: Remote,
+    *,
+    jobs: int = 4,
+    dry_run: bool = False,
+    delete: bool = False,
+    allow_synthetic: bool = False,
+    on_upload: Callable[[Upload], None] | None = None,
+    keep_days: int = DEFAULT_KEEP_DAYS,
+    keep_last: int = DEFAULT_KEEP_LAST,
+) -> PushReport:
     """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring."""
     started = datetime.now(UTC)
     report = PushReport()
     pending = sorted((artifacts / "marts" / ".staging").glob("*/COMMIT"))
     if pending:  # extract/transform/marts.py: files may be half moved, the database not yet pointed
-        raise SyncError(f"a dbt build was stopped while publishing its marts "
-                        f"({pending[0].parent}); run `dbt build` (it finishes the publish) and "
-                        "push again")
-    synthetic = [] if allow_synthetic else \
-        synthetic_entries(artifacts, list(publishable_files(artifacts)))
+        raise SyncError(
+            f"a dbt build was stopped while publishing its marts "
+            f"({pending[0].parent}); run `dbt build` (it finishes the publish) and "
+            "push again"
+        )
+    synthetic = (
+        [] if allow_synthetic else synthetic_entries(artifacts, list(publishable_files(artifacts)))
+    )
     if synthetic:
         shown = "\n".join(f"  - {k}" for k in synthetic[:10])
         more = f"\n  ... and {len(synthetic) - 10} more" if len(synthetic) > 10 else ""
         are = "y is" if len(synthetic) == 1 else "ies are"
-        raise SyntheticRefused(f"{len(synthetic)} cache entr{are} synthetic (made from "
-                               "`iqb sample` data; stats.json source.kind is 'synthetic'); "
-                               f"refusing to publish them as real measurements, "
-                               f"nothing was uploaded:\n{shown}{more}\nRe-make them from real "
-                               "data (`iqb extract run --engine bigquery`), or pass "
-                               "--allow-synthetic to publish them labelled as synthetic.")
+        raise SyntheticRefused(
+            f"{len(synthetic)} cache entr{are} synthetic (made from "
+            "`iqb sample` data; stats.json source.kind is 'synthetic'); "
+            f"refusing to publish them as real measurements, "
+            f"nothing was uploaded:\n{shown}{more}\nRe-make them from real "
+            "data (`iqb extract run --engine bigquery`), or pass "
+            "--allow-synthetic to publish them labelled as synthetic."
+        )
     index = HashIndex(artifacts)
     report.snapshot = snapshot_database(artifacts, index, dry_run)
     local = publishable_files(artifacts)
     if delete and not local:
-        raise SyncError(f"{artifacts} holds no files to publish; refusing --delete, which "
-                        "would empty the bucket's manifest (wrong --artifacts?)")
+        raise SyncError(
+            f"{artifacts} holds no files to publish; refusing --delete, which "
+            "would empty the bucket's manifest (wrong --artifacts?)"
+        )
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        hashes = dict(zip(local, pool.map(lambda k: index.sha256(k, local[k]), local),
-                          strict=True))
+        hashes = dict(zip(local, pool.map(lambda k: index.sha256(k, local[k]), local), strict=True))
     if dry_run and report.snapshot:  # not written: plan it from the live file it would copy
         local[report.snapshot] = artifacts / DATABASE
         hashes[report.snapshot] = index.sha256(DATABASE, artifacts / DATABASE)
@@ -298,10 +328,14 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
             changes = generation == 0 or new.dumps() != previous.dumps()
             pending = new_state_id() if changes else None
             # the state this push would publish becomes the current one
-            kept = apply_retention(remote,  # type: ignore[arg-type]
-                                   current=None if pending else state_id_of(previous),
-                                   keep_days=keep_days, keep_last=keep_last, dry_run=True,
-                                   pending=pending)
+            kept = apply_retention(
+                remote,  # type: ignore[arg-type]
+                current=None if pending else state_id_of(previous),
+                keep_days=keep_days,
+                keep_last=keep_last,
+                dry_run=True,
+                pending=pending,
+            )
             report.pruned = kept.pruned
             report.garbage = _garbage(remote, new, started, kept.protected_urls)
         return report
@@ -311,13 +345,20 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
         failures = _upload_all(remote, report, log, jobs, on_upload)
         if failures:
             shown = "\n".join(f"  - {k}: {e}" for k, e in failures[:20])
-            raise SyncError(f"{len(failures)} upload(s) failed; the published manifest was "
-                            f"left as it was (see {log.path}):\n{shown}")
+            raise SyncError(
+                f"{len(failures)} upload(s) failed; the published manifest was "
+                f"left as it was (see {log.path}):\n{shown}"
+            )
         data = document(previous)
         if generation == 0 or new.dumps() != previous.dumps():
             with log.span("publish", MANIFEST_KEY, remote.url_for_manifest()) as span:
-                done = publish_state(remote, new, generation,  # type: ignore[arg-type]
-                                     state_id_of(previous), log=log)
+                done = publish_state(
+                    remote,
+                    new,
+                    generation,  # type: ignore[arg-type]
+                    state_id_of(previous),
+                    log=log,
+                )
                 span.bytes = len(done.data)
             data, report.generation, report.state = done.data, done.generation, done.info
             report.published = True
@@ -327,9 +368,14 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
                 tmp.write_bytes(data)
         if delete:
             current = report.state.id if report.state else state_id_of(previous)
-            kept = apply_retention(remote, current=current,  # type: ignore[arg-type]
-                                   keep_days=keep_days, keep_last=keep_last, dry_run=False,
-                                   log=log)
+            kept = apply_retention(
+                remote,
+                current=current,  # type: ignore[arg-type]
+                keep_days=keep_days,
+                keep_last=keep_last,
+                dry_run=False,
+                log=log,
+            )
             report.pruned = kept.pruned
             report.garbage = _garbage(remote, new, started, kept.protected_urls)
             for obj in report.garbage:
@@ -339,8 +385,13 @@ def push(artifacts: Path, remote: Remote, *, jobs: int = 4, dry_run: bool = Fals
     return report
 
 
-def _upload_all(remote: Remote, report: PushReport, log: SpanLog, jobs: int,
-                on_upload: Callable[[Upload], None] | None) -> list[tuple[str, str]]:
+def _upload_all(
+    remote: Remote,
+    report: PushReport,
+    log: SpanLog,
+    jobs: int,
+    on_upload: Callable[[Upload], None] | None,
+) -> list[tuple[str, str]]:
     """Upload in parallel, each file once; return the failures."""
 
     def one(up: Upload) -> bool:
@@ -367,8 +418,9 @@ def _upload_all(remote: Remote, report: PushReport, log: SpanLog, jobs: int,
     return sorted(failures)
 
 
-def _garbage(remote: Remote, new: Manifest, started: datetime,
-             protected: set[str]) -> list[StoredObject]:
+def _garbage(
+    remote: Remote, new: Manifest, started: datetime, protected: set[str]
+) -> list[StoredObject]:
     """Objects neither the new manifest nor a kept one (``protected``) names, older than
     this push (younger ones may belong to a push running right now)."""
     keep = {rec.url for rec in new.files.values()} | protected

@@ -15,7 +15,8 @@ MASK = "***"
 # for the last group, e.g. x-goog-signature, x-amz-security-token).
 _SECRET_PARAMS = re.compile(
     r"(?i)([?&;](?:[\w.-]*(?:token|signature|secret|password|passwd|credential|key|sig|auth)"
-    r"[\w.-]*)=)([^&#\s'\"]*)")
+    r"[\w.-]*)=)([^&#\s'\"]*)"
+)
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s'\"]+)@")
 
 

@@ -48,11 +48,15 @@ CHUNK = 1 << 20
 # Content-addressed objects never change; the manifest must never be served stale.
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache, max-age=0"
-_CONTENT_TYPES = {".parquet": "application/vnd.apache.parquet", ".json": "application/json",
-                  ".duckdb": "application/octet-stream",
-                  # the HTML report (iqb report --html) opens in a browser from the bucket
-                  ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                  ".css": "text/css; charset=utf-8"}
+_CONTENT_TYPES = {
+    ".parquet": "application/vnd.apache.parquet",
+    ".json": "application/json",
+    ".duckdb": "application/octet-stream",
+    # the HTML report (iqb report --html) opens in a browser from the bucket
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 T = TypeVar("T")
 
@@ -69,10 +73,21 @@ def is_transient(exc: BaseException) -> bool:
     """Worth retrying: the network or the server hiccupped, not a definite answer."""
     if isinstance(exc, requests.HTTPError):
         return exc.response is not None and exc.response.status_code in _TRANSIENT_STATUS
-    return isinstance(exc, (requests.ConnectionError, requests.Timeout,
-                            requests.exceptions.ChunkedEncodingError, ConnectionError,
-                            TransportError, gexc.TooManyRequests, gexc.InternalServerError,
-                            gexc.BadGateway, gexc.ServiceUnavailable, gexc.GatewayTimeout))
+    return isinstance(
+        exc,
+        (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            ConnectionError,
+            TransportError,
+            gexc.TooManyRequests,
+            gexc.InternalServerError,
+            gexc.BadGateway,
+            gexc.ServiceUnavailable,
+            gexc.GatewayTimeout,
+        ),
+    )
 
 
 def describe(exc: BaseException) -> str:
@@ -102,8 +117,13 @@ class Transfer:
 
     def retry(self) -> Retry:
         """Exponential backoff (0.5 s doubling to 8 s) on transient errors, within the deadline."""
-        return Retry(predicate=is_transient, initial=0.5, maximum=8.0, multiplier=2.0,
-                     timeout=self.retry_deadline)
+        return Retry(
+            predicate=is_transient,
+            initial=0.5,
+            maximum=8.0,
+            multiplier=2.0,
+            timeout=self.retry_deadline,
+        )
 
     def call(self, what: str, fn: Callable[[], T], retry: bool = True) -> T:
         """Run ``fn`` (under the retry policy unless it retries itself, as GCS calls do).
@@ -115,8 +135,9 @@ class Transfer:
         except SyncError:
             raise
         except RetryError as exc:
-            raise SyncError(f"{what}: gave up after retrying for {self.retry_deadline:g} s: "
-                            f"{describe(exc)}") from None
+            raise SyncError(
+                f"{what}: gave up after retrying for {self.retry_deadline:g} s: {describe(exc)}"
+            ) from None
         except Exception as exc:
             raise SyncError(f"{what}: {describe(exc)}") from None
 
@@ -143,7 +164,7 @@ def gcs_location(url: str) -> tuple[str, str] | None:
         return (bucket, name) if bucket and name else None
     base = public_base() + "/"
     if url.startswith(base):
-        bucket, _, name = url[len(base):].partition("/")
+        bucket, _, name = url[len(base) :].partition("/")
         return (bucket, unquote(name)) if bucket and name else None
     return None
 
@@ -211,8 +232,13 @@ class Remote(Protocol):
 class GcsRemote:
     """A Google Cloud Storage bucket (or fake-gcs-server when STORAGE_EMULATOR_HOST is set)."""
 
-    def __init__(self, bucket: str, project: str | None, transfer: Transfer,
-                 client: storage.Client | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        project: str | None,
+        transfer: Transfer,
+        client: storage.Client | None = None,
+    ) -> None:
         self.bucket_name = bucket
         self.label = f"gs://{bucket}"
         self.transfer = transfer
@@ -224,8 +250,10 @@ class GcsRemote:
         """GCP_BUCKET and GCP_PROJECT from the environment, or one error naming what is missing."""
         missing = [v for v in (ENV_PROJECT, ENV_BUCKET) if not os.environ.get(v)]
         if missing:
-            raise SyncError(f"{' and '.join(missing)} not set: export {missing[0]}=... or put "
-                            f"it in .env (see README, 'Distribute: the bucket')")
+            raise SyncError(
+                f"{' and '.join(missing)} not set: export {missing[0]}=... or put "
+                f"it in .env (see README, 'Distribute: the bucket')"
+            )
         bucket = os.environ[ENV_BUCKET].removeprefix("gs://").strip("/")
         return cls(bucket, os.environ[ENV_PROJECT], transfer)
 
@@ -246,8 +274,10 @@ class GcsRemote:
                 return blob.download_as_bytes(**self._kwargs()), int(blob.generation or 0)
             except gexc.NotFound:
                 if not self.bucket.exists(**self._kwargs()):
-                    raise SyncError(f"bucket {self.label} does not exist (or is not "
-                                    "visible with these credentials)") from None
+                    raise SyncError(
+                        f"bucket {self.label} does not exist (or is not "
+                        "visible with these credentials)"
+                    ) from None
                 return None, 0
 
         return self.transfer.call(f"reading {self.label}/{MANIFEST_KEY}", read, retry=False)
@@ -263,8 +293,9 @@ class GcsRemote:
             try:
                 # crc32c is sent with the upload and checked by the server (multipart) or
                 # compared with the server's value, the object deleted on mismatch (resumable).
-                blob.upload_from_filename(str(path), if_generation_match=0, checksum="crc32c",
-                                          **self._kwargs())
+                blob.upload_from_filename(
+                    str(path), if_generation_match=0, checksum="crc32c", **self._kwargs()
+                )
                 return True
             except gexc.PreconditionFailed:
                 existing = self.bucket.get_blob(name, **self._kwargs())
@@ -272,8 +303,10 @@ class GcsRemote:
                     return put()
                 if existing.size == path.stat().st_size and existing.crc32c == crc32c_b64(path):
                     return False
-                raise SyncError(f"{self.label}/{name} exists with other content than {key}; "
-                                "refusing to reuse it (delete that object by hand)") from None
+                raise SyncError(
+                    f"{self.label}/{name} exists with other content than {key}; "
+                    "refusing to reuse it (delete that object by hand)"
+                ) from None
 
         return self.transfer.call(f"uploading {key} to {self.label}", put, retry=False)
 
@@ -283,23 +316,37 @@ class GcsRemote:
 
         def put() -> int:
             try:
-                blob.upload_from_string(data, content_type="application/json",
-                                        if_generation_match=generation, checksum="crc32c",
-                                        **self._kwargs())
+                blob.upload_from_string(
+                    data,
+                    content_type="application/json",
+                    if_generation_match=generation,
+                    checksum="crc32c",
+                    **self._kwargs(),
+                )
             except gexc.PreconditionFailed:
-                raise ConflictError(f"{self.label}/{MANIFEST_KEY} changed since this push read "
-                                    "it (another push?); nothing was published: run the push "
-                                    "again") from None
+                raise ConflictError(
+                    f"{self.label}/{MANIFEST_KEY} changed since this push read "
+                    "it (another push?); nothing was published: run the push "
+                    "again"
+                ) from None
             return int(blob.generation or 0)
 
         return self.transfer.call(f"publishing {self.label}/{MANIFEST_KEY}", put, retry=False)
 
     def objects(self) -> list[StoredObject]:
         def listing() -> list[StoredObject]:
-            return [StoredObject(b.name, public_url(self.bucket_name, b.name), int(b.generation),
-                                 b.time_created, int(b.size or 0))
-                    for b in self.client.list_blobs(self.bucket_name, prefix=OBJECTS_PREFIX,
-                                                    **self._kwargs())]
+            return [
+                StoredObject(
+                    b.name,
+                    public_url(self.bucket_name, b.name),
+                    int(b.generation),
+                    b.time_created,
+                    int(b.size or 0),
+                )
+                for b in self.client.list_blobs(
+                    self.bucket_name, prefix=OBJECTS_PREFIX, **self._kwargs()
+                )
+            ]
 
         return self.transfer.call(f"listing {self.label}/{OBJECTS_PREFIX}", listing, retry=False)
 
@@ -307,8 +354,9 @@ class GcsRemote:
         def drop() -> None:
             # already gone, or re-created since the listing: not ours to delete
             with contextlib.suppress(gexc.NotFound, gexc.PreconditionFailed):
-                self.bucket.blob(obj.name).delete(if_generation_match=obj.generation,
-                                                  **self._kwargs())
+                self.bucket.blob(obj.name).delete(
+                    if_generation_match=obj.generation, **self._kwargs()
+                )
 
         self.transfer.call(f"deleting {self.label}/{obj.name}", drop, retry=False)
 
@@ -327,8 +375,7 @@ class UrlSource:
     private bucket works with the same credentials that read its manifest.
     """
 
-    def __init__(self, transfer: Transfer, allow_http: bool = False,
-                 via_gcs: bool = False) -> None:
+    def __init__(self, transfer: Transfer, allow_http: bool = False, via_gcs: bool = False) -> None:
         self.transfer = transfer
         self.allow_http = allow_http
         self.via_gcs = via_gcs
@@ -383,8 +430,9 @@ class UrlSource:
         """
         client = self._gcs()
         media = f"{client.api_endpoint}/download/storage/v1{client.bucket(bucket).blob(name).path}"
-        return client._http.get(media, params={"alt": "media"}, stream=True,
-                                timeout=self.transfer.timeout)
+        return client._http.get(
+            media, params={"alt": "media"}, stream=True, timeout=self.transfer.timeout
+        )
 
     def read_bytes(self, url: str) -> bytes:
         return self.transfer.call(f"reading {url}", lambda: b"".join(self.stream(url)))
@@ -440,8 +488,10 @@ def check_reachable(urls: list[str], source: object, transfer: Transfer) -> None
                 if attempt + 1 < REACH_ATTEMPTS:
                     time.sleep(0.5)
         if problem:
-            raise SyncError(f"{problem}; nothing was downloaded (check the network, or the "
-                            f"manifest's URLs: e.g. {url})")
+            raise SyncError(
+                f"{problem}; nothing was downloaded (check the network, or the "
+                f"manifest's URLs: e.g. {url})"
+            )
 
 
 def load_manifest(source: str, reader: UrlSource) -> Manifest:

@@ -57,9 +57,12 @@ def set_aside_if_damaged(database: Path) -> Path | None:
     wal = database.with_name(database.name + ".wal")
     if wal.exists():
         os.replace(wal, aside.with_name(aside.name + ".wal"))
-    print(f"iqb: {database} could not be opened as a DuckDB database (a build stopped by a "
-          f"full disk or a kill?); it only holds what a build re-creates, so it was moved to "
-          f"{aside.name} and this build starts a new one", file=sys.stderr)
+    print(
+        f"iqb: {database} could not be opened as a DuckDB database (a build stopped by a "
+        f"full disk or a kill?); it only holds what a build re-creates, so it was moved to "
+        f"{aside.name} and this build starts a new one",
+        file=sys.stderr,
+    )
     return aside
 
 
@@ -78,22 +81,47 @@ class Plugin(BasePlugin):
     def check_cache(self) -> str:
         """Scan the cache afresh (once per invocation, from on-run-start)."""
         self.entries = scan(self.root)
-        return json.dumps({
-            "cache": str(self.root / CACHE_VERSION_DIR),
-            "readable": sum(c.readable for c in self.entries),
-            "corrupt": [{"key": c.entry.key, "reason": c.reason}
-                        for c in marts.corrupt_entries(self.entries)],
-        })
+        return json.dumps(
+            {
+                "cache": str(self.root / CACHE_VERSION_DIR),
+                "readable": sum(c.readable for c in self.entries),
+                "corrupt": [
+                    {"key": c.entry.key, "reason": c.reason}
+                    for c in marts.corrupt_entries(self.entries)
+                ],
+            }
+        )
 
     def cache_files(self, dataset: str) -> str:
-        return json.dumps([str(c.entry.data_path(self.root)) for c in self._entries()
-                           if c.readable and c.entry.dataset.name == dataset])
+        return json.dumps(
+            [
+                str(c.entry.data_path(self.root))
+                for c in self._entries()
+                if c.readable and c.entry.dataset.name == dataset
+            ]
+        )
 
-    def plan(self, mart: str, datasets: str, code_hash: str, min_sample_count: int,
-             full_refresh: bool, invocation: str) -> str:
-        return json.dumps(marts.plan_mart(self.root, invocation, mart, datasets.split(","),
-                                          code_hash, min_sample_count, full_refresh,
-                                          self._entries()))
+    def plan(
+        self,
+        mart: str,
+        datasets: str,
+        code_hash: str,
+        min_sample_count: int,
+        full_refresh: bool,
+        invocation: str,
+    ) -> str:
+        return json.dumps(
+            marts.plan_mart(
+                self.root,
+                invocation,
+                mart,
+                datasets.split(","),
+                code_hash,
+                min_sample_count,
+                full_refresh,
+                self._entries(),
+            )
+        )
 
     def commit(self, invocation: str, min_sample_count: int) -> str:
         try:
@@ -108,11 +136,12 @@ class Plugin(BasePlugin):
         fn("iqb_root", lambda: str(self.root), [])
         fn("iqb_check_cache", self.check_cache, [])
         fn("iqb_cache_files", self.cache_files, ["VARCHAR"])
-        fn("iqb_plan", self.plan,
-           ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BOOLEAN", "VARCHAR"])
+        fn("iqb_plan", self.plan, ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BOOLEAN", "VARCHAR"])
         fn("iqb_commit", self.commit, ["VARCHAR", "BIGINT"])
         fn("iqb_recover", lambda: json.dumps(marts.recover(self.root)), [])
         fn("iqb_discard", lambda inv: marts.discard(self.root, inv) or "ok", ["VARCHAR"])
-        fn("iqb_published_files",
-           lambda mart: json.dumps([str(p) for p in marts.published_files(self.root, mart)]),
-           ["VARCHAR"])
+        fn(
+            "iqb_published_files",
+            lambda mart: json.dumps([str(p) for p in marts.published_files(self.root, mart)]),
+            ["VARCHAR"],
+        )

@@ -102,8 +102,9 @@ class Period:
         return SYNTHETIC in self.source_kind.split(",")
 
 
-def cache_periods(entries: list[CatalogEntry], datasets: list[str], code_hash: str,
-                  min_sample_count: int) -> list[Period]:
+def cache_periods(
+    entries: list[CatalogEntry], datasets: list[str], code_hash: str, min_sample_count: int
+) -> list[Period]:
     """The periods in which any of ``datasets`` has a readable entry, with fingerprints."""
     by_period: dict[tuple[date, date], list[CatalogEntry]] = defaultdict(list)
     for c in entries:
@@ -119,15 +120,24 @@ def cache_periods(entries: list[CatalogEntry], datasets: list[str], code_hash: s
     return periods
 
 
-def plan_mart(artifacts: Path, invocation: str, mart: str, datasets: list[str], code_hash: str,
-              min_sample_count: int, full_refresh: bool,
-              entries: list[CatalogEntry] | None = None) -> dict[str, Any]:
+def plan_mart(
+    artifacts: Path,
+    invocation: str,
+    mart: str,
+    datasets: list[str],
+    code_hash: str,
+    min_sample_count: int,
+    full_refresh: bool,
+    entries: list[CatalogEntry] | None = None,
+) -> dict[str, Any]:
     """What dbt must write for ``mart`` in this build; also saved beside the staged files."""
-    periods = cache_periods(entries if entries is not None else scan(artifacts), datasets,
-                            code_hash, min_sample_count)
+    periods = cache_periods(
+        entries if entries is not None else scan(artifacts), datasets, code_hash, min_sample_count
+    )
     wanted = {p.label for p in periods}
-    published = {path.parent.name.removeprefix("period="): path
-                 for path in published_files(artifacts, mart)}
+    published = {
+        path.parent.name.removeprefix("period="): path for path in published_files(artifacts, mart)
+    }
     stage_dir = staging_root(artifacts, invocation) / mart
     process, keep = [], []
     for p in periods:
@@ -137,12 +147,23 @@ def plan_mart(artifacts: Path, invocation: str, mart: str, datasets: list[str], 
             continue
         staged = stage_dir / f"period={p.label}" / DATA_FILE
         staged.parent.mkdir(parents=True, exist_ok=True)
-        process.append({"start": p.start.isoformat(), "end": p.end.isoformat(),
-                        "label": p.label, "fingerprint": p.fingerprint,
-                        "source_kind": p.source_kind, "is_synthetic": p.is_synthetic,
-                        "staged": str(staged)})
-    plan = {"mart": mart, "process": process, "keep": keep,
-            "drop": sorted(label for label in published if label not in wanted)}
+        process.append(
+            {
+                "start": p.start.isoformat(),
+                "end": p.end.isoformat(),
+                "label": p.label,
+                "fingerprint": p.fingerprint,
+                "source_kind": p.source_kind,
+                "is_synthetic": p.is_synthetic,
+                "staged": str(staged),
+            }
+        )
+    plan = {
+        "mart": mart,
+        "process": process,
+        "keep": keep,
+        "drop": sorted(label for label in published if label not in wanted),
+    }
     stage_dir.mkdir(parents=True, exist_ok=True)
     (stage_dir / PLAN_FILE).write_text(json.dumps(plan, indent=1))
     return plan
@@ -167,15 +188,20 @@ def commit(artifacts: Path, invocation: str, min_sample_count: int) -> dict[str,
     if not root.is_dir():
         return {}
     staged = {p.parent.name for p in root.glob(f"*/{PLAN_FILE}")}
-    others = sorted({(p.parent.parent.name, footer_value(p, THRESHOLD_KEY))
-                     for p in marts_root(artifacts).glob(f"*/period=*/{DATA_FILE}")
-                     if p.parent.parent.name not in staged})
+    others = sorted(
+        {
+            (p.parent.parent.name, footer_value(p, THRESHOLD_KEY))
+            for p in marts_root(artifacts).glob(f"*/period=*/{DATA_FILE}")
+            if p.parent.parent.name not in staged
+        }
+    )
     mixed = [f"{mart} ({value})" for mart, value in others if value != str(min_sample_count)]
     if mixed:
         raise PublishError(
             f"not published: this build used min_sample_count {min_sample_count}, but "
             f"{', '.join(mixed)} was published with another; build every mart with the same "
-            f"value (`dbt build --vars '{{min_sample_count: {min_sample_count}}}'`, no --select)")
+            f"value (`dbt build --vars '{{min_sample_count: {min_sample_count}}}'`, no --select)"
+        )
     _fsync_write(root / COMMIT_FILE, invocation + "\n")
     return apply(artifacts, root)
 

@@ -14,8 +14,21 @@ from tests.conftest import REPO
 def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--work", str(tmp_path / "work"),
-         "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--smoke",
+            "--work",
+            str(tmp_path / "work"),
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     doc = json.loads((out / "smoke.json").read_text())
     assert doc["smoke"] is True

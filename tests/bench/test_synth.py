@@ -43,8 +43,7 @@ def test_values_follow_the_contract(dataset, periods: dict) -> None:
         assert table.column(key).null_count == 0
     assert min(table.column("sample_count").to_pylist()) >= 1
     for metric in dataset.metrics:
-        values = np.column_stack([table.column(f"{metric}_p{p}").to_numpy()
-                                  for p in PERCENTILES])
+        values = np.column_stack([table.column(f"{metric}_p{p}").to_numpy() for p in PERCENTILES])
         assert np.isfinite(values).all() and (values >= 0).all()
         steps = np.diff(values, axis=1)
         if metric in ("latency", "loss"):  # lower is better: labels inverted
@@ -69,8 +68,11 @@ def test_deterministic_from_the_seed(periods: dict) -> None:
 def test_real_sizes_at_scale_one(periods: dict) -> None:
     """Row counts in line with the real bucket (the real manifest's sizes)."""
     period = synth.full_months(periods)[-1]
-    rows = {d.level: synth.month_table(d, period, 0, 1.0).num_rows
-            for d in DATASETS if d.direction == "downloads"}
+    rows = {
+        d.level: synth.month_table(d, period, 0, 1.0).num_rows
+        for d in DATASETS
+        if d.direction == "downloads"
+    }
     assert 220 <= rows["country"] <= 240
     assert 2_000 <= rows["country_subdivision1"] <= 9_000
     assert 10_000 <= rows["country_asn"] <= 99_999
@@ -86,9 +88,16 @@ def test_written_like_the_extractor(tmp_path: Path) -> None:
     for entry in entries:
         assert entry_state(entry, tmp_path) == EntryState.PRESENT
         stats = json.loads(entry.stats_path(tmp_path).read_text())
-        assert {"query_start_time", "query_duration_seconds", "template_hash",
-                "total_bytes_processed", "total_bytes_billed", "rows", "engine",
-                "schema_version"} <= set(stats)
+        assert {
+            "query_start_time",
+            "query_duration_seconds",
+            "template_hash",
+            "total_bytes_processed",
+            "total_bytes_billed",
+            "rows",
+            "engine",
+            "schema_version",
+        } <= set(stats)
         assert stats["engine"] == synth.ENGINE
         meta = pq.ParquetFile(entry.data_path(tmp_path)).metadata
         assert meta.num_rows == stats["rows"]
@@ -105,9 +114,9 @@ def test_full_layout_and_links(tmp_path: Path) -> None:
     keys = [e.key for es in synth.latest(synth.manifest_entries(), 1).values() for e in es]
     full = tmp_path / "full"
     synth.link_tree(window, full, keys)
-    written = synth.synth(full, months=1, seed=0, scale=SCALE, older_scale=0.002,
-                          layout_months=3)
+    written = synth.synth(full, months=1, seed=0, scale=SCALE, older_scale=0.002, layout_months=3)
     assert written.entries == 2 + 12 + 12
     for key in keys:  # the window is shared, not copied
-        assert (full / key / "data.parquet").stat().st_ino == \
-            (window / key / "data.parquet").stat().st_ino
+        assert (full / key / "data.parquet").stat().st_ino == (
+            window / key / "data.parquet"
+        ).stat().st_ino

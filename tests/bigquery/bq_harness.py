@@ -49,15 +49,23 @@ SAMPLE_ROWS = 1_000  # per month; every country still gets its floor of rows
 STARTUP_TIMEOUT = 90.0
 MIRROR_TABLE = f"{EMULATOR_PROJECT}.mirror.downloads"  # a second, smaller sample
 
-_BQ_TYPES = {pa.string(): "STRING", pa.int64(): "INT64", pa.float64(): "FLOAT64",
-             pa.date32(): "DATE"}
+_BQ_TYPES = {
+    pa.string(): "STRING",
+    pa.int64(): "INT64",
+    pa.float64(): "FLOAT64",
+    pa.date32(): "DATE",
+}
 
 
-def write_config(path: Path, granularities: str = "[country, country_asn, subdivision1, "
-                 "subdivision1_asn, city, city_asn]") -> Path:
+def write_config(
+    path: Path,
+    granularities: str = "[country, country_asn, subdivision1, subdivision1_asn, city, city_asn]",
+) -> Path:
     """A pipeline.yaml for the sample month."""
-    path.write_text(f'version: 0\nmatrix:\n  dates:\n    - {{start: "{MONTH}", '
-                    f'end: "{NEXT_MONTH}"}}\n  granularities: {granularities}\n')
+    path.write_text(
+        f'version: 0\nmatrix:\n  dates:\n    - {{start: "{MONTH}", '
+        f'end: "{NEXT_MONTH}"}}\n  granularities: {granularities}\n'
+    )
     return path
 
 
@@ -74,15 +82,16 @@ def iqb(*args: str) -> tuple[int, str]:
 def bq_field(f: pa.Field) -> bigquery.SchemaField:
     """Arrow field -> BigQuery field (structs become RECORDs), for loading the sample."""
     if pa.types.is_struct(f.type):
-        return bigquery.SchemaField(f.name, "RECORD",
-                                    fields=[bq_field(c) for c in f.type.fields])
+        return bigquery.SchemaField(f.name, "RECORD", fields=[bq_field(c) for c in f.type.fields])
     return bigquery.SchemaField(f.name, _BQ_TYPES[f.type])
 
 
 def emulator_client(url: str) -> bigquery.Client:
-    return bigquery.Client(project=EMULATOR_PROJECT,
-                           credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-                           client_options=ClientOptions(api_endpoint=url))
+    return bigquery.Client(
+        project=EMULATOR_PROJECT,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options=ClientOptions(api_endpoint=url),
+    )
 
 
 @dataclass
@@ -105,13 +114,23 @@ def _install_extensions(home: Path) -> None:
     import duckdb_extension_avro  # the wheels' import names: they only ship the binaries
     import duckdb_extension_spatial
 
-    con = duckdb.connect(config={"extension_directory": str(home / ".duckdb" / "extensions"),
-                                 "autoinstall_known_extensions": False})
+    con = duckdb.connect(
+        config={
+            "extension_directory": str(home / ".duckdb" / "extensions"),
+            "autoinstall_known_extensions": False,
+        }
+    )
     try:
-        for package, name in ((duckdb_extension_spatial, "spatial"),
-                              (duckdb_extension_avro, "avro")):
-            path = Path(package.__file__).parent / "extensions" / f"v{duckdb.__version__}" / \
-                f"{name}.duckdb_extension"
+        for package, name in (
+            (duckdb_extension_spatial, "spatial"),
+            (duckdb_extension_avro, "avro"),
+        ):
+            path = (
+                Path(package.__file__).parent
+                / "extensions"
+                / f"v{duckdb.__version__}"
+                / f"{name}.duckdb_extension"
+            )
             con.execute(f"INSTALL '{path}'")
     finally:
         con.close()
@@ -120,8 +139,9 @@ def _install_extensions(home: Path) -> None:
 def _load(client: bigquery.Client, table: str, data: pa.Table, scratch: Path) -> None:
     path = scratch / f"{table}.parquet"
     pq.write_table(data, path)
-    config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.PARQUET,
-                                    schema=[bq_field(f) for f in data.schema])
+    config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.PARQUET, schema=[bq_field(f) for f in data.schema]
+    )
     with open(path, "rb") as fh:
         client.load_table_from_file(fh, table, job_config=config, timeout=60).result(timeout=120)
 
@@ -136,11 +156,29 @@ def running_emulator(home: Path, raw_root: Path) -> Iterator[Emulator]:
     env.pop("BIGQUERY_EMULATOR_HOST", None)
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bqemulator", "start", "--ephemeral",
-             "--rest-host", "127.0.0.1", "--rest-port", str(rest),
-             "--grpc-host", "127.0.0.1", "--grpc-port", str(grpc),
-             "--project", EMULATOR_PROJECT, "--log-level", "warning"],
-            stdout=fh, stderr=subprocess.STDOUT, env=env)
+            [
+                sys.executable,
+                "-m",
+                "bqemulator",
+                "start",
+                "--ephemeral",
+                "--rest-host",
+                "127.0.0.1",
+                "--rest-port",
+                str(rest),
+                "--grpc-host",
+                "127.0.0.1",
+                "--grpc-port",
+                str(grpc),
+                "--project",
+                EMULATOR_PROJECT,
+                "--log-level",
+                "warning",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     emulator = Emulator(f"http://127.0.0.1:{rest}", proc, log, raw_root)
     try:
         wait_ready(f"{emulator.url}/readyz", proc, "bqemulator", STARTUP_TIMEOUT, log)
@@ -152,25 +190,42 @@ def running_emulator(home: Path, raw_root: Path) -> Iterator[Emulator]:
 
 def _load_sample(emulator: Emulator, scratch: Path) -> None:
     """The embedded sample into the M-Lab tables, and a smaller one into MIRROR_TABLE."""
-    written = {path.parent.name: path for path, _ in
-               write_sample(emulator.raw_root, [MONTH], rows=SAMPLE_ROWS, seed=0)}
+    written = {
+        path.parent.name: path
+        for path, _ in write_sample(emulator.raw_root, [MONTH], rows=SAMPLE_ROWS, seed=0)
+    }
     client = emulator.client()
     for fq in SOURCE_TABLES.values():
         project, dataset, table = fq.split(".")
         client.create_dataset(f"{project}.{dataset}", exists_ok=True, timeout=30)
         _load(client, fq, pq.read_table(written[table]), scratch)
     client.create_dataset(MIRROR_TABLE.rsplit(".", 1)[0], exists_ok=True, timeout=30)
-    _load(client, MIRROR_TABLE,
-          generate_month("downloads", MONTH, rows=SAMPLE_ROWS, seed=7).cast(RAW_SCHEMA),
-          scratch)
+    _load(
+        client,
+        MIRROR_TABLE,
+        generate_month("downloads", MONTH, rows=SAMPLE_ROWS, seed=7).cast(RAW_SCHEMA),
+        scratch,
+    )
 
 
 # -- the fault proxy --------------------------------------------------------------------
 
-_REASONS = {400: "invalidQuery", 403: "accessDenied", 429: "rateLimitExceeded",
-            500: "internalError", 502: "badGateway", 503: "backendError"}
-_HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length",
-                "proxy-connection", "upgrade"}
+_REASONS = {
+    400: "invalidQuery",
+    403: "accessDenied",
+    429: "rateLimitExceeded",
+    500: "internalError",
+    502: "badGateway",
+    503: "backendError",
+}
+_HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "proxy-connection",
+    "upgrade",
+}
 
 
 @dataclass
@@ -188,9 +243,12 @@ class Fault:
     served: int = 0
 
     def matches(self, method: str, path: str, body: str) -> bool:
-        return (self.method == method and re.search(self.path, path) is not None
-                and (self.body is None or re.search(self.body, body) is not None)
-                and (self.times is None or self.served < self.times))
+        return (
+            self.method == method
+            and re.search(self.path, path) is not None
+            and (self.body is None or re.search(self.body, body) is not None)
+            and (self.times is None or self.served < self.times)
+        )
 
 
 @dataclass
@@ -238,8 +296,11 @@ class FaultProxy:
 
     def jobs_inserted(self) -> list[dict[str, Any]]:
         """Bodies of every jobs.insert the client sent (retries included)."""
-        return [s.body for s in self.seen
-                if s.method == "POST" and re.search(r"/jobs(\?|$)", s.path) and s.body]
+        return [
+            s.body
+            for s in self.seen
+            if s.method == "POST" and re.search(r"/jobs(\?|$)", s.path) and s.body
+        ]
 
     def handle(self, req: BaseHTTPRequestHandler, raw: bytes) -> None:
         text = raw.decode("utf-8", "replace")
@@ -255,9 +316,15 @@ class FaultProxy:
             time.sleep(fault.delay)
         if fault is not None and fault.status is not None:
             reason = _REASONS.get(fault.status, "backendError")
-            payload = json.dumps({"error": {
-                "code": fault.status, "message": f"injected {fault.status} ({reason})",
-                "errors": [{"reason": reason, "message": "injected by FaultProxy"}]}}).encode()
+            payload = json.dumps(
+                {
+                    "error": {
+                        "code": fault.status,
+                        "message": f"injected {fault.status} ({reason})",
+                        "errors": [{"reason": reason, "message": "injected by FaultProxy"}],
+                    }
+                }
+            ).encode()
             self._record(req, doc, fault.status)
             self._reply(req, fault.status, {"Content-Type": "application/json"}, payload)
             return
@@ -297,12 +364,14 @@ class FaultProxy:
 
     def _record(self, req: BaseHTTPRequestHandler, doc: Any, status: int) -> None:
         with self._lock:
-            self.seen.append(Seen(req.command, req.path, doc if isinstance(doc, dict) else None,
-                                  status))
+            self.seen.append(
+                Seen(req.command, req.path, doc if isinstance(doc, dict) else None, status)
+            )
 
     @staticmethod
-    def _reply(req: BaseHTTPRequestHandler, status: int, headers: dict[str, str],
-               body: bytes) -> None:
+    def _reply(
+        req: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes
+    ) -> None:
         req.send_response(status)
         for k, v in headers.items():
             req.send_header(k, v)

@@ -12,8 +12,9 @@ from tests.bigquery.bq_harness import Emulator, FaultProxy, running_emulator
 @pytest.fixture(scope="session")
 def bq_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """bqemulator on a free loopback port, loaded with the embedded sample for one month."""
-    with running_emulator(tmp_path_factory.mktemp("bqemu-home"),
-                          tmp_path_factory.mktemp("bq-raw")) as emulator:
+    with running_emulator(
+        tmp_path_factory.mktemp("bqemu-home"), tmp_path_factory.mktemp("bq-raw")
+    ) as emulator:
         yield emulator
 
 

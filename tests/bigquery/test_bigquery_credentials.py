@@ -26,8 +26,12 @@ FIX = ("gcloud auth application-default login", "GOOGLE_APPLICATION_CREDENTIALS"
 @pytest.fixture
 def no_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A machine with no credentials anywhere google-auth looks (GCE probing is off)."""
-    for var in ("GOOGLE_APPLICATION_CREDENTIALS", "BIGQUERY_EMULATOR_HOST", "IQB_BQ_PROJECT",
-                "GOOGLE_CLOUD_PROJECT"):
+    for var in (
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "BIGQUERY_EMULATOR_HOST",
+        "IQB_BQ_PROJECT",
+        "GOOGLE_CLOUD_PROJECT",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -36,8 +40,16 @@ def no_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def run_bigquery(root: Path) -> tuple[int, str]:
     config = write_config(root / "pipeline.yaml", "[country]")
-    return iqb("extract", "run", "-c", str(config), "--engine", "bigquery",
-               "--artifacts", str(root / "artifacts"))
+    return iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--engine",
+        "bigquery",
+        "--artifacts",
+        str(root / "artifacts"),
+    )
 
 
 def assert_one_clear_error(code: int, output: str, root: Path) -> None:
@@ -54,24 +66,36 @@ def test_no_credentials_at_all(no_adc: Path) -> None:
     assert "no usable Google credentials" in " ".join(output.split())
 
 
-def test_credentials_file_that_does_not_exist(no_adc: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credentials_file_that_does_not_exist(
+    no_adc: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(no_adc / "missing-key.json"))
     code, output = run_bigquery(no_adc)
     assert_one_clear_error(code, output, no_adc)
     assert "missing-key.json" in "".join(output.split())
 
 
-def test_unusable_service_account_key_never_leaks(no_adc: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_unusable_service_account_key_never_leaks(
+    no_adc: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     path = no_adc / "key.json"
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": "iqb-test", "private_key_id": "k1",
-        "private_key": pem, "client_email": "extract@iqb-test.iam.gserviceaccount.com",
-        "client_id": "1", "token_uri": f"http://127.0.0.1:{free_port()}/token"}))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "iqb-test",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "extract@iqb-test.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"http://127.0.0.1:{free_port()}/token",
+            }
+        )
+    )
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
     caplog.set_level(logging.DEBUG)
     t0 = time.monotonic()
@@ -84,8 +108,9 @@ def test_unusable_service_account_key_never_leaks(no_adc: Path, monkeypatch: pyt
         assert body not in text and "PRIVATE KEY" not in text
 
 
-def test_unusable_user_credentials_never_leak(no_adc: Path, monkeypatch: pytest.MonkeyPatch,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_unusable_user_credentials_never_leak(
+    no_adc: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     secrets = {"refresh_token": "1//refresh-SECRET-4c1f", "client_secret": "client-SECRET-9e2a"}
     path = no_adc / "gcloud" / "application_default_credentials.json"
     path.parent.mkdir(parents=True)

@@ -18,11 +18,24 @@ GIB = 2**30
 ENTRIES = [Entry(d, MONTH, NEXT_MONTH) for d in DATASETS]
 
 
-def dry_run(proxy: FaultProxy, root: Path, *extra: str, granularities: str | None = None
-            ) -> tuple[int, str]:
+def dry_run(
+    proxy: FaultProxy, root: Path, *extra: str, granularities: str | None = None
+) -> tuple[int, str]:
     config = write_config(root / "pipeline.yaml", *([granularities] if granularities else []))
-    return iqb("extract", "run", "-c", str(config), "--engine", "bigquery", "--dry-run",
-               "--emulator", proxy.url, "--artifacts", str(root / "artifacts"), *extra)
+    return iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--engine",
+        "bigquery",
+        "--dry-run",
+        "--emulator",
+        proxy.url,
+        "--artifacts",
+        str(root / "artifacts"),
+        *extra,
+    )
 
 
 def test_dry_run_prices_each_entry_and_the_total(bq_proxy: FaultProxy, tmp_path: Path) -> None:
@@ -37,8 +50,7 @@ def test_dry_run_prices_each_entry_and_the_total(bq_proxy: FaultProxy, tmp_path:
     assert "would run" not in output  # the priced table replaces the bare list
 
 
-def test_dry_run_executes_no_job_and_writes_nothing(bq_proxy: FaultProxy,
-                                                    tmp_path: Path) -> None:
+def test_dry_run_executes_no_job_and_writes_nothing(bq_proxy: FaultProxy, tmp_path: Path) -> None:
     bq_proxy.dry_run_bytes = GIB
     code, output = dry_run(bq_proxy, tmp_path, granularities="[country]")
     assert code == 0, output
@@ -46,16 +58,16 @@ def test_dry_run_executes_no_job_and_writes_nothing(bq_proxy: FaultProxy,
     assert len(inserted) == 2
     assert all(body["configuration"]["dryRun"] is True for body in inserted)
     # Only table metadata (the up-front check) and dry-run submissions: no result read.
-    kinds = {(s.method, re.sub(r"/projects/[^/]+/(\w+).*", r"/\1", s.path))
-             for s in bq_proxy.seen}
+    kinds = {(s.method, re.sub(r"/projects/[^/]+/(\w+).*", r"/\1", s.path)) for s in bq_proxy.seen}
     assert kinds == {("GET", "/bigquery/v2/datasets"), ("POST", "/bigquery/v2/jobs")}, kinds
     assert not (tmp_path / "artifacts" / "cache").exists()
 
 
 def test_dry_run_flags_entries_over_the_byte_cap(bq_proxy: FaultProxy, tmp_path: Path) -> None:
     bq_proxy.dry_run_bytes = 3 * GIB
-    code, output = dry_run(bq_proxy, tmp_path, "--maximum-bytes-billed", "2GiB",
-                           granularities="[country]")
+    code, output = dry_run(
+        bq_proxy, tmp_path, "--maximum-bytes-billed", "2GiB", granularities="[country]"
+    )
     assert code == 0, output
     assert len(re.findall(r"3\.00 GiB\s*│\s*yes", output)) == 2
     assert "2 entries would scan more than --maximum-bytes-billed (2.00 GiB)" in output

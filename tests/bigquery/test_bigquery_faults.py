@@ -33,8 +33,9 @@ from tests.bigquery.bq_harness import (
 from tests.servers import free_port
 
 COUNTRY = [Entry(d, MONTH, NEXT_MONTH) for d in DATASETS if d.level == "country"]
-TWO_LEVELS = [Entry(d, MONTH, NEXT_MONTH) for d in DATASETS
-              if d.level in ("country", "country_asn")]
+TWO_LEVELS = [
+    Entry(d, MONTH, NEXT_MONTH) for d in DATASETS if d.level in ("country", "country_asn")
+]
 JOB_INSERT = r"/jobs\?|/jobs$"
 RESULTS = r"/queries/iqb_"
 
@@ -48,20 +49,23 @@ def assert_nothing_left(entry: Entry, root: Path) -> None:
 
 
 def test_transient_5xx_and_rate_limits_are_retried(bq_proxy: FaultProxy, tmp_path: Path) -> None:
-    bq_proxy.faults = [Fault("POST", JOB_INSERT, status=503, times=2),
-                       Fault("GET", RESULTS, status=429, times=1)]
+    bq_proxy.faults = [
+        Fault("POST", JOB_INSERT, status=503, times=2),
+        Fault("GET", RESULTS, status=429, times=1),
+    ]
     engine = BigQueryEngine(emulator=bq_proxy.url)
     summary = run_matrix(COUNTRY, engine, tmp_path, RunOptions(jobs=1))
-    assert [r.outcome for r in summary.reports] == [Outcome.DONE, Outcome.DONE], \
-        [r.error for r in summary.reports]
+    assert [r.outcome for r in summary.reports] == [Outcome.DONE, Outcome.DONE], [
+        r.error for r in summary.reports
+    ]
     assert [f.served for f in bq_proxy.faults] == [2, 1]
     assert [s.status for s in bq_proxy.seen if s.method == "POST"][:3] == [503, 503, 200]
 
 
-def test_a_persistent_5xx_fails_its_entry_after_bounded_retries(bq_proxy: FaultProxy,
-                                                                tmp_path: Path) -> None:
-    bq_proxy.faults = [Fault("POST", JOB_INSERT, status=503, times=None,
-                             body="unified_uploads")]
+def test_a_persistent_5xx_fails_its_entry_after_bounded_retries(
+    bq_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    bq_proxy.faults = [Fault("POST", JOB_INSERT, status=503, times=None, body="unified_uploads")]
     engine = BigQueryEngine(emulator=bq_proxy.url, retry_deadline=3)
     t0 = time.monotonic()
     summary = run_matrix(TWO_LEVELS, engine, tmp_path, RunOptions(jobs=2))
@@ -77,34 +81,47 @@ def test_a_persistent_5xx_fails_its_entry_after_bounded_retries(bq_proxy: FaultP
     assert bq_proxy.faults[0].served >= 4  # each upload entry was tried more than once
 
 
-def test_the_summary_names_each_failure_and_the_others_still_run(bq_proxy: FaultProxy,
-                                                                 tmp_path: Path) -> None:
-    bq_proxy.faults = [Fault("POST", JOB_INSERT, status=400, times=None,
-                             body="unified_uploads")]
+def test_the_summary_names_each_failure_and_the_others_still_run(
+    bq_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    bq_proxy.faults = [Fault("POST", JOB_INSERT, status=400, times=None, body="unified_uploads")]
     config = write_config(tmp_path / "pipeline.yaml", "[country, country_asn]")
-    code, output = iqb("extract", "run", "-c", str(config), "--engine", "bigquery",
-                       "--emulator", bq_proxy.url, "--artifacts", str(tmp_path / "a"))
+    code, output = iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--engine",
+        "bigquery",
+        "--emulator",
+        bq_proxy.url,
+        "--artifacts",
+        str(tmp_path / "a"),
+    )
     assert code == 1
-    summary = output[output.index("extract summary"):]
+    summary = output[output.index("extract summary") :]
     for entry in TWO_LEVELS:
         if entry.dataset.direction == "uploads":
             # one line per distinct reason, naming the entries that failed with it
-            assert any(entry.label in line and "failed" in line
-                       and "EngineError: BigQuery job: BadRequest: " in line
-                       for line in summary.splitlines()), entry.label
+            assert any(
+                entry.label in line
+                and "failed" in line
+                and "EngineError: BigQuery job: BadRequest: " in line
+                for line in summary.splitlines()
+            ), entry.label
             assert_nothing_left(entry, tmp_path / "a")
         else:
             assert entry.label not in summary
             assert entry.data_path(tmp_path / "a").is_file()
 
 
-def test_a_failure_mid_stream_leaves_nothing_partial(bq_proxy: FaultProxy,
-                                                     tmp_path: Path) -> None:
+def test_a_failure_mid_stream_leaves_nothing_partial(bq_proxy: FaultProxy, tmp_path: Path) -> None:
     """Pages after the first fail: batches were already written to a temp file."""
     bq_proxy.faults = [Fault("GET", r"pageToken=", status=500, times=None)]
     engine = BigQueryEngine(emulator=bq_proxy.url, page_rows=200, retry_deadline=2)
-    entry = next(Entry(d, MONTH, NEXT_MONTH) for d in DATASETS
-                 if d.name == "downloads_by_country_asn")
+    entry = next(
+        Entry(d, MONTH, NEXT_MONTH) for d in DATASETS if d.name == "downloads_by_country_asn"
+    )
     [report] = run_matrix([entry], engine, tmp_path, RunOptions()).reports
     assert report.outcome == Outcome.FAILED
     assert "reading the result of job iqb_downloads_by_country_asn_" in report.error
@@ -113,14 +130,17 @@ def test_a_failure_mid_stream_leaves_nothing_partial(bq_proxy: FaultProxy,
     assert_nothing_left(entry, tmp_path)
 
 
-def test_a_job_that_never_finishes_times_out_and_is_cancelled(bq_proxy: FaultProxy,
-                                                              tmp_path: Path) -> None:
-    bq_proxy.faults = [Fault("POST", JOB_INSERT, status=None, times=None, running=True),
-                       Fault("GET", r"/(jobs|queries)/iqb_", status=None, times=None,
-                             delay=0.2, running=True)]
+def test_a_job_that_never_finishes_times_out_and_is_cancelled(
+    bq_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    bq_proxy.faults = [
+        Fault("POST", JOB_INSERT, status=None, times=None, running=True),
+        Fault("GET", r"/(jobs|queries)/iqb_", status=None, times=None, delay=0.2, running=True),
+    ]
     statuses: list[str | None] = []
-    engine = BigQueryEngine(emulator=bq_proxy.url, job_timeout=2,
-                            on_status=lambda _q, message: statuses.append(message))
+    engine = BigQueryEngine(
+        emulator=bq_proxy.url, job_timeout=2, on_status=lambda _q, message: statuses.append(message)
+    )
     t0 = time.monotonic()
     [report] = run_matrix(COUNTRY[:1], engine, tmp_path, RunOptions()).reports
     assert time.monotonic() - t0 < 20
@@ -135,36 +155,60 @@ def test_a_job_that_never_finishes_times_out_and_is_cancelled(bq_proxy: FaultPro
 def test_emulator_down_is_one_clear_error_within_seconds(tmp_path: Path) -> None:
     config = write_config(tmp_path / "pipeline.yaml")
     t0 = time.monotonic()
-    code, output = iqb("extract", "run", "-c", str(config), "--engine", "bigquery",
-                       "--emulator", f"127.0.0.1:{free_port()}",
-                       "--artifacts", str(tmp_path / "a"))
+    code, output = iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--engine",
+        "bigquery",
+        "--emulator",
+        f"127.0.0.1:{free_port()}",
+        "--artifacts",
+        str(tmp_path / "a"),
+    )
     assert time.monotonic() - t0 < 10
     assert code == 2
     assert "cannot reach the BigQuery API at http://127.0.0.1:" in output
     assert not (tmp_path / "a").exists()
 
 
-def test_a_missing_table_is_named_before_anything_runs(bq_emulator: Emulator,
-                                                       tmp_path: Path) -> None:
+def test_a_missing_table_is_named_before_anything_runs(
+    bq_emulator: Emulator, tmp_path: Path
+) -> None:
     config = write_config(tmp_path / "pipeline.yaml")
     missing = f"{EMULATOR_PROJECT}.ndt.no_such_table"
-    code, output = iqb("extract", "run", "-c", str(config), "--engine", "bigquery",
-                       "--emulator", bq_emulator.url, "--artifacts", str(tmp_path / "a"),
-                       "--source-table", f"uploads={missing}")
+    code, output = iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--engine",
+        "bigquery",
+        "--emulator",
+        bq_emulator.url,
+        "--artifacts",
+        str(tmp_path / "a"),
+        "--source-table",
+        f"uploads={missing}",
+    )
     assert code == 2
     assert f"source table {missing} was not found" in " ".join(output.split())
     assert not (tmp_path / "a").exists()
 
 
 def test_a_table_dropped_after_the_check_fails_its_job_naming_the_table(
-        bq_emulator: Emulator) -> None:
+    bq_emulator: Emulator,
+) -> None:
     client = bq_emulator.client()
     gone = f"{EMULATOR_PROJECT}.scratch.gone"
     client.create_dataset(gone.rsplit(".", 1)[0], exists_ok=True, timeout=30)
-    client.query(f"CREATE TABLE `{gone}` AS SELECT * FROM "
-                 "`measurement-lab.ndt.unified_downloads` LIMIT 10").result(timeout=60)
-    engine = BigQueryEngine(emulator=bq_emulator.url,
-                            source_tables={"measurement-lab.ndt.unified_downloads": gone})
+    client.query(
+        f"CREATE TABLE `{gone}` AS SELECT * FROM `measurement-lab.ndt.unified_downloads` LIMIT 10"
+    ).result(timeout=60)
+    engine = BigQueryEngine(
+        emulator=bq_emulator.url, source_tables={"measurement-lab.ndt.unified_downloads": gone}
+    )
     client.delete_table(gone, timeout=30)
     ds = COUNTRY[0].dataset
     with pytest.raises(EngineError, match=f"NotFound: .*{gone}"):

@@ -50,8 +50,13 @@ from tests.bigquery.bq_harness import (
 )
 
 PERCENTILE_REL_TOL = 1e-9
-UPSTREAM_STATS = {"query_start_time": str, "query_duration_seconds": float,
-                  "template_hash": str, "total_bytes_processed": int, "total_bytes_billed": int}
+UPSTREAM_STATS = {
+    "query_start_time": str,
+    "query_duration_seconds": float,
+    "template_hash": str,
+    "total_bytes_processed": int,
+    "total_bytes_billed": int,
+}
 ENTRIES = [Entry(d, MONTH, NEXT_MONTH) for d in DATASETS]
 
 
@@ -80,11 +85,22 @@ def run(bq_emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iter
     config = write_config(work / "pipeline.yaml")
     proxy = FaultProxy(bq_emulator.url)
     try:
-        code, output = iqb("extract", "run", "-c", str(config), "--engine", "bigquery",
-                           "--emulator", proxy.url, "--artifacts", str(work / "bq"))
+        code, output = iqb(
+            "extract",
+            "run",
+            "-c",
+            str(config),
+            "--engine",
+            "bigquery",
+            "--emulator",
+            proxy.url,
+            "--artifacts",
+            str(work / "bq"),
+        )
         reference = work / "duckdb"
-        summary = run_matrix(ENTRIES, DuckDBEngine(bq_emulator.raw_root), reference,
-                             RunOptions(jobs=2))
+        summary = run_matrix(
+            ENTRIES, DuckDBEngine(bq_emulator.raw_root), reference, RunOptions(jobs=2)
+        )
         assert not summary.failed, [r.error for r in summary.failed]
         yield MatrixRun(code, output, work / "bq", reference, proxy, config)
     finally:
@@ -110,19 +126,22 @@ def test_rows_keys_and_sample_counts_equal_the_duckdb_engine(run: MatrixRun) -> 
         got = pq.read_table(entry.data_path(run.artifacts), columns=cols)
         want = pq.read_table(entry.data_path(run.reference), columns=cols)
         assert got.num_rows == want.num_rows > 0, entry.label
-        assert set(zip(*got.to_pydict().values(), strict=True)) == \
-            set(zip(*want.to_pydict().values(), strict=True)), entry.label
+        assert set(zip(*got.to_pydict().values(), strict=True)) == set(
+            zip(*want.to_pydict().values(), strict=True)
+        ), entry.label
 
 
 def test_percentiles_agree_with_exact_quantiles(run: MatrixRun, bq_emulator: Emulator) -> None:
     engine = DuckDBEngine(bq_emulator.raw_root)
     for entry in ENTRIES:
         ds = entry.dataset
-        got = pq.read_table(entry.data_path(run.artifacts)).sort_by([(k, "ascending")
-                                                                     for k in ds.keys])
+        got = pq.read_table(entry.data_path(run.artifacts)).sort_by(
+            [(k, "ascending") for k in ds.keys]
+        )
         result = engine.run(Query(ds.name, shift_offsets(template_text(ds)), MONTH, NEXT_MONTH))
-        want = pa.Table.from_batches(list(result.batches)).sort_by([(k, "ascending")
-                                                                     for k in ds.keys])
+        want = pa.Table.from_batches(list(result.batches)).sort_by(
+            [(k, "ascending") for k in ds.keys]
+        )
         assert got.num_rows == want.num_rows
         for col in ds.metric_columns:
             a = got[col].to_numpy(zero_copy_only=False)
@@ -155,15 +174,19 @@ def test_every_job_is_capped_labelled_and_parameterised(run: MatrixRun) -> None:
         q = config["query"]
         dataset = config["labels"]["dataset"]
         seen.add(dataset)
-        assert config["labels"] == {"tool": "iqb", "dataset": dataset,
-                                    "period": "20241001-20241101"}
+        assert config["labels"] == {
+            "tool": "iqb",
+            "dataset": dataset,
+            "period": "20241001-20241101",
+        }
         assert not config.get("dryRun")
         assert int(q["maximumBytesBilled"]) == DEFAULT_MAXIMUM_BYTES_BILLED
         assert q["useLegacySql"] is False
-        params = {p["name"]: (p["parameterType"]["type"], p["parameterValue"]["value"])
-                  for p in q["queryParameters"]}
-        assert params == {"start_date": ("DATE", "2024-10-01"),
-                          "end_date": ("DATE", "2024-11-01")}
+        params = {
+            p["name"]: (p["parameterType"]["type"], p["parameterValue"]["value"])
+            for p in q["queryParameters"]
+        }
+        assert params == {"start_date": ("DATE", "2024-10-01"), "end_date": ("DATE", "2024-11-01")}
         assert q["parameterMode"] == "NAMED"
         table = SOURCE_TABLES[dataset.split("_by_")[0]]
         assert f"`{table}`" in q["query"] and "--" not in q["query"]
@@ -172,13 +195,33 @@ def test_every_job_is_capped_labelled_and_parameterised(run: MatrixRun) -> None:
 
 def test_a_second_run_and_its_dry_run_submit_no_job(run: MatrixRun) -> None:
     before = len(run.proxy.jobs_inserted())
-    code, output = iqb("extract", "run", "-c", str(run.config), "--engine", "bigquery",
-                       "--emulator", run.proxy.url, "--artifacts", str(run.artifacts))
+    code, output = iqb(
+        "extract",
+        "run",
+        "-c",
+        str(run.config),
+        "--engine",
+        "bigquery",
+        "--emulator",
+        run.proxy.url,
+        "--artifacts",
+        str(run.artifacts),
+    )
     assert code == 0, output
     assert "skipped" in output and "done" not in output
-    code, output = iqb("extract", "run", "-c", str(run.config), "--engine", "bigquery",
-                       "--emulator", run.proxy.url, "--artifacts", str(run.artifacts),
-                       "--dry-run")
+    code, output = iqb(
+        "extract",
+        "run",
+        "-c",
+        str(run.config),
+        "--engine",
+        "bigquery",
+        "--emulator",
+        run.proxy.url,
+        "--artifacts",
+        str(run.artifacts),
+        "--dry-run",
+    )
     assert code == 0, output
     assert "nothing to price: no BigQuery job would run" in output
     assert len(run.proxy.jobs_inserted()) == before
@@ -199,16 +242,27 @@ def test_results_stream_page_by_page(bq_emulator: Emulator, tmp_path: Path) -> N
     assert peak < result_bytes / 4  # Arrow memory is a page, not the result
 
 
-def test_source_table_override_reads_the_named_table(bq_emulator: Emulator,
-                                                     tmp_path: Path) -> None:
+def test_source_table_override_reads_the_named_table(bq_emulator: Emulator, tmp_path: Path) -> None:
     config = write_config(tmp_path / "pipeline.yaml", "[country]")
-    code, output = iqb("extract", "run", "-c", str(config), "--engine", "bigquery",
-                       "--emulator", bq_emulator.url, "--artifacts", str(tmp_path / "a"),
-                       "--source-table", f"downloads={MIRROR_TABLE}")
+    code, output = iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--engine",
+        "bigquery",
+        "--emulator",
+        bq_emulator.url,
+        "--artifacts",
+        str(tmp_path / "a"),
+        "--source-table",
+        f"downloads={MIRROR_TABLE}",
+    )
     assert code == 0, output
     con = duckdb.connect()
-    con.register("mirror", generate_month("downloads", MONTH, rows=SAMPLE_ROWS, seed=7)
-                 .cast(RAW_SCHEMA))
+    con.register(
+        "mirror", generate_month("downloads", MONTH, rows=SAMPLE_ROWS, seed=7).cast(RAW_SCHEMA)
+    )
     expected = con.execute(
         "SELECT count(*) FROM mirror WHERE client.Geo.CountryCode IS NOT NULL AND "
         "a.MeanThroughputMbps IS NOT NULL AND a.MinRTT IS NOT NULL AND a.LossRate IS NOT NULL"
@@ -216,16 +270,22 @@ def test_source_table_override_reads_the_named_table(bq_emulator: Emulator,
     down, up = (Entry(d, MONTH, NEXT_MONTH) for d in DATASETS if d.level == "country")
     got = pc.sum(pq.read_table(down.data_path(tmp_path / "a"))["sample_count"]).as_py()
     assert got == expected
-    assert json.loads(down.stats_path(tmp_path / "a").read_text())["source_tables"] == \
-        [MIRROR_TABLE]
-    assert json.loads(up.stats_path(tmp_path / "a").read_text())["source_tables"] == \
-        [SOURCE_TABLES["uploads"]]
+    assert json.loads(down.stats_path(tmp_path / "a").read_text())["source_tables"] == [
+        MIRROR_TABLE
+    ]
+    assert json.loads(up.stats_path(tmp_path / "a").read_text())["source_tables"] == [
+        SOURCE_TABLES["uploads"]
+    ]
 
 
 def test_emulator_offset_quirk(bq_emulator: Emulator) -> None:
     """bqemulator 1.4.0 returns OFFSET(k+1); BigQuery gives 100 here. If this fails, the
     emulator was fixed: drop ``shift_offsets`` and compare with the DuckDB engine directly."""
-    rows = list(bq_emulator.client().query(
-        "SELECT APPROX_QUANTILES(x, 10)[OFFSET(1)] AS q FROM UNNEST(GENERATE_ARRAY(1, 1000)) x"
-    ).result(timeout=30))
+    rows = list(
+        bq_emulator.client()
+        .query(
+            "SELECT APPROX_QUANTILES(x, 10)[OFFSET(1)] AS q FROM UNNEST(GENERATE_ARRAY(1, 1000)) x"
+        )
+        .result(timeout=30)
+    )
     assert rows[0]["q"] == 200

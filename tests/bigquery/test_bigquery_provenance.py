@@ -25,8 +25,10 @@ from tests.bigquery.bq_harness import MONTH, NEXT_MONTH, Emulator, FaultProxy, i
 from tests.conftest import REAL_CACHE
 
 GIB = 2**30
-COUNTRY = [Entry(DATASETS_BY_NAME[n], MONTH, NEXT_MONTH)
-           for n in ("downloads_by_country", "uploads_by_country")]
+COUNTRY = [
+    Entry(DATASETS_BY_NAME[n], MONTH, NEXT_MONTH)
+    for n in ("downloads_by_country", "uploads_by_country")
+]
 
 
 @pytest.fixture
@@ -41,8 +43,10 @@ def mlab_remote(tmp_path: Path) -> Iterator[str]:
     for entry in COUNTRY:
         for name in ("data.parquet", "stats.json"):
             key = f"{entry.key}/{name}"
-            files[key] = {"sha256": hashlib.sha256((REAL_CACHE.parent / key).read_bytes())
-                          .hexdigest(), "url": f"{base}/{key}"}
+            files[key] = {
+                "sha256": hashlib.sha256((REAL_CACHE.parent / key).read_bytes()).hexdigest(),
+                "url": f"{base}/{key}",
+            }
     manifest = tmp_path / "mlab-manifest.json"
     manifest.write_text(json.dumps({"v": 0, "files": files}))
     try:
@@ -52,24 +56,42 @@ def mlab_remote(tmp_path: Path) -> Iterator[str]:
         server.server_close()
 
 
-def test_dry_run_prices_nothing_for_what_the_remote_holds(bq_proxy: FaultProxy, tmp_path: Path,
-                                                          mlab_remote: str) -> None:
+def test_dry_run_prices_nothing_for_what_the_remote_holds(
+    bq_proxy: FaultProxy, tmp_path: Path, mlab_remote: str
+) -> None:
     bq_proxy.dry_run_bytes = 3 * GIB
     config = write_config(tmp_path / "pipeline.yaml", "[country, country_asn]")
-    code, output = iqb("extract", "run", "-c", str(config), "--engine", "bigquery", "--dry-run",
-                       "--emulator", bq_proxy.url, "--artifacts", str(tmp_path / "a"),
-                       "--remote", mlab_remote, "--allow-http")
+    code, output = iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--engine",
+        "bigquery",
+        "--dry-run",
+        "--emulator",
+        bq_proxy.url,
+        "--artifacts",
+        str(tmp_path / "a"),
+        "--remote",
+        mlab_remote,
+        "--allow-http",
+    )
     assert code == 0, output
     for entry in COUNTRY:
-        assert re.search(rf"{re.escape(entry.label)} \(in the remote: pulled, no query\)\s*│"
-                         r"\s*0 B", output), output
+        assert re.search(
+            rf"{re.escape(entry.label)} \(in the remote: pulled, no query\)\s*│"
+            r"\s*0 B",
+            output,
+        ), output
     assert "total: 6.00 GiB" in output and "in 2 queries" in output  # only the two ASN ones
     assert len(bq_proxy.jobs_inserted()) == 2
     assert not (tmp_path / "a" / "cache").exists()
 
 
-def test_synthetic_entries_are_rerun_for_real(bq_emulator: Emulator, bq_proxy: FaultProxy,
-                                              tmp_path: Path) -> None:
+def test_synthetic_entries_are_rerun_for_real(
+    bq_emulator: Emulator, bq_proxy: FaultProxy, tmp_path: Path
+) -> None:
     root = tmp_path / "artifacts"
     summary = run_matrix(COUNTRY, DuckDBEngine(bq_emulator.raw_root), root, RunOptions())
     assert [r.outcome.value for r in summary.reports] == ["done", "done"]
@@ -81,14 +103,34 @@ def test_synthetic_entries_are_rerun_for_real(bq_emulator: Emulator, bq_proxy: F
     code, output = iqb("extract", "run", "-c", str(config), "--artifacts", str(root))
     assert code == 0 and re.search(r"skipped\s*│\s*2", output), output
     # ... BigQuery is not: it runs them, without --force
-    code, output = iqb("extract", "run", "-c", str(config), "--engine", "bigquery",
-                       "--emulator", bq_proxy.url, "--artifacts", str(root))
+    code, output = iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--engine",
+        "bigquery",
+        "--emulator",
+        bq_proxy.url,
+        "--artifacts",
+        str(root),
+    )
     assert code == 0, output
     assert re.search(r"done\s*│\s*2", output), output
     for entry in COUNTRY:
         stats = json.loads(entry.stats_path(root).read_text())
         assert stats["source"]["kind"] == "bigquery" and stats["source"]["tables"]
         assert entry_status(entry, root).state == EntryState.PRESENT
-    code, output = iqb("extract", "run", "-c", str(config), "--engine", "bigquery",
-                       "--emulator", bq_proxy.url, "--artifacts", str(root))
+    code, output = iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--engine",
+        "bigquery",
+        "--emulator",
+        bq_proxy.url,
+        "--artifacts",
+        str(root),
+    )
     assert code == 0 and re.search(r"skipped\s*│\s*2", output), output

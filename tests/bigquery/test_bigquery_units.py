@@ -47,7 +47,9 @@ def test_an_override_rewrites_only_its_table() -> None:
 
 def test_source_tables_parse() -> None:
     assert parse_source_tables("downloads=p-1.d.t, uploads=`p.e.u`") == {
-        DOWNLOADS: "p-1.d.t", UPLOADS: "p.e.u"}
+        DOWNLOADS: "p-1.d.t",
+        UPLOADS: "p.e.u",
+    }
     with pytest.raises(EngineError) as err:
         parse_source_tables("down=p.d.t,uploads=just_a_table")
     assert "'down=p.d.t': expected downloads=" in str(err.value)
@@ -56,8 +58,16 @@ def test_source_tables_parse() -> None:
         parse_source_tables(" , ")
 
 
-@pytest.mark.parametrize(("text", "size"), [("50GiB", 50 * 2**30), ("1.5TB", 1_500_000_000_000),
-                                            ("123", 123), ("2 mib", 2 * 2**20), ("1TiB", 2**40)])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("50GiB", 50 * 2**30),
+        ("1.5TB", 1_500_000_000_000),
+        ("123", 123),
+        ("2 mib", 2 * 2**20),
+        ("1TiB", 2**40),
+    ],
+)
 def test_sizes_parse(text: str, size: int) -> None:
     assert parse_bytes(text) == size
 
@@ -77,28 +87,50 @@ def test_sizes_and_cost_read_in_binary_units() -> None:
 
 def test_what_is_retried() -> None:
     rate_limited = api_exceptions.Forbidden("quota", errors=[{"reason": "rateLimitExceeded"}])
-    for exc in (api_exceptions.ServiceUnavailable("x"), api_exceptions.TooManyRequests("x"),
-                api_exceptions.InternalServerError("x"), api_exceptions.BadGateway("x"),
-                api_exceptions.GatewayTimeout("x"), rate_limited):
+    for exc in (
+        api_exceptions.ServiceUnavailable("x"),
+        api_exceptions.TooManyRequests("x"),
+        api_exceptions.InternalServerError("x"),
+        api_exceptions.BadGateway("x"),
+        api_exceptions.GatewayTimeout("x"),
+        rate_limited,
+    ):
         assert is_transient_http(exc) and is_transient(exc), exc
-    for exc in (api_exceptions.BadRequest("x"), api_exceptions.NotFound("x"),
-                api_exceptions.Forbidden("x", errors=[{"reason": "accessDenied"}]),
-                requests.exceptions.SSLError("x")):
+    for exc in (
+        api_exceptions.BadRequest("x"),
+        api_exceptions.NotFound("x"),
+        api_exceptions.Forbidden("x", errors=[{"reason": "accessDenied"}]),
+        requests.exceptions.SSLError("x"),
+    ):
         assert not is_transient(exc), exc
     # A dropped connection is retried during a run, but not by the up-front check.
     dropped = requests.exceptions.ConnectionError("refused")
     assert is_transient(dropped) and not is_transient_http(dropped)
 
 
-@pytest.mark.parametrize(("option", "value", "message"), [
-    ("--source-table", "sideways=p.d.t", "'sideways=p.d.t': expected downloads="),
-    ("--maximum-bytes-billed", "lots", "'lots' is not a size"),
-])
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--source-table", "sideways=p.d.t", "'sideways=p.d.t': expected downloads="),
+        ("--maximum-bytes-billed", "lots", "'lots' is not a size"),
+    ],
+)
 def test_bad_options_fail_before_any_credentials_are_needed(
-        tmp_path: Path, option: str, value: str, message: str) -> None:
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
     config = write_config(tmp_path / "pipeline.yaml", "[country]")
-    code, output = iqb("extract", "run", "-c", str(config), "--engine", "bigquery",
-                       option, value, "--artifacts", str(tmp_path / "a"))
+    code, output = iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--engine",
+        "bigquery",
+        option,
+        value,
+        "--artifacts",
+        str(tmp_path / "a"),
+    )
     assert code == 2
     assert message in " ".join(output.split())
     assert not (tmp_path / "a").exists()

@@ -37,8 +37,12 @@ class DbtRun:
 def env(artifacts: Path | None) -> dict[str, str]:
     """The process environment for dbt: no telemetry, IQB_ARTIFACTS set or unset."""
     e = dict(os.environ)
-    e.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", DO_NOT_TRACK="1", NO_COLOR="1",
-             DBT_USE_COLORS="false")
+    e.update(
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        DO_NOT_TRACK="1",
+        NO_COLOR="1",
+        DBT_USE_COLORS="false",
+    )
     e.pop("DBT_PROFILES_DIR", None)
     e.pop("DBT_PROJECT_DIR", None)
     if artifacts is None:
@@ -48,8 +52,14 @@ def env(artifacts: Path | None) -> dict[str, str]:
     return e
 
 
-def dbt(*args: str, artifacts: Path | None, target: Path, cwd: Path = REPO,
-        project_args: tuple[str, ...] | None = None, check: bool = True) -> DbtRun:
+def dbt(
+    *args: str,
+    artifacts: Path | None,
+    target: Path,
+    cwd: Path = REPO,
+    project_args: tuple[str, ...] | None = None,
+    check: bool = True,
+) -> DbtRun:
     """Run the dbt CLI. ``target`` keeps this run's target/ and logs/ out of the repo.
 
     project_args default to the repo-root style, ``--project-dir dbt_project
@@ -57,10 +67,18 @@ def dbt(*args: str, artifacts: Path | None, target: Path, cwd: Path = REPO,
     """
     if project_args is None:
         project_args = ("--project-dir", "dbt_project", "--profiles-dir", "profiles")
-    cmd = [str(DBT), *args, *project_args, "--target-path", str(target),
-           "--log-path", str(target / "logs")]
-    proc = subprocess.run(cmd, cwd=cwd, env=env(artifacts), capture_output=True, text=True,
-                          timeout=600)
+    cmd = [
+        str(DBT),
+        *args,
+        *project_args,
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(target / "logs"),
+    ]
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env(artifacts), capture_output=True, text=True, timeout=600
+    )
     results_file = target / "run_results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     run = DbtRun(proc.returncode, proc.stdout + proc.stderr, results)
@@ -69,8 +87,9 @@ def dbt(*args: str, artifacts: Path | None, target: Path, cwd: Path = REPO,
     return run
 
 
-def copy_real_october(artifacts: Path, datasets: tuple[str, ...] = (
-        "downloads_by_country", "uploads_by_country")) -> None:
+def copy_real_october(
+    artifacts: Path, datasets: tuple[str, ...] = ("downloads_by_country", "uploads_by_country")
+) -> None:
     """The real M-Lab country files of October 2024 into an artifacts root's cache."""
     for name in datasets:
         src = REAL_CACHE / "v1/20241001T000000Z/20241101T000000Z" / name
@@ -82,8 +101,15 @@ def query(artifacts: Path, sql: str, params: list | None = None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
 
 
-def shell(database: Path, sql: str, *flags: str, cwd: Path | None = None
-          ) -> subprocess.CompletedProcess[str]:
+def shell(
+    database: Path, sql: str, *flags: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """The duckdb command-line shell, read-only, one SQL text on its stdin."""
-    return subprocess.run([str(DUCKDB_CLI), "-readonly", *flags, str(database)], input=sql,
-                          cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(DUCKDB_CLI), "-readonly", *flags, str(database)],
+        input=sql,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

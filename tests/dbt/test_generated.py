@@ -18,8 +18,11 @@ from tests.dbt.helpers import PROJECT
 
 def test_generated_files_match_their_contracts() -> None:
     """__sources.yml, stg_* and the ISO seed are what generate.py derives today."""
-    proc = subprocess.run([sys.executable, str(PROJECT / "scripts" / "generate.py"), "--check"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(PROJECT / "scripts" / "generate.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, f"stale generated files, run generate.py:\n{proc.stdout}"
 
 

@@ -30,8 +30,14 @@ from tests.dbt.helpers import IQB, DbtRun, dbt, env, query, shell
 
 pytestmark = pytest.mark.slow
 
-MARTS = ["quality_by_country", "quality_by_country_asn", "quality_by_subdivision1",
-         "quality_by_subdivision1_asn", "quality_by_city", "quality_by_city_asn"]
+MARTS = [
+    "quality_by_country",
+    "quality_by_country_asn",
+    "quality_by_subdivision1",
+    "quality_by_subdivision1_asn",
+    "quality_by_city",
+    "quality_by_city_asn",
+]
 SEP, OCT = "2024-09-01", "2024-10-01"
 SEP_UPLOADS_BY_CITY = "cache/v1/20240901T000000Z/20241001T000000Z/uploads_by_country_city"
 MATRIX = """\
@@ -64,8 +70,11 @@ def snapshot(root: Path, run: DbtRun, target: Path) -> Snapshot:
     for f in (target / "run" / "iqb" / "models" / "marts").glob("*.yml/*.sql"):
         snap.data_tests[f"{f.parent.name}/{f.stem}"] = f.read_text()
     for mart in MARTS:
-        for period, n, stamps in query(root, f"select cast(period_start as varchar), count(*), "
-                                             f"list(distinct loaded_at) from {mart} group by 1"):
+        for period, n, stamps in query(
+            root,
+            f"select cast(period_start as varchar), count(*), "
+            f"list(distinct loaded_at) from {mart} group by 1",
+        ):
             snap.rows[mart, period] = n
             snap.loaded_at[mart, period] = set(stamps)
     for f in sorted((root / "marts").rglob("*.parquet")):
@@ -75,8 +84,14 @@ def snapshot(root: Path, run: DbtRun, target: Path) -> Snapshot:
 
 
 def iqb(root: Path, *args: str) -> None:
-    subprocess.run([str(IQB), *args], env=env(root), cwd=root.parent, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [str(IQB), *args],
+        env=env(root),
+        cwd=root.parent,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
 
 def extract(root: Path, start: str, end: str) -> None:
@@ -104,9 +119,20 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Snapshot]:
     steps["october"] = build_step(root, target, "build")
     steps["test"] = build_step(root, target, "test")
     steps["full"] = build_step(root, target, "build", "--full-refresh")
-    steps["one_mart"] = snapshot(root, dbt("build", "--select", "+iqb_scores_by_city", "--vars",
-                                           "{min_sample_count: 40}", artifacts=root,
-                                           target=target, check=False), target)
+    steps["one_mart"] = snapshot(
+        root,
+        dbt(
+            "build",
+            "--select",
+            "+iqb_scores_by_city",
+            "--vars",
+            "{min_sample_count: 40}",
+            artifacts=root,
+            target=target,
+            check=False,
+        ),
+        target,
+    )
     steps["vars"] = build_step(root, target, "build", "--vars", "{min_sample_count: 40}")
     steps["root"] = root  # type: ignore[assignment]
     return steps
@@ -114,8 +140,9 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Snapshot]:
 
 def test_every_build_passes_its_tests(story) -> None:
     for name in ("first", "october", "test", "full"):
-        failed = {k: v for k, v in story[name].run.statuses().items()
-                  if v not in ("success", "pass")}
+        failed = {
+            k: v for k, v in story[name].run.statuses().items() if v not in ("success", "pass")
+        }
         assert not failed, (name, story[name].run.output)
 
 
@@ -123,11 +150,17 @@ def test_a_dataset_without_files_does_not_break_the_build(story) -> None:
     first = story["first"]
     assert "no readable entry of uploads_by_country_city" in first.run.output
     root = story["root"]
-    [(rows, uploads)] = query(root, "select count(*), count(upload_sample_count) "
-                                    "from quality_by_city where period_start = ?", [SEP])
+    [(rows, uploads)] = query(
+        root,
+        "select count(*), count(upload_sample_count) from quality_by_city where period_start = ?",
+        [SEP],
+    )
     assert rows > 0 and uploads == 0  # September: downloads only
-    [(rows, uploads)] = query(root, "select count(*), count(upload_sample_count) "
-                                    "from quality_by_city where period_start = ?", [OCT])
+    [(rows, uploads)] = query(
+        root,
+        "select count(*), count(upload_sample_count) from quality_by_city where period_start = ?",
+        [OCT],
+    )
     assert rows > 0 and uploads > 0  # the dataset's first file was picked up
 
 
@@ -151,7 +184,9 @@ def test_an_incremental_build_tests_only_the_new_period(story) -> None:
     """The data tests of the marts and score views filter on the period the build loaded."""
     tests = story["october"].data_tests
     assert len(tests) == 2 * len(MARTS) and {t.split(".yml/")[0] for t in tests} == {
-        *MARTS, *(m.replace("quality_by_", "iqb_scores_by_") for m in MARTS)}
+        *MARTS,
+        *(m.replace("quality_by_", "iqb_scores_by_") for m in MARTS),
+    }
     october = "period_start = date '2024-10-01' and period_end = date '2024-11-01'"
     for name, sql in tests.items():
         assert "dbt_subquery" in sql and october in sql and SEP not in sql, (name, sql)
@@ -177,18 +212,24 @@ def test_a_new_min_sample_count_reprocesses_every_period(story) -> None:
     full, changed = story["full"], story["vars"]
     for mart in MARTS:
         assert periods_processed(changed.run, mart) == [
-            "2024-09-01_2024-10-01", "2024-10-01_2024-11-01"], mart
+            "2024-09-01_2024-10-01",
+            "2024-10-01_2024-11-01",
+        ], mart
     root = story["root"]
     [(threshold, meets, wrong)] = query(
-        root, "select list(distinct min_sample_count), count(*) filter (where meets_min_samples), "
-              "count(*) filter (where meets_min_samples <> coalesce(download_sample_count >= 40 "
-              "and upload_sample_count >= 40, false)) from quality_by_city")
+        root,
+        "select list(distinct min_sample_count), count(*) filter (where meets_min_samples), "
+        "count(*) filter (where meets_min_samples <> coalesce(download_sample_count >= 40 "
+        "and upload_sample_count >= 40, false)) from quality_by_city",
+    )
     assert threshold == [40] and meets > 0 and wrong == 0
     for mart in MARTS:  # one threshold per database
         assert query(root, f"select distinct min_sample_count from {mart}") == [(40,)], mart
     for period in (SEP, OCT):
-        assert changed.loaded_at["quality_by_city", period] != full.loaded_at[
-            "quality_by_city", period]
+        assert (
+            changed.loaded_at["quality_by_city", period]
+            != full.loaded_at["quality_by_city", period]
+        )
 
 
 def test_a_threshold_for_some_marts_only_is_refused(story) -> None:
@@ -203,16 +244,21 @@ def test_a_threshold_for_some_marts_only_is_refused(story) -> None:
 def test_asn_marts_have_one_row_per_asn_although_names_vary(story) -> None:
     root = story["root"]
     [(rows, asns, multi)] = query(
-        root, "select count(*), count(distinct (period_start, country_code, asn)), "
-              "count(*) filter (where as_name_count > 1) from quality_by_country_asn")
+        root,
+        "select count(*), count(distinct (period_start, country_code, asn)), "
+        "count(*) filter (where as_name_count > 1) from quality_by_country_asn",
+    )
     assert rows == asns and multi > 0
     # the kept name is the one with the most download tests
-    [(bad,)] = query(root, """
+    [(bad,)] = query(
+        root,
+        """
         select count(*) from quality_by_country_asn as q
         where q.download_sample_count < (
             select max(sample_count) from staging.stg_downloads_by_country_asn as s
             where s.period_start = q.period_start and s.country_code = q.country_code
-              and s.asn = q.asn)""")
+              and s.asn = q.asn)""",
+    )
     assert bad == 0
 
 
@@ -239,9 +285,13 @@ def test_synthetic_periods_say_so_in_the_marts_and_the_report(story) -> None:
     root = story["root"]
     for mart in MARTS:
         assert query(root, f"select distinct is_synthetic, source_kind from {mart}") == [
-            (True, "synthetic")], mart
-    proc = subprocess.run([str(IQB), "report"], env=env(root), capture_output=True, text=True,
-                          timeout=120)
+            (True, "synthetic")
+        ], mart
+    proc = subprocess.run(
+        [str(IQB), "report"], env=env(root), capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
-    assert f"SYNTHETIC data (iqb sample), for trying the workspace, never for citing: " \
-           f"{SEP}..{OCT}, {OCT}..2024-11-01" in proc.stdout
+    assert (
+        f"SYNTHETIC data (iqb sample), for trying the workspace, never for citing: "
+        f"{SEP}..{OCT}, {OCT}..2024-11-01" in proc.stdout
+    )

@@ -26,8 +26,11 @@ def repo_copy(tmp_path: Path) -> Path:
     """profiles/ and dbt_project/ (without build output) under a fresh root."""
     root = tmp_path / "repo"
     shutil.copytree(PROFILES, root / "profiles")
-    shutil.copytree(PROJECT, root / "dbt_project",
-                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    shutil.copytree(
+        PROJECT,
+        root / "dbt_project",
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
     return root
 
 
@@ -47,8 +50,14 @@ def test_both_invocation_styles_write_the_same_file(tmp_path: Path) -> None:
     assert "quality_by_country: 1 period(s) to process" in first.output  # first build: all
 
     # 2. from inside dbt_project/: same database, which already has the period
-    second = dbt("build", *SELECT, artifacts=None, target=tmp_path / "t2",
-                 cwd=repo / "dbt_project", project_args=("--profiles-dir", "../profiles"))
+    second = dbt(
+        "build",
+        *SELECT,
+        artifacts=None,
+        target=tmp_path / "t2",
+        cwd=repo / "dbt_project",
+        project_args=("--profiles-dir", "../profiles"),
+    )
     assert duckdb_files(repo) == [Path("artifacts/iqb.duckdb")]
     assert "quality_by_country: 0 period(s) to process" in second.output
     assert query(artifacts, "select distinct loaded_at from quality_by_country") == [(loaded_at,)]
@@ -56,14 +65,17 @@ def test_both_invocation_styles_write_the_same_file(tmp_path: Path) -> None:
     assert not (repo / "dbt_project/artifacts").exists()
 
     # 3. every path a view holds is absolute: the file answers from any directory
-    views = query(artifacts, "select sql from duckdb_views() where not internal "
-                             "and schema_name in ('main', 'staging')")
+    views = query(
+        artifacts,
+        "select sql from duckdb_views() where not internal and schema_name in ('main', 'staging')",
+    )
     paths = [p for (sql,) in views for p in re.findall(r"'(/[^']*\.parquet)'", sql)]
     assert paths and all(Path(p).is_absolute() and ".." not in Path(p).parts for p in paths)
     assert not [sql for (sql,) in views if "'../" in sql or "'profiles/" in sql]
     for cwd, args in ((repo, None), (repo / "dbt_project", ("--profiles-dir", "../profiles"))):
-        docs = dbt("docs", "generate", artifacts=None, target=tmp_path / "docs", cwd=cwd,
-                   project_args=args)
+        docs = dbt(
+            "docs", "generate", artifacts=None, target=tmp_path / "docs", cwd=cwd, project_args=args
+        )
         assert docs.returncode == 0
         assert "model.iqb.quality_by_country" in (tmp_path / "docs/catalog.json").read_text()
 
@@ -79,20 +91,26 @@ def test_a_root_with_quotes_braces_and_spaces_works(tmp_path: Path) -> None:
 def test_iqb_artifacts_points_at_a_separate_database(tmp_path: Path, real_october) -> None:
     a, b = real_october.artifacts, tmp_path / "b"
     copy_real_october(b, datasets=("downloads_by_country",))  # uploads: no file yet
-    before = (a / "iqb.duckdb").stat().st_mtime_ns, query(
-        a, "select count(*), count(upload_sample_count) from quality_by_country")
+    before = (
+        (a / "iqb.duckdb").stat().st_mtime_ns,
+        query(a, "select count(*), count(upload_sample_count) from quality_by_country"),
+    )
 
     run_b = dbt("build", *SELECT, artifacts=b, target=tmp_path / "tb")
 
     assert (b / "iqb.duckdb").is_file() and (b / "marts/quality_by_country").is_dir()
-    assert ((a / "iqb.duckdb").stat().st_mtime_ns, query(
-        a, "select count(*), count(upload_sample_count) from quality_by_country")) == before
+    assert (
+        (a / "iqb.duckdb").stat().st_mtime_ns,
+        query(a, "select count(*), count(upload_sample_count) from quality_by_country"),
+    ) == before
     assert before[1][0][1] > 200  # a: uploads present
     # b: the missing dataset did not break the build; its side is NULL everywhere
     assert "no readable entry of uploads_by_country" in run_b.output
     [(rows, with_uploads, meeting, scored)] = query(
-        b, "select count(*), count(upload_sample_count), count(*) filter (where meets_min_samples),"
-           " (select count(iqb_score) from iqb_scores_by_country) from quality_by_country")
+        b,
+        "select count(*), count(upload_sample_count), count(*) filter (where meets_min_samples),"
+        " (select count(iqb_score) from iqb_scores_by_country) from quality_by_country",
+    )
     assert rows > 200 and with_uploads == 0 and meeting == 0 and scored == 0
     assert not (REPO / "dbt_project" / "artifacts").exists()
 
@@ -101,7 +119,13 @@ def test_a_relative_iqb_artifacts_is_relative_to_the_working_directory(tmp_path:
     """As for the extractor: IQB_ARTIFACTS=rel from the repo root means <repo>/rel."""
     repo = repo_copy(tmp_path)
     copy_real_october(repo / "elsewhere")
-    dbt("build", "--select", "+quality_by_country", artifacts=Path("elsewhere"),
-        target=tmp_path / "t", cwd=repo)
+    dbt(
+        "build",
+        "--select",
+        "+quality_by_country",
+        artifacts=Path("elsewhere"),
+        target=tmp_path / "t",
+        cwd=repo,
+    )
     assert duckdb_files(repo) == [Path("elsewhere/iqb.duckdb")]
     assert query(repo / "elsewhere", "select count(*) from quality_by_country")[0][0] > 200

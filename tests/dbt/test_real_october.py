@@ -39,18 +39,37 @@ COUNTRIES = ["US", "DE", "BR", "IN", "ZA", "JP", "NG", "NR", "UM"]
 # docs/iqb_score.md: use case -> requirement -> (weight, threshold),
 # written out here independently of the dbt seeds.
 IQB_CONFIG = {
-    "web_browsing": {"download": (3, 10), "upload": (2, 10), "latency": (4, 100),
-                     "loss": (4, 0.01)},
-    "video_streaming": {"download": (4, 25), "upload": (2, 10), "latency": (4, 100),
-                        "loss": (4, 0.01)},
-    "audio_streaming": {"download": (4, 10), "upload": (1, 5), "latency": (3, 100),
-                        "loss": (4, 0.01)},
-    "video_conferencing": {"download": (4, 25), "upload": (4, 25), "latency": (4, 50),
-                           "loss": (4, 0.005)},
-    "online_backup": {"download": (4, 10), "upload": (4, 25), "latency": (2, 100),
-                      "loss": (4, 0.01)},
-    "gaming": {"download": (4, 25), "upload": (4, 25), "latency": (5, 10),
-               "loss": (4, 0.005)},
+    "web_browsing": {
+        "download": (3, 10),
+        "upload": (2, 10),
+        "latency": (4, 100),
+        "loss": (4, 0.01),
+    },
+    "video_streaming": {
+        "download": (4, 25),
+        "upload": (2, 10),
+        "latency": (4, 100),
+        "loss": (4, 0.01),
+    },
+    "audio_streaming": {
+        "download": (4, 10),
+        "upload": (1, 5),
+        "latency": (3, 100),
+        "loss": (4, 0.01),
+    },
+    "video_conferencing": {
+        "download": (4, 25),
+        "upload": (4, 25),
+        "latency": (4, 50),
+        "loss": (4, 0.005),
+    },
+    "online_backup": {
+        "download": (4, 10),
+        "upload": (4, 25),
+        "latency": (2, 100),
+        "loss": (4, 0.01),
+    },
+    "gaming": {"download": (4, 25), "upload": (4, 25), "latency": (5, 10), "loss": (4, 0.005)},
 }
 
 
@@ -93,7 +112,8 @@ def test_the_build_passes_every_model_and_data_test(built) -> None:
 def test_real_data_is_not_synthetic(built) -> None:
     root, _, _ = built
     assert query(root, "select distinct is_synthetic, source_kind from quality_by_country") == [
-        (False, "upstream")]  # M-Lab's published files: upstream's stats.json
+        (False, "upstream")
+    ]  # M-Lab's published files: upstream's stats.json
 
 
 def test_datasets_without_files_give_empty_marts_not_errors(built) -> None:
@@ -108,8 +128,10 @@ def test_datasets_without_files_give_empty_marts_not_errors(built) -> None:
 def test_every_place_of_either_side_is_kept(built) -> None:
     root, _, _ = built
     downloads, uploads = real_rows("downloads_by_country"), real_rows("uploads_by_country")
-    rows = query(root, "select country_code, download_sample_count, upload_sample_count "
-                       "from quality_by_country")
+    rows = query(
+        root,
+        "select country_code, download_sample_count, upload_sample_count from quality_by_country",
+    )
     assert {r[0] for r in rows} == set(downloads) | set(uploads)
     assert len(rows) == len(set(downloads) | set(uploads))
     one_sided = {r[0]: r[1:] for r in rows if r[1] is None or r[2] is None}
@@ -123,14 +145,20 @@ def test_every_place_of_either_side_is_kept(built) -> None:
 def test_mart_values_are_the_source_files_values(built, code: str) -> None:
     root, _, _ = built
     downloads, uploads = real_rows("downloads_by_country"), real_rows("uploads_by_country")
-    columns = ([f"{m}_p{p}" for m in ("download", "latency", "loss") for p in PERCENTILES]
-               + [f"upload_p{p}" for p in PERCENTILES])
-    [row] = query(root, f"select period_start, period_end, download_sample_count, "
-                        f"upload_sample_count, {', '.join(columns)} "
-                        f"from quality_by_country where country_code = ?", [code])
+    columns = [f"{m}_p{p}" for m in ("download", "latency", "loss") for p in PERCENTILES] + [
+        f"upload_p{p}" for p in PERCENTILES
+    ]
+    [row] = query(
+        root,
+        f"select period_start, period_end, download_sample_count, "
+        f"upload_sample_count, {', '.join(columns)} "
+        f"from quality_by_country where country_code = ?",
+        [code],
+    )
     assert (row[0], row[1]) == OCT
-    mart = dict(zip(["download_sample_count", "upload_sample_count", *columns], row[2:],
-                    strict=True))
+    mart = dict(
+        zip(["download_sample_count", "upload_sample_count", *columns], row[2:], strict=True)
+    )
     down, up = downloads.get(code), uploads.get(code)
     assert mart["download_sample_count"] == (down["sample_count"] if down else None)
     assert mart["upload_sample_count"] == (up["sample_count"] if up else None)
@@ -150,8 +178,11 @@ def test_country_names_come_from_the_iso_seed(built) -> None:
 
 def test_min_samples_flag(built) -> None:
     root, _, _ = built
-    rows = query(root, "select download_sample_count, upload_sample_count, meets_min_samples, "
-                       "min_sample_count from quality_by_country")
+    rows = query(
+        root,
+        "select download_sample_count, upload_sample_count, meets_min_samples, "
+        "min_sample_count from quality_by_country",
+    )
     for down, up, meets, threshold in rows:
         assert threshold == 100
         assert meets == (down is not None and up is not None and down >= 100 and up >= 100)
@@ -162,9 +193,12 @@ def test_iqb_scores_equal_an_independent_python_computation(built) -> None:
     root, _, _ = built
     downloads, uploads = real_rows("downloads_by_country"), real_rows("uploads_by_country")
     use_cases = list(IQB_CONFIG)
-    rows = query(root, f"select country_code, meets_min_samples, "
-                       f"{', '.join(u + '_score' for u in use_cases)}, iqb_score "
-                       f"from iqb_scores_by_country")
+    rows = query(
+        root,
+        f"select country_code, meets_min_samples, "
+        f"{', '.join(u + '_score' for u in use_cases)}, iqb_score "
+        f"from iqb_scores_by_country",
+    )
     assert len(rows) == len(set(downloads) | set(uploads))
     checked = 0
     for code, meets, *scores in rows:
@@ -172,9 +206,14 @@ def test_iqb_scores_equal_an_independent_python_computation(built) -> None:
             assert scores == [None] * 7, code  # NULL, not a wrong number
             continue
         down, up = downloads[code], uploads[code]
-        expected_uc, expected_iqb = iqb_reference({
-            "download": down["download_p95"], "upload": up["upload_p95"],
-            "latency": down["latency_p95"], "loss": down["loss_p95"]})
+        expected_uc, expected_iqb = iqb_reference(
+            {
+                "download": down["download_p95"],
+                "upload": up["upload_p95"],
+                "latency": down["latency_p95"],
+                "loss": down["loss_p95"],
+            }
+        )
         for use_case, got in zip(use_cases, scores[:-1], strict=True):
             assert math.isclose(got, expected_uc[use_case], rel_tol=1e-12), (code, use_case)
         assert math.isclose(scores[-1], expected_iqb, rel_tol=1e-12), code
@@ -197,8 +236,10 @@ def test_exports_are_the_marts_as_parquet(built) -> None:
     assert by_code["DE"]["download_p95"] == p95
     # the folder reads back as one table (Hive-style partitions) with pyarrow and DuckDB
     assert pq.read_table(folder).num_rows == exported.num_rows
-    assert duckdb.sql(f"select count(*) from read_parquet('{folder}/*/*.parquet')"
-                      ).fetchone()[0] == exported.num_rows
+    assert (
+        duckdb.sql(f"select count(*) from read_parquet('{folder}/*/*.parquet')").fetchone()[0]
+        == exported.num_rows
+    )
     for level in ("country_asn", "subdivision1", "subdivision1_asn", "city", "city_asn"):
         assert not list((root / "marts").glob(f"quality_by_{level}/*/*"))  # no period, no file
 
@@ -208,9 +249,14 @@ def test_duckdb_shell_opens_the_file_dbt_wrote_read_only(built, tmp_path: Path) 
     version = subprocess.run([str(DUCKDB_CLI), "-version"], capture_output=True, text=True)
     assert version.stdout.split()[0].lstrip("v") == duckdb.__version__
     db = root / "iqb.duckdb"
-    ok = shell(db, "select count(*) from quality_by_country;\n"
-                   "select database_name, path from duckdb_databases() where not internal;\n",
-               "-csv", "-noheader", cwd=tmp_path)
+    ok = shell(
+        db,
+        "select count(*) from quality_by_country;\n"
+        "select database_name, path from duckdb_databases() where not internal;\n",
+        "-csv",
+        "-noheader",
+        cwd=tmp_path,
+    )
     assert ok.returncode == 0, ok.stderr
     count, attached = ok.stdout.strip().splitlines()
     assert int(count) == query(root, "select count(*) from quality_by_country")[0][0]
@@ -222,18 +268,31 @@ def test_duckdb_shell_opens_the_file_dbt_wrote_read_only(built, tmp_path: Path) 
 
 def test_iqb_report(built) -> None:
     root, _, _ = built
-    proc = subprocess.run([str(IQB), "report"], env=env(root), capture_output=True, text=True,
-                          cwd=REPO, timeout=120, check=False)
+    proc = subprocess.run(
+        [str(IQB), "report"],
+        env=env(root),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     n = query(root, "select count(*) from quality_by_country")[0][0]
     assert re.search(rf"quality_by_country\s+│\s+{n}\s+│\s+1\s+│\s+2024-10-01", out), out
     assert re.search(r"quality_by_city_asn\s+│\s+0\s+│\s+0", out), out
     assert "best 5 of" in out and "worst 5 of" in out and "2024-10-01..2024-11-01" in out
-    best = query(root, "select country_code from iqb_scores_by_country where iqb_score is not null "
-                       "order by iqb_score desc, download_p95 desc, country_code limit 5")
-    worst = query(root, "select country_code from iqb_scores_by_country where iqb_score is not null"
-                        " order by iqb_score, download_p95, country_code limit 5")
+    best = query(
+        root,
+        "select country_code from iqb_scores_by_country where iqb_score is not null "
+        "order by iqb_score desc, download_p95 desc, country_code limit 5",
+    )
+    worst = query(
+        root,
+        "select country_code from iqb_scores_by_country where iqb_score is not null"
+        " order by iqb_score, download_p95, country_code limit 5",
+    )
     lines = out.splitlines()
     best_at = next(i for i, line in enumerate(lines) if "best 5 of" in line)
     worst_at = next(i for i, line in enumerate(lines) if "worst 5 of" in line)

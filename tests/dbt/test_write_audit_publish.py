@@ -34,21 +34,25 @@ pytestmark = pytest.mark.slow
 NOV_2024 = "cache/v1/20241101T000000Z/20241201T000000Z"
 
 
-def rewrite_entry(root: Path, dataset: str, change: Callable[[pa.Table], pa.Table],
-                  period: str = OCT_2024) -> None:
+def rewrite_entry(
+    root: Path, dataset: str, change: Callable[[pa.Table], pa.Table], period: str = OCT_2024
+) -> None:
     """Replace an entry's data as a re-extraction would: new file, matching stats.json."""
     data = root / period / dataset / "data.parquet"
     pq.write_table(change(pq.read_table(data)), data)
     stats_path = data.with_name("stats.json")
     stats = json.loads(stats_path.read_text())
-    stats.update(size=data.stat().st_size,
-                 sha256=hashlib.sha256(data.read_bytes()).hexdigest())
+    stats.update(size=data.stat().st_size, sha256=hashlib.sha256(data.read_bytes()).hexdigest())
     stats_path.write_text(json.dumps(stats))
 
 
 def set_value(table: pa.Table, column: str, codes: dict[str, float]) -> pa.Table:
-    values = [codes.get(code, v) for code, v in zip(table["country_code"].to_pylist(),
-                                                   table[column].to_pylist(), strict=True)]
+    values = [
+        codes.get(code, v)
+        for code, v in zip(
+            table["country_code"].to_pylist(), table[column].to_pylist(), strict=True
+        )
+    ]
     i = table.schema.get_field_index(column)
     return table.set_column(i, column, pa.array(values, pa.float64()))
 
@@ -65,14 +69,22 @@ def add_november(root: Path) -> None:
 
 def published(root: Path) -> dict[str, str]:
     """What a reader and a push see: every published file and its SHA-256."""
-    return {key: hashlib.sha256(path.read_bytes()).hexdigest()
-            for key, path in publishable_files(root).items() if key.startswith("marts/")}
+    return {
+        key: hashlib.sha256(path.read_bytes()).hexdigest()
+        for key, path in publishable_files(root).items()
+        if key.startswith("marts/")
+    }
 
 
 def visible(root: Path) -> tuple:
-    return (query(root, "select count(*), count(distinct country_code), sum(download_p95) "
-                        "from quality_by_country"),
-            query(root, "select count(iqb_score) from iqb_scores_by_country"))
+    return (
+        query(
+            root,
+            "select count(*), count(distinct country_code), sum(download_p95) "
+            "from quality_by_country",
+        ),
+        query(root, "select count(iqb_score) from iqb_scores_by_country"),
+    )
 
 
 @pytest.fixture
@@ -87,6 +99,7 @@ def good(tmp_path: Path) -> Path:
 def test_data_that_fails_a_test_is_never_published(good: Path, tmp_path: Path) -> None:
     before_db, before_files = visible(good), published(good)
     assert before_db[0][0][0] == 237 and len(before_files) == 1
+
     # every row twice, and ZA's p50 above its p95, with a stats.json that matches:
     # only the tests can catch it
     def damage(t: pa.Table) -> pa.Table:
@@ -100,9 +113,11 @@ def test_data_that_fails_a_test_is_never_published(good: Path, tmp_path: Path) -
         run = dbt("build", artifacts=good, target=tmp_path / f"t{attempt}", check=False)
         assert run.returncode != 0, run.output
         # the check, the mart and example keys, in one message
-        assert "quality_by_country fails: download percentiles non-decreasing from p1 to p99: " \
-               "1 row(s), e.g. 2024-10-01 2024-11-01 ZA; unique(period_start, period_end, " \
-               f"country_code): {duplicated} row(s), e.g. 2024-10-01 2024-11-01 AD | " in run.output
+        assert (
+            "quality_by_country fails: download percentiles non-decreasing from p1 to p99: "
+            "1 row(s), e.g. 2024-10-01 2024-11-01 ZA; unique(period_start, period_end, "
+            f"country_code): {duplicated} row(s), e.g. 2024-10-01 2024-11-01 AD | " in run.output
+        )
         assert "NOTHING PUBLISHED" in run.output
         assert "quality_by_country: 1 period(s) to process" in run.output
         assert visible(good) == before_db  # the shell user sees the last good build
@@ -111,8 +126,9 @@ def test_data_that_fails_a_test_is_never_published(good: Path, tmp_path: Path) -
     # a standalone `dbt test` tests what is published, and it is good
     assert dbt("test", artifacts=good, target=tmp_path / "t3", check=False).returncode == 0
 
-    rewrite_entry(good, "downloads_by_country",
-                  lambda t: t.slice(t.num_rows // 2))  # fixed: the second, unchanged copy
+    rewrite_entry(
+        good, "downloads_by_country", lambda t: t.slice(t.num_rows // 2)
+    )  # fixed: the second, unchanged copy
     fixed = dbt("build", artifacts=good, target=tmp_path / "t4")
     assert "published" in fixed.output
     assert visible(good)[0] == before_db[0]
@@ -120,13 +136,16 @@ def test_data_that_fails_a_test_is_never_published(good: Path, tmp_path: Path) -
 
 def test_a_changed_entry_is_reprocessed_without_full_refresh(good: Path, tmp_path: Path) -> None:
     [(de_before, loaded_before)] = query(
-        good, "select upload_p95, loaded_at from quality_by_country where country_code = 'DE'")
-    rewrite_entry(good, "uploads_by_country",
-                  lambda t: set_value(t, "upload_p95", {"DE": 2 * de_before}))
+        good, "select upload_p95, loaded_at from quality_by_country where country_code = 'DE'"
+    )
+    rewrite_entry(
+        good, "uploads_by_country", lambda t: set_value(t, "upload_p95", {"DE": 2 * de_before})
+    )
     run = dbt("build", artifacts=good, target=tmp_path / "t1")
     assert "quality_by_country: 1 period(s) to process" in run.output
     [(de_after, loaded_after)] = query(
-        good, "select upload_p95, loaded_at from quality_by_country where country_code = 'DE'")
+        good, "select upload_p95, loaded_at from quality_by_country where country_code = 'DE'"
+    )
     assert de_after == 2 * de_before and loaded_after > loaded_before
     again = dbt("build", artifacts=good, target=tmp_path / "t2")
     assert "quality_by_country: 0 period(s) to process" in again.output
@@ -136,24 +155,57 @@ def test_nan_inf_and_unknown_codes_are_flagged_not_scored(good: Path, tmp_path: 
     def damage(t: pa.Table) -> pa.Table:
         t = set_value(t, "download_p95", {"DE": math.nan, "FR": math.inf})
         extra = t.filter(pc.equal(t["country_code"], "ZA"))  # a good row under bad codes
-        bad_codes = [extra.set_column(0, "country_code", pa.array([code], pa.string()))
-                     for code in ("Q1", "", "USA")]
+        bad_codes = [
+            extra.set_column(0, "country_code", pa.array([code], pa.string()))
+            for code in ("Q1", "", "USA")
+        ]
         return pa.concat_tables([t, *bad_codes])
 
     rewrite_entry(good, "downloads_by_country", damage)
-    rewrite_entry(good, "uploads_by_country", lambda t: pa.concat_tables(
-        [t, *[t.filter(pc.equal(t["country_code"], "ZA")).set_column(
-            0, "country_code", pa.array([code], pa.string())) for code in ("Q1", "", "USA")]]))
+    rewrite_entry(
+        good,
+        "uploads_by_country",
+        lambda t: pa.concat_tables(
+            [
+                t,
+                *[
+                    t.filter(pc.equal(t["country_code"], "ZA")).set_column(
+                        0, "country_code", pa.array([code], pa.string())
+                    )
+                    for code in ("Q1", "", "USA")
+                ],
+            ]
+        ),
+    )
     run = dbt("build", artifacts=good, target=tmp_path / "t1")
     assert "NaN, infinite or out-of-range" in run.output and "DE 2024-10-01" in run.output
-    rows = dict(query(good, "select country_code, score_status from iqb_scores_by_country "
-                            "where country_code in ('DE', 'FR', 'Q1', '', 'USA', 'ZA')"))
-    assert rows == {"DE": "invalid_values", "FR": "invalid_values", "Q1": "unknown_country",
-                    "": "unknown_country", "USA": "unknown_country", "ZA": "scored"}
-    assert query(good, "select count(*) from iqb_scores_by_country where iqb_score is not null "
-                       "and country_code in ('DE', 'FR', 'Q1', '', 'USA')") == [(0,)]
-    report = subprocess.run([str(DBT.parent / "iqb"), "report"], env=env(good),
-                            capture_output=True, text=True, timeout=120)
+    rows = dict(
+        query(
+            good,
+            "select country_code, score_status from iqb_scores_by_country "
+            "where country_code in ('DE', 'FR', 'Q1', '', 'USA', 'ZA')",
+        )
+    )
+    assert rows == {
+        "DE": "invalid_values",
+        "FR": "invalid_values",
+        "Q1": "unknown_country",
+        "": "unknown_country",
+        "USA": "unknown_country",
+        "ZA": "scored",
+    }
+    assert query(
+        good,
+        "select count(*) from iqb_scores_by_country where iqb_score is not null "
+        "and country_code in ('DE', 'FR', 'Q1', '', 'USA')",
+    ) == [(0,)]
+    report = subprocess.run(
+        [str(DBT.parent / "iqb"), "report"],
+        env=env(good),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert report.returncode == 0, report.stderr
     assert not [c for c in ("DE", "FR", "Q1", "USA") if f"│ {c} " in report.stdout]
     [(scored,)] = query(good, "select count(iqb_score) from iqb_scores_by_country")
@@ -166,9 +218,11 @@ def test_readme_vars_command_gives_one_threshold(good: Path, tmp_path: Path) -> 
     assert run.returncode == 0
     assert query(good, "select distinct min_sample_count from quality_by_country") == [(500,)]
     [(meets, wrong)] = query(
-        good, "select count(*) filter (where meets_min_samples), count(*) filter (where "
-              "meets_min_samples <> coalesce(download_sample_count >= 500 and "
-              "upload_sample_count >= 500, false)) from quality_by_country")
+        good,
+        "select count(*) filter (where meets_min_samples), count(*) filter (where "
+        "meets_min_samples <> coalesce(download_sample_count >= 500 and "
+        "upload_sample_count >= 500, false)) from quality_by_country",
+    )
     assert meets > 0 and wrong == 0
 
 
@@ -195,11 +249,15 @@ def test_a_corrupt_entry_stops_the_build_and_names_it(good: Path, tmp_path: Path
 
 # --- a full disk and a kill ----------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def tmpfs(path: Path, size: str) -> Iterator[Path]:
     path.mkdir(parents=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:  # not root, or no mount namespace: nothing real to test
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -249,16 +307,26 @@ def test_an_incremental_build_on_a_full_disk_publishes_nothing(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("moment", ["staged", "committed"])
-def test_a_killed_build_is_followed_by_one_that_completes(good: Path, tmp_path: Path,
-                                                          moment: str) -> None:
+def test_a_killed_build_is_followed_by_one_that_completes(
+    good: Path, tmp_path: Path, moment: str
+) -> None:
     before_db, before_files = visible(good), published(good)
     add_november(good)
     staging = good / "marts" / ".staging"
     marker = "*/quality_by_country/*/data_0.parquet" if moment == "staged" else "*/COMMIT"
-    cmd = [str(DBT), "build", "--project-dir", "dbt_project", "--profiles-dir", "profiles",
-           "--target-path", str(tmp_path / "t1")]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env(good), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    cmd = [
+        str(DBT),
+        "build",
+        "--project-dir",
+        "dbt_project",
+        "--profiles-dir",
+        "profiles",
+        "--target-path",
+        str(tmp_path / "t1"),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env(good), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 300
     killed = False
     while proc.poll() is None and time.monotonic() < deadline:
@@ -275,8 +343,9 @@ def test_a_killed_build_is_followed_by_one_that_completes(good: Path, tmp_path: 
     if killed and moment == "committed":
         assert "finishing the publish of an interrupted build" in run.output
     assert not staging.exists()
-    assert query(good, "select count(distinct period_start), count(*) from quality_by_country"
-                 ) == [(2, 2 * 237)]
+    assert query(good, "select count(distinct period_start), count(*) from quality_by_country") == [
+        (2, 2 * 237)
+    ]
 
 
 def test_a_noop_build_rereads_nothing_but_a_changed_seed_is_tested(tmp_path: Path) -> None:
@@ -289,8 +358,10 @@ def test_a_noop_build_rereads_nothing_but_a_changed_seed_is_tested(tmp_path: Pat
 
     def row_checks() -> dict[str, bool]:
         """Per model: does its row_checks test read nothing (`where false`)?"""
-        return {f.parent.name.removesuffix(".yml"): "where false" in f.read_text()
-                for f in (target / "run/iqb/models/marts").glob("*.yml/*_row_checks.sql")}
+        return {
+            f.parent.name.removesuffix(".yml"): "where false" in f.read_text()
+            for f in (target / "run/iqb/models/marts").glob("*.yml/*_row_checks.sql")
+        }
 
     dbt("build", artifacts=None, target=target, cwd=repo)
     first = row_checks()  # the first build tests everything it wrote (country level only)
@@ -311,7 +382,14 @@ def test_a_noop_build_rereads_nothing_but_a_changed_seed_is_tested(tmp_path: Pat
 
 def test_unit_tests_run_on_request(good: Path, tmp_path: Path) -> None:
     """The routine build skips them (they pin SQL, not data); make test runs them here."""
-    run = dbt("test", "--select", "test_type:unit", "--vars", "{unit_tests: true}",
-              artifacts=good, target=tmp_path / "t")
+    run = dbt(
+        "test",
+        "--select",
+        "test_type:unit",
+        "--vars",
+        "{unit_tests: true}",
+        artifacts=good,
+        target=tmp_path / "t",
+    )
     statuses = [s for k, s in run.statuses().items() if k.startswith("unit_test.")]
     assert len(statuses) >= 5 and set(statuses) == {"pass"}

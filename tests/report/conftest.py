@@ -19,15 +19,23 @@ DEMO_ROWS = 30_000  # per month: ZA and other big countries meet 100 tests, smal
 
 
 def run_iqb(*args: str, artifacts: Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(IQB), *args, "--artifacts", str(artifacts)], cwd=cwd,
-                          env=env(artifacts), capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(IQB), *args, "--artifacts", str(artifacts)],
+        cwd=cwd,
+        env=env(artifacts),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("demo") / "artifacts"
-    for args in (("sample", "--config", "pipeline.demo.yaml", "--rows", str(DEMO_ROWS)),
-                 ("extract", "run", "--config", "pipeline.demo.yaml")):
+    for args in (
+        ("sample", "--config", "pipeline.demo.yaml", "--rows", str(DEMO_ROWS)),
+        ("extract", "run", "--config", "pipeline.demo.yaml"),
+    ):
         proc = run_iqb(*args, artifacts=root)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     dbt("build", artifacts=root, target=root.parent / "target")

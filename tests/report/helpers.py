@@ -14,18 +14,25 @@ from typing import Any
 # for URLs too; only requests the page made (opaque file:// origin: initiator "null",
 # or a file: initiator) count as the report reaching for the network.
 BROWSER_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--hide-scrollbars",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
     # every network path closed: no proxy that works, no name that resolves
-    "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--proxy-server=127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
 )
 
 
 def read_data_script(path: Path) -> tuple[str | None, Any]:
     """(key, payload) of ``IQB.summary({...});`` or ``IQB.drill("key", {...});``."""
-    m = re.fullmatch(r'IQB\.(?:summary|drill)\((?:("[^"]*"),)?(.*)\);\s*', path.read_text(),
-                     re.S)
+    m = re.fullmatch(r'IQB\.(?:summary|drill)\((?:("[^"]*"),)?(.*)\);\s*', path.read_text(), re.S)
     assert m, f"{path} is not a data script"
     return (json.loads(m[1]) if m[1] else None), json.loads(m[2])
 
@@ -60,16 +67,21 @@ def chromium() -> str:
     """The browser, or a failure (never a skip): the report is only tested in a real one."""
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        raise AssertionError("headless Chromium is needed for the report tests and was not "
-                             "found: `apt-get install -y chromium` (.ci/run installs it)")
+        raise AssertionError(
+            "headless Chromium is needed for the report tests and was not "
+            "found: `apt-get install -y chromium` (.ci/run installs it)"
+        )
     return path
 
 
 def _no_network_prefix() -> list[str]:
     """``unshare --net`` (a network namespace with no interface up) where allowed."""
     unshare = shutil.which("unshare")
-    if unshare and subprocess.run([unshare, "--net", "true"], capture_output=True,
-                                  timeout=30).returncode == 0:
+    if (
+        unshare
+        and subprocess.run([unshare, "--net", "true"], capture_output=True, timeout=30).returncode
+        == 0
+    ):
         return [unshare, "--net"]
     return []
 
@@ -81,21 +93,33 @@ class Rendered:
     isolated: bool  # ran in a network namespace without network
 
 
-def render(url: str, workdir: Path, *, screenshot: Path | None = None,
-           size: tuple[int, int] = (1400, 2400)) -> Rendered:
+def render(
+    url: str, workdir: Path, *, screenshot: Path | None = None, size: tuple[int, int] = (1400, 2400)
+) -> Rendered:
     """Load ``url`` in headless Chromium with the network blocked; the DOM after scripts ran."""
     browser = chromium()
     prefix = _no_network_prefix()
     netlog = workdir / "netlog.json"
     netlog.unlink(missing_ok=True)
-    base = [*prefix, browser, *BROWSER_FLAGS, f"--window-size={size[0]},{size[1]}",
-            "--virtual-time-budget=15000", f"--user-data-dir={workdir / 'profile'}"]
-    proc = subprocess.run([*base, f"--log-net-log={netlog}", "--dump-dom", url],
-                          capture_output=True, text=True, timeout=180)
+    base = [
+        *prefix,
+        browser,
+        *BROWSER_FLAGS,
+        f"--window-size={size[0]},{size[1]}",
+        "--virtual-time-budget=15000",
+        f"--user-data-dir={workdir / 'profile'}",
+    ]
+    proc = subprocess.run(
+        [*base, f"--log-net-log={netlog}", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0 and "<html" in proc.stdout, proc.stderr[-2000:]
     if screenshot is not None:
-        shot = subprocess.run([*base, f"--screenshot={screenshot}", url], capture_output=True,
-                              text=True, timeout=180)
+        shot = subprocess.run(
+            [*base, f"--screenshot={screenshot}", url], capture_output=True, text=True, timeout=180
+        )
         assert shot.returncode == 0 and screenshot.is_file(), shot.stderr[-2000:]
     return Rendered(proc.stdout, page_requests(netlog), bool(prefix))
 
@@ -107,8 +131,11 @@ def page_requests(netlog: Path) -> list[str]:
     for event in data.get("events", []):
         params = event.get("params") or {}
         url, initiator = params.get("url"), params.get("initiator")
-        if url and not url.startswith("file:") and (
-                initiator == "null" or str(initiator).startswith("file")):
+        if (
+            url
+            and not url.startswith("file:")
+            and (initiator == "null" or str(initiator).startswith("file"))
+        ):
             found.append(url)
     return sorted(set(found))
 
@@ -121,5 +148,5 @@ def element(dom: str, element_id: str) -> str:
     for t in re.finditer(rf"<(/?){tag}\b[^>]*>", dom[start:]):
         depth += -1 if t[1] else 1
         if depth == 0:
-            return dom[start:start + t.end()]
+            return dom[start : start + t.end()]
     raise AssertionError(f"#{element_id} is not closed")

@@ -20,31 +20,47 @@ def q(root: Path, sql: str) -> list[tuple]:
 
 def test_slices_by_level_place_and_period(demo_db: Path) -> None:
     world = api.scores("country", period="latest", artifacts=demo_db)
-    assert len(world) == q(demo_db, "select count(*) from iqb_scores_by_country "
-                                    "where period_start = '2024-10-01'")[0][0]
+    assert (
+        len(world)
+        == q(
+            demo_db, "select count(*) from iqb_scores_by_country where period_start = '2024-10-01'"
+        )[0][0]
+    )
     assert set(world.period_start.dt.date) == {date(2024, 10, 1)}
-    assert (api.scores("country", period="2024-09", artifacts=demo_db).period_start.dt.date
-            == date(2024, 9, 1)).all()
+    assert (
+        api.scores("country", period="2024-09", artifacts=demo_db).period_start.dt.date
+        == date(2024, 9, 1)
+    ).all()
     za = api.trend("za", artifacts=demo_db)
     assert list(za.period_start.dt.date) == [date(2024, 9, 1), date(2024, 10, 1)]
-    expected = q(demo_db, "select q.download_p50, s.iqb_score from quality_by_country q join "
-                          "iqb_scores_by_country s using (period_start, period_end, country_code)"
-                          " where country_code = 'ZA' order by period_start")
+    expected = q(
+        demo_db,
+        "select q.download_p50, s.iqb_score from quality_by_country q join "
+        "iqb_scores_by_country s using (period_start, period_end, country_code)"
+        " where country_code = 'ZA' order by period_start",
+    )
     assert list(zip(za.download_p50, za.iqb_score, strict=True)) == expected
-    sub = q(demo_db, "select subdivision1_name, count(*) from quality_by_city "
-                     "where country_code = 'ZA' group by all order by 2 desc limit 1")[0]
+    sub = q(
+        demo_db,
+        "select subdivision1_name, count(*) from quality_by_city "
+        "where country_code = 'ZA' group by all order by 2 desc limit 1",
+    )[0]
     cities = api.quality("city", country="ZA", place=sub[0].upper(), artifacts=demo_db)
     assert len(cities) == sub[1] and set(cities.subdivision1_name) == {sub[0]}
-    asn = q(demo_db, "select asn, count(*) from quality_by_city_asn where country_code = 'ZA' "
-                     "group by all order by 2 desc limit 1")[0]
+    asn = q(
+        demo_db,
+        "select asn, count(*) from quality_by_city_asn where country_code = 'ZA' "
+        "group by all order by 2 desc limit 1",
+    )[0]
     nets = api.scores("city_asn", country="ZA", asn=asn[0], artifacts=demo_db)
     assert len(nets) == asn[1] and set(nets.asn) == {asn[0]}
     assert "score_percentile" in nets.columns
     assert api.periods(artifacts=demo_db).countries_scored.min() > 200
 
 
-def test_finds_the_database_from_a_subfolder(demo_db: Path, monkeypatch: pytest.MonkeyPatch
-                                             ) -> None:
+def test_finds_the_database_from_a_subfolder(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("IQB_ARTIFACTS", raising=False)
     sub = demo_db / "sub" / "deeper"  # any folder below the one holding artifacts/
     sub.mkdir(parents=True, exist_ok=True)
@@ -65,13 +81,16 @@ def test_reads_read_only_beside_another_reader(demo_db: Path) -> None:
     assert (demo_db / "iqb.duckdb").stat().st_mtime_ns == before
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda r: api.scores("planet", artifacts=r), "unknown level 'planet'"),
-    (lambda r: api.scores(period="October", artifacts=r), "period 'October'"),
-    (lambda r: api.scores(period="2024-13", artifacts=r), "is not a date"),
-    (lambda r: api.quality("city", asn=1, artifacts=r), "has no networks"),
-    (lambda r: api.quality("country", place="X", artifacts=r), "no places below"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda r: api.scores("planet", artifacts=r), "unknown level 'planet'"),
+        (lambda r: api.scores(period="October", artifacts=r), "period 'October'"),
+        (lambda r: api.scores(period="2024-13", artifacts=r), "is not a date"),
+        (lambda r: api.quality("city", asn=1, artifacts=r), "has no networks"),
+        (lambda r: api.quality("country", place="X", artifacts=r), "no places below"),
+    ],
+)
 def test_bad_arguments_say_what_to_do(demo_db: Path, call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(api.ApiError, match=message):
         call(demo_db)

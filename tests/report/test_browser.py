@@ -46,10 +46,15 @@ def test_loads_nothing_from_the_network(demo_page) -> None:  # type: ignore[no-u
 def test_world_map_shows_the_scores_of_the_database(demo_db: Path, demo_page) -> None:  # type: ignore[no-untyped-def]
     page, _ = demo_page
     m = element(page.dom, "map")
-    countries, scored, thin = one(demo_db, (
-        "select count(*), count(*) filter (where meets_min_samples and iqb_score is not null), "
-        "count(*) filter (where not meets_min_samples) from iqb_scores_by_country "
-        "where period_start = ?"), [OCT])
+    countries, scored, thin = one(
+        demo_db,
+        (
+            "select count(*), count(*) filter (where meets_min_samples and iqb_score is not null), "
+            "count(*) filter (where not meets_min_samples) from iqb_scores_by_country "
+            "where period_start = ?"
+        ),
+        [OCT],
+    )
     assert f'data-countries="{countries}"' in m and f'data-scored="{scored}"' in m
     assert f'data-thin="{thin}"' in m and thin > 0
     assert "<svg" in m and m.count("<path") > 150  # the countries, drawn
@@ -59,15 +64,20 @@ def test_world_map_shows_the_scores_of_the_database(demo_db: Path, demo_page) ->
         first = con.execute(
             "select country_code, iqb_score from iqb_scores_by_country where period_start = ? "
             "and meets_min_samples and iqb_score is not null order by country_code limit 3",
-            [OCT]).fetchall()
+            [OCT],
+        ).fetchall()
     for cc, score in first:
         assert f"the data for {cc} is {round(score, 4):g}" in label, label[:300]
 
 
 def test_trend_charts_show_every_period_for_the_country(demo_db: Path, demo_page) -> None:  # type: ignore[no-untyped-def]
     page, _ = demo_page
-    d50, l95 = one(demo_db, "select download_p50, latency_p95 from quality_by_country "
-                            "where country_code = 'ZA' and period_start = ?", [OCT])
+    d50, l95 = one(
+        demo_db,
+        "select download_p50, latency_p95 from quality_by_country "
+        "where country_code = 'ZA' and period_start = ?",
+        [OCT],
+    )
     download = text(element(page.dom, "trend-download"))
     assert "2024-09" in download and "2024-10" in download  # one point per period
     assert js_fmt(d50, "download") in download  # the latest median, as a label
@@ -86,7 +96,9 @@ def test_country_drill_down_lists_its_subdivisions(demo_db: Path, demo_page) -> 
         subs = con.execute(
             "select subdivision1_name, download_sample_count, meets_min_samples "
             "from quality_by_subdivision1 where country_code = 'ZA' and period_start = ? "
-            "order by download_sample_count + upload_sample_count desc", [OCT]).fetchall()
+            "order by download_sample_count + upload_sample_count desc",
+            [OCT],
+        ).fetchall()
     trs = re.findall(r"<tr [^>]*>.*?</tr>", body.split("<tbody>")[1], re.S)
     assert len(trs) == len(subs)
     name, count, _ = subs[0]
@@ -113,8 +125,11 @@ def test_real_october_report_says_real(real_db: Path, tmp_path: Path) -> None:
     assert " hidden" in element(page.dom, "synthetic-banner").split(">")[0]
     title = text(element(page.dom, "country-title"))
     assert "Brazil (BR), 2024-10" in title and "real" in title
-    score, tests = one(real_db, "select iqb_score, download_sample_count "
-                                "from iqb_scores_by_country where country_code = 'BR'")
+    score, tests = one(
+        real_db,
+        "select iqb_score, download_sample_count "
+        "from iqb_scores_by_country where country_code = 'BR'",
+    )
     kpis = text(element(page.dom, "country-kpis"))
     assert f"IQB score {js_fmt(score, 'score')}" in kpis
     assert f"Download tests {js_fmt(tests, 'count')}" in kpis and tests > 1_000_000
@@ -124,8 +139,10 @@ def test_real_october_report_says_real(real_db: Path, tmp_path: Path) -> None:
 def test_the_network_check_can_fail(tmp_path: Path) -> None:
     """A page that does reach for the network is caught (the check is not vacuous)."""
     page_file = tmp_path / "leaky.html"
-    page_file.write_text('<html><body><img src="http://127.0.0.1:9/x.png">'
-                         '<script src="https://cdn.invalid/x.js"></script>ok</body></html>')
+    page_file.write_text(
+        '<html><body><img src="http://127.0.0.1:9/x.png">'
+        '<script src="https://cdn.invalid/x.js"></script>ok</body></html>'
+    )
     page = render(page_file.as_uri(), tmp_path)
     assert "http://127.0.0.1:9/x.png" in page.page_requests
     assert "https://cdn.invalid/x.js" in page.page_requests
@@ -146,10 +163,14 @@ def test_another_period_and_level_load_their_drill_down(demo_db: Path, tmp_path:
         city, n, total = con.execute(
             "select city, download_sample_count, count(*) over () from quality_by_city "
             "where country_code = 'ZA' and period_start = '2024-09-01' "
-            "order by download_sample_count + upload_sample_count desc limit 1").fetchone()
+            "order by download_sample_count + upload_sample_count desc limit 1"
+        ).fetchone()
     body = element(page.dom, "drill")
     first = re.findall(r"<tr [^>]*>.*?</tr>", body.split("<tbody>")[1], re.S)[0]
     assert city in text(first) and js_fmt(n, "count") in text(first)
     caption = text(element(page.dom, "drill-caption"))
-    assert (f"of {total} (all are in quality_by_city" in caption if total > 50
-            else f"All {total} cities" in caption)
+    assert (
+        f"of {total} (all are in quality_by_city" in caption
+        if total > 50
+        else f"All {total} cities" in caption
+    )

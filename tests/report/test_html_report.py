@@ -32,9 +32,17 @@ def db(root: Path) -> duckdb.DuckDBPyConnection:
 
 def test_folder_is_self_contained(demo_report: Path) -> None:
     names = {p.relative_to(demo_report).as_posix() for p in demo_report.rglob("*") if p.is_file()}
-    assert {"index.html", "assets/echarts.min.js", "assets/topojson-client.min.js",
-            "assets/world-110m.js", "assets/report.js", "assets/report.css",
-            "data/summary.js", "data/drill-2024-09-01.js", "data/drill-2024-10-01.js"} == names
+    assert {
+        "index.html",
+        "assets/echarts.min.js",
+        "assets/topojson-client.min.js",
+        "assets/world-110m.js",
+        "assets/report.js",
+        "assets/report.css",
+        "data/summary.js",
+        "data/drill-2024-09-01.js",
+        "data/drill-2024-10-01.js",
+    } == names
     html = (demo_report / "index.html").read_text()
     # every script and stylesheet is a relative path inside the folder
     refs = re.findall(r'(?:src|href)="([^"#]+)"', html)
@@ -57,7 +65,8 @@ def test_summary_holds_the_database_values(demo_db: Path, demo_report: Path) -> 
             "select q.country_code, q.download_sample_count, q.meets_min_samples, s.iqb_score, "
             "q.download_p50, q.latency_p95, s.gaming_score from quality_by_country q "
             "join iqb_scores_by_country s using (period_start, period_end, country_code) "
-            "where period_start = '2024-10-01'").fetchall()
+            "where period_start = '2024-10-01'"
+        ).fetchall()
     assert [p["start"] for p in summary["periods"]] == ["2024-09-01", "2024-10-01"]
     got = {r["country_code"]: r for r in rows(summary["countries"]) if r["period"] == 1}
     assert len(got) == len(expected) > 200
@@ -73,12 +82,15 @@ def test_summary_holds_the_database_values(demo_db: Path, demo_report: Path) -> 
     assert all(got[cc]["iqb_score"] is None for cc in thin)
     assert summary["score_percentile"] == 95
     assert {(r["use_case"], r["requirement"]) for r in summary["requirements"]} >= {
-        ("gaming", "latency_ms"), ("web_browsing", "packet_loss")}
+        ("gaming", "latency_ms"),
+        ("web_browsing", "packet_loss"),
+    }
     assert all(p["min_sample_count"] == 100 for p in summary["periods"])
 
 
 def test_demo_periods_say_synthetic_real_october_says_real(
-        demo_report: Path, real_db: Path, tmp_path: Path) -> None:
+    demo_report: Path, real_db: Path, tmp_path: Path
+) -> None:
     _, demo = read_data_script(demo_report / "data/summary.js")
     assert all(p["synthetic"] for p in demo["periods"])
     assert "source: synthetic" in demo["periods"][0]["evidence"]
@@ -91,15 +103,19 @@ def test_demo_periods_say_synthetic_real_october_says_real(
     assert rep.countries > 230
 
 
-def test_drill_down_keeps_the_biggest_places_and_counts_all(demo_db: Path,
-                                                            demo_report: Path) -> None:
+def test_drill_down_keeps_the_biggest_places_and_counts_all(
+    demo_db: Path, demo_report: Path
+) -> None:
     key, drill = read_data_script(demo_report / "data/drill-2024-10-01.js")
     assert key == "2024-10-01" and drill["limit"] == 50
     with db(demo_db) as con:
         for level in ("subdivision1", "city", "country_asn"):
-            per_country = dict(con.execute(
-                f"select country_code, count(*) from quality_by_{level} "
-                "where period_start = '2024-10-01' group by all").fetchall())
+            per_country = dict(
+                con.execute(
+                    f"select country_code, count(*) from quality_by_{level} "
+                    "where period_start = '2024-10-01' group by all"
+                ).fetchall()
+            )
             data = drill["levels"][level]
             assert data["totals"] == per_country
             got = rows(data)
@@ -109,7 +125,8 @@ def test_drill_down_keeps_the_biggest_places_and_counts_all(demo_db: Path,
             "select subdivision1_name, download_sample_count, upload_sample_count "
             "from quality_by_subdivision1 where period_start = '2024-10-01' "
             "and country_code = 'ZA' order by download_sample_count + upload_sample_count desc "
-            "limit 1").fetchone()
+            "limit 1"
+        ).fetchone()
     za = [r for r in rows(drill["levels"]["subdivision1"]) if r["country_code"] == "ZA"]
     assert (za[0]["label"], za[0]["download_sample_count"], za[0]["upload_sample_count"]) == top
 
@@ -137,8 +154,7 @@ def test_sync_publishes_the_report(demo_db: Path, tmp_path: Path) -> None:
     shutil.copyfile(demo_db / "iqb.duckdb", root / "iqb.duckdb")
     write_html_report(root)
     keys = set(publishable_files(root))
-    assert {"report/index.html", "report/assets/echarts.min.js",
-            "report/data/summary.js"} <= keys
+    assert {"report/index.html", "report/assets/echarts.min.js", "report/data/summary.js"} <= keys
     assert key_problem("report/../iqb.duckdb") is not None
     assert key_problem("report/assets/x.exe") is not None
 

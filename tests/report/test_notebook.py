@@ -26,26 +26,34 @@ def outputs(cell: nbformat.NotebookNode) -> str:
     return "\n".join(text)
 
 
-def test_notebook_runs_on_the_demo_database(demo_db: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs_on_the_demo_database(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IQB_ARTIFACTS", str(demo_db))  # the kernel inherits it
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
         "commit the notebook without outputs"
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    )
+    NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    ).execute()
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(o.get("output_type") != "error" for c in code for o in c.get("outputs", []))
     by_source = {c.source.splitlines()[0]: outputs(c) for c in code}
     with duckdb.connect(str(demo_db / "iqb.duckdb"), read_only=True) as con:
-        za = con.execute("select download_sample_count from quality_by_country "
-                         "where country_code = 'ZA' order by period_start").fetchall()
+        za = con.execute(
+            "select download_sample_count from quality_by_country "
+            "where country_code = 'ZA' order by period_start"
+        ).fetchall()
         n, scored, thin = con.execute(
             "select count(*), count(iqb_score), count(*) filter (where not meets_min_samples) "
-            "from iqb_scores_by_country where period_start = '2024-10-01'").fetchone()
+            "from iqb_scores_by_country where period_start = '2024-10-01'"
+        ).fetchone()
         top_asn = con.execute(
             "select asn from quality_by_country_asn where country_code = 'ZA' and "
-            "period_start = '2024-10-01' order by download_sample_count desc limit 1").fetchone()
+            "period_start = '2024-10-01' order by download_sample_count desc limit 1"
+        ).fetchone()
     assert str(demo_db) in by_source["from extract import api"]
     trend = by_source["trend = api.trend(COUNTRY)"]
     assert "2024-09-01" in trend and "2024-10-01" in trend
@@ -54,5 +62,7 @@ def test_notebook_runs_on_the_demo_database(demo_db: Path,
     assert str(top_asn[0]) in networks and "SYNTHETIC-AS" in networks
     world = by_source['world = api.scores("country", period="latest")']
     assert f"{n} countries, {scored} scored, {thin} thin" in world
-    assert "score_percentile" in by_source['row = api.scores("country", country=COUNTRY, '
-                                           'period="latest")']
+    assert (
+        "score_percentile"
+        in by_source['row = api.scores("country", country=COUNTRY, period="latest")']
+    )

@@ -47,8 +47,10 @@ def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real extracted cache (2 months x 12 datasets) from a small synthetic sample, built once."""
     root = tmp_path_factory.mktemp("demo") / "artifacts"
     env = {**os.environ, "IQB_ARTIFACTS": str(root)}
-    for args in (["sample", "-c", str(DEMO_CONFIG), "--rows", "5000"],
-                 ["extract", "run", "-c", str(DEMO_CONFIG), "--no-remote"]):
+    for args in (
+        ["sample", "-c", str(DEMO_CONFIG), "--rows", "5000"],
+        ["extract", "run", "-c", str(DEMO_CONFIG), "--no-remote"],
+    ):
         subprocess.run([IQB, *args], env=env, check=True, capture_output=True, cwd=REPO)
     shutil.rmtree(root / "state")
     return root

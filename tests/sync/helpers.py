@@ -50,14 +50,24 @@ class Bucket:
         return int(blob.generation) if blob else 0
 
 
-def iqb(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def iqb(
+    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI (wide terminal, so messages are not wrapped)."""
-    return subprocess.run([IQB, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "250", **(env or {})})
+    return subprocess.run(
+        [IQB, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "250", **(env or {})},
+    )
 
 
 def tree(root: Path, sub: str = "cache") -> dict[str, bytes]:
     """Every file under root/sub by relative path, hidden temp files included."""
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted((root / sub).rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted((root / sub).rglob("*"))
+        if p.is_file()
+    }

@@ -42,8 +42,9 @@ def client(gcs_server: Running, monkeypatch: pytest.MonkeyPatch) -> storage.Clie
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SCRIPT, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [SCRIPT, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def new_name() -> str:
@@ -51,7 +52,8 @@ def new_name() -> str:
 
 
 def test_creates_the_bucket_from_dotenv_then_leaves_it_alone(
-        env: dict[str, str], client: storage.Client, tmp_path: Path) -> None:
+    env: dict[str, str], client: storage.Client, tmp_path: Path
+) -> None:
     name = new_name()
     (tmp_path / ".env").write_text(f"GCP_PROJECT=iqb-test\nGCP_BUCKET={name}\n")
     proc = run(["--location", "EU"], env, tmp_path)
@@ -73,8 +75,9 @@ def test_creates_the_bucket_from_dotenv_then_leaves_it_alone(
     assert (bucket.metageneration, bucket.updated) == before
 
 
-def test_environment_wins_over_dotenv(env: dict[str, str], client: storage.Client,
-                                      tmp_path: Path) -> None:
+def test_environment_wins_over_dotenv(
+    env: dict[str, str], client: storage.Client, tmp_path: Path
+) -> None:
     exported, in_file = new_name(), new_name()
     (tmp_path / ".env").write_text(f"GCP_PROJECT=iqb-test\nGCP_BUCKET={in_file}\n")
     proc = run([], {**env, "GCP_BUCKET": exported}, tmp_path)
@@ -93,17 +96,25 @@ def test_the_create_request_asks_for_every_setting(client: storage.Client) -> No
     assert int(public["softDeletePolicy"]["retentionDurationSeconds"]) == 14 * 86400
 
 
-@pytest.mark.parametrize(("seconds", "warned"), [(7 * 86400, "7 days"), (0, "off"),
-                                                 (30 * 86400, None)])
+@pytest.mark.parametrize(
+    ("seconds", "warned"), [(7 * 86400, "7 days"), (0, "off"), (30 * 86400, None)]
+)
 def test_settings_of_an_existing_bucket_warn_below_14_days(
-        client: storage.Client, seconds: int, warned: str | None) -> None:
+    client: storage.Client, seconds: int, warned: str | None
+) -> None:
     """A bucket as the real service describes one (fake-gcs-server never reports these)."""
     bucket = storage.Bucket(client, "somebody-elses")
     bucket._set_properties(  # what the client does with the JSON a bucket GET returns
-        {"name": "somebody-elses", "location": "US",
-         "iamConfiguration": {"uniformBucketLevelAccess": {"enabled": True},
-                              "publicAccessPrevention": "inherited"},
-         "softDeletePolicy": {"retentionDurationSeconds": str(seconds)}})
+        {
+            "name": "somebody-elses",
+            "location": "US",
+            "iamConfiguration": {
+                "uniformBucketLevelAccess": {"enabled": True},
+                "publicAccessPrevention": "inherited",
+            },
+            "softDeletePolicy": {"retentionDurationSeconds": str(seconds)},
+        }
+    )
     settings = read_settings(bucket, FAST)
     rows = dict(settings.rows())
     assert rows["uniform bucket-level access"] == "yes" and rows["location"] == "US"
@@ -113,20 +124,30 @@ def test_settings_of_an_existing_bucket_warn_below_14_days(
     else:
         assert len(soft) == 1 and f"soft delete is {warned}, shorter than 14 days" in soft[0]
     # The emulator has no IAM endpoint: public read is reported as unknown, not guessed.
-    assert settings.public_read is None and "cannot read the IAM policy" in rows[
-        "public read (allUsers)"]
+    assert (
+        settings.public_read is None
+        and "cannot read the IAM policy" in rows["public read (allUsers)"]
+    )
 
 
-@pytest.mark.parametrize(("args", "bucket", "message"), [
-    (["--soft-delete-days", "7"], None, "--soft-delete-days 7: must be 14 to 90"),
-    (["--soft-delete-days", "91"], None, "--soft-delete-days 91: must be 14 to 90"),
-    (["--location", "e u"], None, "'e u' is not a location"),
-    ([], "Bad_Name!", "'Bad_Name!' is not a valid bucket name"),
-    ([], "googbucket", "no 'goog' prefix"),
-])
+@pytest.mark.parametrize(
+    ("args", "bucket", "message"),
+    [
+        (["--soft-delete-days", "7"], None, "--soft-delete-days 7: must be 14 to 90"),
+        (["--soft-delete-days", "91"], None, "--soft-delete-days 91: must be 14 to 90"),
+        (["--location", "e u"], None, "'e u' is not a location"),
+        ([], "Bad_Name!", "'Bad_Name!' is not a valid bucket name"),
+        ([], "googbucket", "no 'goog' prefix"),
+    ],
+)
 def test_bad_input_is_one_readable_error_and_creates_nothing(
-        env: dict[str, str], client: storage.Client, tmp_path: Path, args: list[str],
-        bucket: str | None, message: str) -> None:
+    env: dict[str, str],
+    client: storage.Client,
+    tmp_path: Path,
+    args: list[str],
+    bucket: str | None,
+    message: str,
+) -> None:
     name = bucket or new_name()
     proc = run(args, {**env, "GCP_PROJECT": "iqb-test", "GCP_BUCKET": name}, tmp_path)
     assert proc.returncode == 2
@@ -143,13 +164,15 @@ def test_missing_settings_name_what_is_missing(env: dict[str, str], tmp_path: Pa
 
 
 def test_public_read_that_cannot_be_granted_is_an_error_with_the_fix(
-        env: dict[str, str], client: storage.Client, tmp_path: Path) -> None:
+    env: dict[str, str], client: storage.Client, tmp_path: Path
+) -> None:
     name = new_name()
-    proc = run(["--public-read"], {**env, "GCP_PROJECT": "iqb-test", "GCP_BUCKET": name},
-               tmp_path)
+    proc = run(["--public-read"], {**env, "GCP_PROJECT": "iqb-test", "GCP_BUCKET": name}, tmp_path)
     assert proc.returncode == 1
     assert f"gs://{name} was created, but granting public read failed" in proc.stderr
-    assert (f"gcloud storage buckets add-iam-policy-binding gs://{name} --member=allUsers "
-            "--role=roles/storage.objectViewer") in proc.stderr
+    assert (
+        f"gcloud storage buckets add-iam-policy-binding gs://{name} --member=allUsers "
+        "--role=roles/storage.objectViewer"
+    ) in proc.stderr
     assert "Traceback" not in proc.stderr
     assert client.lookup_bucket(name) is not None

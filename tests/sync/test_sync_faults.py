@@ -39,8 +39,11 @@ def one_clear_error(proc, what: str, where: Path) -> None:  # type: ignore[no-un
 
 
 def visible_files(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
-            and not p.name.startswith(".") and "state" not in p.parts}
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and "state" not in p.parts
+    }
 
 
 def hidden_temp_files(root: Path) -> list[Path]:
@@ -64,14 +67,30 @@ def test_read_only_tree(disk: Path, demo_cache: Path, bucket: Bucket) -> None:
     read_only(disk)
     what = "Read-only file system"
 
-    one_clear_error(iqb("sample", "-c", str(DEMO_CONFIG), "--rows", "5000",
-                        "--artifacts", str(root)), what, root)
-    one_clear_error(iqb("extract", "run", "-c", str(DEMO_CONFIG), "--force",
-                        "--artifacts", str(root)), what, root)
-    one_clear_error(iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--force",
-                        "--artifacts", str(root)), what, root)
-    one_clear_error(iqb("sync", "push", "--allow-synthetic", "--artifacts", str(root)), what,
-                    root)
+    one_clear_error(
+        iqb("sample", "-c", str(DEMO_CONFIG), "--rows", "5000", "--artifacts", str(root)),
+        what,
+        root,
+    )
+    one_clear_error(
+        iqb("extract", "run", "-c", str(DEMO_CONFIG), "--force", "--artifacts", str(root)),
+        what,
+        root,
+    )
+    one_clear_error(
+        iqb(
+            "cache",
+            "pull",
+            bucket.manifest_http,
+            "--allow-http",
+            "--force",
+            "--artifacts",
+            str(root),
+        ),
+        what,
+        root,
+    )
+    one_clear_error(iqb("sync", "push", "--allow-synthetic", "--artifacts", str(root)), what, root)
     # verify only reads: it gives its full result, and says the hashes could not be kept
     proc = iqb("cache", "verify", "--artifacts", str(root))
     assert proc.returncode == 0, proc.stderr
@@ -93,12 +112,29 @@ def test_full_disk(disk: Path, tmp_path: Path, demo_cache: Path, bucket: Bucket)
     fill(disk)
     what = "No space left on device"
 
-    one_clear_error(iqb("sample", "-c", str(DEMO_CONFIG), "--rows", "5000", "--seed", "2",
-                        "--artifacts", str(root)), what, root)
-    one_clear_error(iqb("extract", "run", "-c", str(DEMO_CONFIG), "--artifacts", str(root)),
-                    what, root)
-    one_clear_error(iqb("cache", "pull", bucket.manifest_http, "--allow-http",
-                        "--artifacts", str(root)), what, root)
+    one_clear_error(
+        iqb(
+            "sample",
+            "-c",
+            str(DEMO_CONFIG),
+            "--rows",
+            "5000",
+            "--seed",
+            "2",
+            "--artifacts",
+            str(root),
+        ),
+        what,
+        root,
+    )
+    one_clear_error(
+        iqb("extract", "run", "-c", str(DEMO_CONFIG), "--artifacts", str(root)), what, root
+    )
+    one_clear_error(
+        iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(root)),
+        what,
+        root,
+    )
     assert not (root / "cache").exists() or not any((root / "cache").rglob("*.parquet"))
     assert hidden_temp_files(root) == []
 
@@ -107,8 +143,7 @@ def test_full_disk(disk: Path, tmp_path: Path, demo_cache: Path, bucket: Bucket)
     (disk / "filler").unlink()
     shutil.copytree(demo_cache / "cache", full / "cache")
     fill(disk)
-    one_clear_error(iqb("sync", "push", "--allow-synthetic", "--artifacts", str(full)), what,
-                    full)
+    one_clear_error(iqb("sync", "push", "--allow-synthetic", "--artifacts", str(full)), what, full)
     proc = iqb("cache", "verify", "--artifacts", str(full))
     assert proc.returncode == 0 and "24 entries: 24 present" in proc.stdout, proc.stderr
     assert hidden_temp_files(disk) == []

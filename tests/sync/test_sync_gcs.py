@@ -65,13 +65,15 @@ def spans(log: Path) -> list[dict]:
 
 
 def test_push_then_pull_into_an_empty_directory_is_byte_identical(
-        demo: Path, bucket: Bucket, tmp_path: Path) -> None:
+    demo: Path, bucket: Bucket, tmp_path: Path
+) -> None:
     report = do_push(demo)
     assert report.created == 48 and report.published
     manifest = published(bucket)
     assert sorted(manifest.files) == sorted(tree(demo))
-    assert all(r.url.startswith(f"{bucket.server}/{bucket.name}/objects/")
-               for r in manifest.files.values())
+    assert all(
+        r.url.startswith(f"{bucket.server}/{bucket.name}/objects/") for r in manifest.files.values()
+    )
     assert (demo / MANIFEST_KEY).read_bytes() == requests.get(bucket.manifest_http).content
     push_spans = spans(report.log)
     assert len(push_spans) == 50 and all(s["ok"] for s in push_spans)
@@ -97,8 +99,7 @@ def test_second_push_uploads_nothing_and_publishes_nothing(demo: Path, bucket: B
     assert bucket.objects() == objects
 
 
-def test_one_changed_file_uploads_only_it_and_never_overwrites(demo: Path,
-                                                                bucket: Bucket) -> None:
+def test_one_changed_file_uploads_only_it_and_never_overwrites(demo: Path, bucket: Bucket) -> None:
     do_push(demo)
     old = published(bucket)
     key = f"{OCT}/downloads_by_country/stats.json"
@@ -110,15 +111,17 @@ def test_one_changed_file_uploads_only_it_and_never_overwrites(demo: Path,
     new = published(bucket)
     assert new.files[key].url != old.files[key].url
     assert new.files[key].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert {k: r for k, r in new.files.items() if k != key} == \
-        {k: r for k, r in old.files.items() if k != key}
+    assert {k: r for k, r in new.files.items() if k != key} == {
+        k: r for k, r in old.files.items() if k != key
+    }
     # The superseded object is still served unchanged: no reader of the old manifest breaks.
-    assert hashlib.sha256(requests.get(old.files[key].url).content).hexdigest() == \
-        old.files[key].sha256
+    assert (
+        hashlib.sha256(requests.get(old.files[key].url).content).hexdigest()
+        == old.files[key].sha256
+    )
 
 
-def test_delete_removes_superseded_and_dropped_only_when_asked(demo: Path,
-                                                                bucket: Bucket) -> None:
+def test_delete_removes_superseded_and_dropped_only_when_asked(demo: Path, bucket: Bucket) -> None:
     do_push(demo)
     old = published(bucket)
     changed = f"{OCT}/uploads_by_country/stats.json"
@@ -139,8 +142,12 @@ def test_delete_removes_superseded_and_dropped_only_when_asked(demo: Path,
     manifest = published(bucket)
     assert f"{gone}/data.parquet" not in manifest.files and len(manifest.files) == 46
     assert sorted(o.url for o in cleaned.garbage) == sorted(
-        [old.files[changed].url, old.files[f"{gone}/data.parquet"].url,
-         old.files[f"{gone}/stats.json"].url])
+        [
+            old.files[changed].url,
+            old.files[f"{gone}/data.parquet"].url,
+            old.files[f"{gone}/stats.json"].url,
+        ]
+    )
     assert requests.get(old.files[changed].url).status_code == 404
     assert len(bucket.objects()) == 46 + 1 + 1
     with pytest.raises(SyncError, match="refusing --delete"):
@@ -149,7 +156,8 @@ def test_delete_removes_superseded_and_dropped_only_when_asked(demo: Path,
 
 
 def test_a_concurrent_push_makes_the_later_publish_fail_not_lose_files(
-        demo: Path, bucket: Bucket, tmp_path: Path) -> None:
+    demo: Path, bucket: Bucket, tmp_path: Path
+) -> None:
     do_push(demo)
     (demo / OCT / "uploads_by_country" / "stats.json").write_text("{}")
     rival = tmp_path / "rival"
@@ -165,17 +173,22 @@ def test_a_concurrent_push_makes_the_later_publish_fail_not_lose_files(
         do_push(demo, on_upload=meanwhile)
     assert happened[0].published
     manifest = published(bucket)  # the rival's manifest, intact
-    assert manifest.files[f"{SEP}/uploads_by_country/stats.json"].sha256 == \
-        hashlib.sha256(b'{"rival": 1}').hexdigest()
+    assert (
+        manifest.files[f"{SEP}/uploads_by_country/stats.json"].sha256
+        == hashlib.sha256(b'{"rival": 1}').hexdigest()
+    )
     # Re-running our push now merges on top of the rival's manifest.
     do_push(demo)
     manifest = published(bucket)
-    assert manifest.files[f"{OCT}/uploads_by_country/stats.json"].sha256 == \
-        hashlib.sha256(b"{}").hexdigest()
+    assert (
+        manifest.files[f"{OCT}/uploads_by_country/stats.json"].sha256
+        == hashlib.sha256(b"{}").hexdigest()
+    )
 
 
 def test_an_object_with_other_content_under_our_name_is_never_reused(
-        demo: Path, bucket: Bucket) -> None:
+    demo: Path, bucket: Bucket
+) -> None:
     do_push(demo)
     key = f"{OCT}/downloads_by_country/stats.json"
     (demo / key).write_text('{"new": true}')
@@ -202,9 +215,19 @@ def test_dry_run_lists_and_moves_nothing(demo: Path, bucket: Bucket) -> None:
     do_push(demo)
     shutil.rmtree(demo / OCT / "downloads_by_country")
     before = bucket.objects()
-    proc = iqb("sync", "push", "--allow-synthetic", "--dry-run", "--delete", "--keep-days", "0",
-               "--keep-last", "1",
-               "--artifacts", str(demo))
+    proc = iqb(
+        "sync",
+        "push",
+        "--allow-synthetic",
+        "--dry-run",
+        "--delete",
+        "--keep-days",
+        "0",
+        "--keep-last",
+        "1",
+        "--artifacts",
+        str(demo),
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("would prune   state/manifests/") == 1
     assert f"would drop    {OCT}/downloads_by_country/data.parquet" in proc.stdout
@@ -213,9 +236,9 @@ def test_dry_run_lists_and_moves_nothing(demo: Path, bucket: Bucket) -> None:
 
 
 @pytest.mark.parametrize("via", ["http", "gs"])
-def test_corrupted_or_oversized_object_is_detected_and_not_installed(via: str, demo: Path,
-                                                                     bucket: Bucket,
-                                                                     tmp_path: Path) -> None:
+def test_corrupted_or_oversized_object_is_detected_and_not_installed(
+    via: str, demo: Path, bucket: Bucket, tmp_path: Path
+) -> None:
     """Both read paths (public URL, storage client) hash and cap what they stream."""
     do_push(demo)
     files = published(bucket).files
@@ -253,23 +276,49 @@ def test_selective_pull(demo: Path, bucket: Bucket, tmp_path: Path) -> None:
     other = tmp_path / "elsewhere"
 
     def pull_cli(*selection: str) -> dict[str, bytes]:
-        proc = iqb("cache", "pull", bucket.manifest_http, "--allow-http",
-                   "--artifacts", str(other), *selection)
+        proc = iqb(
+            "cache",
+            "pull",
+            bucket.manifest_http,
+            "--allow-http",
+            "--artifacts",
+            str(other),
+            *selection,
+        )
         assert proc.returncode == 0, proc.stderr
         return tree(other) if (other / "cache").exists() else {}
 
     # filters combine with AND: uploads_by_country_asn is not a country-granularity dataset
     assert pull_cli("--granularity", "country", "--dataset", "uploads_by_country_asn") == {}
-    country_oct = {f"{OCT}/{ds}/{f}" for ds in ("downloads_by_country", "uploads_by_country")
-                   for f in ("data.parquet", "stats.json")}
-    assert set(pull_cli("--granularity", "country", "--start", "2024-10",
-                        "--end", "2024-11-01")) == country_oct
+    country_oct = {
+        f"{OCT}/{ds}/{f}"
+        for ds in ("downloads_by_country", "uploads_by_country")
+        for f in ("data.parquet", "stats.json")
+    }
+    assert (
+        set(pull_cli("--granularity", "country", "--start", "2024-10", "--end", "2024-11-01"))
+        == country_oct
+    )
     got = pull_cli("--dataset", "uploads_by_country_asn", "--end", "2024-10")
-    assert set(got) == country_oct | {f"{SEP}/uploads_by_country_asn/data.parquet",
-                                      f"{SEP}/uploads_by_country_asn/stats.json"}
+    assert set(got) == country_oct | {
+        f"{SEP}/uploads_by_country_asn/data.parquet",
+        f"{SEP}/uploads_by_country_asn/stats.json",
+    }
     assert got == {k: v for k, v in tree(demo).items() if k in got}
-    proc = iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(other),
-               "--dataset", "nope", "--granularity", "galaxy", "--start", "2024-13")
+    proc = iqb(
+        "cache",
+        "pull",
+        bucket.manifest_http,
+        "--allow-http",
+        "--artifacts",
+        str(other),
+        "--dataset",
+        "nope",
+        "--granularity",
+        "galaxy",
+        "--start",
+        "2024-13",
+    )
     assert proc.returncode == 2
     assert "'nope'" in proc.stderr and "'galaxy'" in proc.stderr and "2024-13" in proc.stderr
 
@@ -283,14 +332,19 @@ def _many_files(root: Path, months: int = 12) -> int:
 
     n = 0
     for i in range(months):
-        start, end = date(2020 + i // 12, i % 12 + 1, 1), date(2020 + (i + 1) // 12,
-                                                               (i + 1) % 12 + 1, 1)
+        start, end = (
+            date(2020 + i // 12, i % 12 + 1, 1),
+            date(2020 + (i + 1) // 12, (i + 1) % 12 + 1, 1),
+        )
         for ds in DATASETS:
             for name in ("data.parquet", "stats.json"):
                 path = root / Entry(ds, start, end).key / name
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(os.urandom(2048) if name == "data.parquet" else
-                                 json.dumps({"pad": os.urandom(1020).hex()}).encode())
+                path.write_bytes(
+                    os.urandom(2048)
+                    if name == "data.parquet"
+                    else json.dumps({"pad": os.urandom(1020).hex()}).encode()
+                )
                 n += 1
     return n
 
@@ -311,7 +365,8 @@ def _kill_after(cmd: list[str], log_dir: Path, spans_wanted: int) -> None:
 
 
 def test_push_killed_midway_keeps_the_old_manifest_valid_and_rerun_completes(
-        demo: Path, bucket: Bucket) -> None:
+    demo: Path, bucket: Bucket
+) -> None:
     do_push(demo)
     before = published(bucket)
     generation = bucket.manifest_generation()
@@ -319,8 +374,9 @@ def test_push_killed_midway_keeps_the_old_manifest_valid_and_rerun_completes(
     logs = demo / "state" / "logs"
     for old in logs.glob("*.jsonl"):
         old.unlink()
-    _kill_after([IQB, "sync", "push", "--allow-synthetic", "--jobs", "1",
-                 "--artifacts", str(demo)], logs, 5)
+    _kill_after(
+        [IQB, "sync", "push", "--allow-synthetic", "--jobs", "1", "--artifacts", str(demo)], logs, 5
+    )
     (killed_log,) = logs.glob("push-*.jsonl")
     finished = {s["key"] for s in spans(killed_log) if s["ok"]}
     assert 5 <= len(finished) < total, "the push was not interrupted midway"
@@ -335,13 +391,27 @@ def test_push_killed_midway_keeps_the_old_manifest_valid_and_rerun_completes(
 
 
 def test_pull_killed_midway_resumes_without_downloading_finished_files(
-        bucket: Bucket, artifacts: Path, tmp_path: Path) -> None:
+    bucket: Bucket, artifacts: Path, tmp_path: Path
+) -> None:
     total = _many_files(artifacts)
     do_push(artifacts)
     other = tmp_path / "elsewhere"
     logs = other / "state" / "logs"
-    _kill_after([IQB, "cache", "pull", bucket.manifest_http, "--allow-http", "--jobs", "1",
-                 "--artifacts", str(other)], logs, 6)
+    _kill_after(
+        [
+            IQB,
+            "cache",
+            "pull",
+            bucket.manifest_http,
+            "--allow-http",
+            "--jobs",
+            "1",
+            "--artifacts",
+            str(other),
+        ],
+        logs,
+        6,
+    )
     (first,) = logs.glob("pull-*.jsonl")
     first.rename(first.with_suffix(".killed"))
     done = {k for k in tree(other) if not k.rpartition("/")[2].startswith(".")}  # installed
@@ -370,8 +440,9 @@ def test_http_is_refused_without_allow_http(demo: Path, bucket: Bucket, tmp_path
     assert tree(other) == tree(demo)
 
 
-def test_gs_manifest_reads_through_the_storage_client(demo: Path, bucket: Bucket,
-                                                      tmp_path: Path) -> None:
+def test_gs_manifest_reads_through_the_storage_client(
+    demo: Path, bucket: Bucket, tmp_path: Path
+) -> None:
     do_push(demo)
     other = tmp_path / "elsewhere"
     proc = iqb("cache", "pull", bucket.manifest_gs, "--artifacts", str(other))
@@ -379,61 +450,105 @@ def test_gs_manifest_reads_through_the_storage_client(demo: Path, bucket: Bucket
     assert tree(other) == tree(demo)
 
 
-def test_missing_bucket_settings_are_a_clear_error(demo: Path, bucket: Bucket,
-                                                   tmp_path: Path) -> None:
+def test_missing_bucket_settings_are_a_clear_error(
+    demo: Path, bucket: Bucket, tmp_path: Path
+) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("GCP_BUCKET", "GCP_PROJECT")}
-    proc = subprocess.run([SCRIPT, "--allow-synthetic", "--artifacts", str(demo)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [SCRIPT, "--allow-synthetic", "--artifacts", str(demo)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "GCP_PROJECT and GCP_BUCKET not set" in proc.stderr
     assert bucket.objects() == {}
-    proc = subprocess.run([SCRIPT, "--allow-synthetic", "--artifacts", str(demo)],
-                          cwd=tmp_path, env={**env, "GCP_PROJECT": "p", "GCP_BUCKET": "nope"},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [SCRIPT, "--allow-synthetic", "--artifacts", str(demo)],
+        cwd=tmp_path,
+        env={**env, "GCP_PROJECT": "p", "GCP_BUCKET": "nope"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1 and "bucket gs://nope does not exist" in proc.stderr
     # The same settings from a .env file in the working directory: the push goes through.
     (tmp_path / ".env").write_text(f"GCP_PROJECT=iqb-test\nGCP_BUCKET={bucket.name}\n")
-    proc = subprocess.run([SCRIPT, "--allow-synthetic", "--artifacts", str(demo)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [SCRIPT, "--allow-synthetic", "--artifacts", str(demo)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "uploaded 48 file(s)" in proc.stdout
     published(bucket)
 
 
-def test_stopped_server_gives_a_clear_error_within_seconds(demo: Path, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stopped_server_gives_a_clear_error_within_seconds(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with fake_gcs() as server:
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
         monkeypatch.setenv("GCP_PROJECT", "iqb-test")
         monkeypatch.setenv("GCP_BUCKET", "gone")
         server.stop()
         t0 = time.monotonic()
-        proc = iqb("sync", "push", "--allow-synthetic", "--retry-deadline", "2", "--timeout", "2",
-                   "--artifacts", str(demo))
+        proc = iqb(
+            "sync",
+            "push",
+            "--allow-synthetic",
+            "--retry-deadline",
+            "2",
+            "--timeout",
+            "2",
+            "--artifacts",
+            str(demo),
+        )
         assert time.monotonic() - t0 < 15
         assert proc.returncode == 1
         assert "reading gs://gone/state/manifest.json" in proc.stderr
         assert "Connection refused" in proc.stderr
         t0 = time.monotonic()  # default retry deadline (30 s): the dead host is seen at once
-        proc = iqb("cache", "pull", f"{server.url}/gone/state/manifest.json", "--allow-http",
-                   "--artifacts", str(tmp_path / "other"))
+        proc = iqb(
+            "cache",
+            "pull",
+            f"{server.url}/gone/state/manifest.json",
+            "--allow-http",
+            "--artifacts",
+            str(tmp_path / "other"),
+        )
         assert time.monotonic() - t0 < 10
         assert proc.returncode == 2
         assert proc.stderr.count("\n") == 1, proc.stderr  # one message
-        assert f"cannot reach {server.url.removeprefix('http://')}: Connection refused" \
-            in proc.stderr
+        assert (
+            f"cannot reach {server.url.removeprefix('http://')}: Connection refused" in proc.stderr
+        )
 
 
 def test_status_against_the_real_mlab_manifest(artifacts: Path) -> None:
     shutil.copytree(REAL_CACHE, artifacts / "cache")
-    proc = iqb("cache", "status", "--manifest",
-               str(REAL_MANIFESTS / "mlab-bucket-manifest.json"), "--json",
-               "--artifacts", str(artifacts))
+    proc = iqb(
+        "cache",
+        "status",
+        "--manifest",
+        str(REAL_MANIFESTS / "mlab-bucket-manifest.json"),
+        "--json",
+        "--artifacts",
+        str(artifacts),
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     same = {f["key"] for f in doc["files"] if f["state"] == "same"}
-    assert same == {f"{OCT}/{ds}/{f}" for ds in ("downloads_by_country", "uploads_by_country")
-                    for f in ("data.parquet", "stats.json")}
+    assert same == {
+        f"{OCT}/{ds}/{f}"
+        for ds in ("downloads_by_country", "uploads_by_country")
+        for f in ("data.parquet", "stats.json")
+    }
     assert doc["counts"] == {"same": 4, "only-remote": 4896}
     # one changed byte turns a file "changed"; a file the manifest lacks is "only-local"
     stats = artifacts / OCT / "uploads_by_country" / "stats.json"
@@ -441,9 +556,17 @@ def test_status_against_the_real_mlab_manifest(artifacts: Path) -> None:
     extra = artifacts / "cache/v1/20300101T000000Z/20300201T000000Z/uploads_by_country/stats.json"
     extra.parent.mkdir(parents=True)
     extra.write_text("{}")
-    proc = iqb("cache", "status", "--manifest",
-               str(REAL_MANIFESTS / "mlab-bucket-manifest.json"), "--json",
-               "--granularity", "country", "--artifacts", str(artifacts))
+    proc = iqb(
+        "cache",
+        "status",
+        "--manifest",
+        str(REAL_MANIFESTS / "mlab-bucket-manifest.json"),
+        "--json",
+        "--granularity",
+        "country",
+        "--artifacts",
+        str(artifacts),
+    )
     counts = json.loads(proc.stdout)["counts"]
     assert counts["changed"] == 1 and counts["only-local"] == 1 and counts["same"] == 3
 
@@ -453,8 +576,7 @@ def test_status_table_lists_only_the_files_that_differ(artifacts: Path) -> None:
     manifest = str(REAL_MANIFESTS / "github-release-manifest-2024-10.json")
 
     def status(*extra: str) -> str:
-        proc = iqb("cache", "status", "--manifest", manifest, "--artifacts", str(artifacts),
-                   *extra)
+        proc = iqb("cache", "status", "--manifest", manifest, "--artifacts", str(artifacts), *extra)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
@@ -480,16 +602,26 @@ def test_status_table_lists_only_the_files_that_differ(artifacts: Path) -> None:
 
 def test_status_without_manifest_keeps_the_matrix_view(artifacts: Path) -> None:
     shutil.copytree(REAL_CACHE, artifacts / "cache")
-    proc = iqb("cache", "status", "-c", str(REPO / "pipeline.demo.yaml"), "--json",
-               "--artifacts", str(artifacts))
+    proc = iqb(
+        "cache",
+        "status",
+        "-c",
+        str(REPO / "pipeline.demo.yaml"),
+        "--json",
+        "--artifacts",
+        str(artifacts),
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert set(doc) == {"artifacts", "counts", "entries"}
     # the real M-Lab files carry upstream's template hash: current, and unverified until
     # something checks their bytes (no hash in upstream's stats.json)
     assert doc["counts"] == {"unverified": 2, "missing": 22}
-    oct_down = next(e for e in doc["entries"] if e["key"].endswith(
-        "20241001T000000Z/20241101T000000Z/downloads_by_country"))
+    oct_down = next(
+        e
+        for e in doc["entries"]
+        if e["key"].endswith("20241001T000000Z/20241101T000000Z/downloads_by_country")
+    )
     assert oct_down["state"] == "unverified" and oct_down["source"] == "upstream"
 
 
@@ -519,7 +651,9 @@ def test_verify_and_usage(demo: Path, bucket: Bucket) -> None:
     assert proc.returncode == 0, proc.stderr
     periods = json.loads(proc.stdout)["periods"]
     assert [(p["start"], p["entries"], p["files"]) for p in periods] == [
-        ("2024-09-01", 12, 24), ("2024-10-01", 12, 24)]
+        ("2024-09-01", 12, 24),
+        ("2024-10-01", 12, 24),
+    ]
     assert periods[1]["bytes_billed"] == 7 * 10**9 and periods[0]["bytes_billed"] == 0
     assert periods[0]["bytes"] == sum(len(b) for k, b in tree(demo).items() if k.startswith(SEP))
 
@@ -543,10 +677,16 @@ def test_duckdb_snapshot_is_consistent_and_pushed_once(demo: Path, bucket: Bucke
     assert again.snapshot is None and not again.uploads
 
     holder = subprocess.Popen(
-        [str(Path(IQB).with_name("python")), "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-         "c.execute('INSERT INTO t VALUES (1)'); print('ready', flush=True); time.sleep(60)",
-         str(db)], stdout=subprocess.PIPE, text=True)
+        [
+            str(Path(IQB).with_name("python")),
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "c.execute('INSERT INTO t VALUES (1)'); print('ready', flush=True); time.sleep(60)",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout and holder.stdout.readline().strip() == "ready"
         proc = iqb("sync", "push", "--allow-synthetic", "--artifacts", str(demo))
@@ -561,10 +701,16 @@ def test_snapshot_folds_in_the_log_of_a_writer_that_died(demo: Path, bucket: Buc
     import duckdb
 
     db = demo / "iqb.duckdb"
-    subprocess.run([str(Path(IQB).with_name("python")), "-c",
-                    "import duckdb, os, sys; c = duckdb.connect(sys.argv[1]); "
-                    "c.execute('CREATE TABLE t AS SELECT 42 AS x'); os._exit(0)", str(db)],
-                   check=True)
+    subprocess.run(
+        [
+            str(Path(IQB).with_name("python")),
+            "-c",
+            "import duckdb, os, sys; c = duckdb.connect(sys.argv[1]); "
+            "c.execute('CREATE TABLE t AS SELECT 42 AS x'); os._exit(0)",
+            str(db),
+        ],
+        check=True,
+    )
     assert db.with_name("iqb.duckdb.wal").exists()  # died before its checkpoint
     report = do_push(demo)
     assert report.snapshot
@@ -573,12 +719,21 @@ def test_snapshot_folds_in_the_log_of_a_writer_that_died(demo: Path, bucket: Buc
 
 
 def test_extract_run_pulls_from_the_bucket_instead_of_running_the_engine(
-        demo: Path, bucket: Bucket, tmp_path: Path) -> None:
+    demo: Path, bucket: Bucket, tmp_path: Path
+) -> None:
     do_push(demo)
     config = str(REPO / "pipeline.demo.yaml")
     other = tmp_path / "no-raw-data"  # no sample: the engine could not run a single entry
-    proc = iqb("extract", "run", "-c", config, "--artifacts", str(other),
-               "--allow-http", env={"IQB_REMOTE_MANIFEST": bucket.manifest_http})
+    proc = iqb(
+        "extract",
+        "run",
+        "-c",
+        config,
+        "--artifacts",
+        str(other),
+        "--allow-http",
+        env={"IQB_REMOTE_MANIFEST": bucket.manifest_http},
+    )
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"pulled\s*│\s*24\s*│", proc.stdout), proc.stdout
     assert "done" not in proc.stdout and "failed" not in proc.stdout
@@ -587,13 +742,30 @@ def test_extract_run_pulls_from_the_bucket_instead_of_running_the_engine(
     assert len(spans(log)) == 48
 
     # Everything local: the remote is never read, so a dead one does not matter.
-    proc = iqb("extract", "run", "-c", config, "--artifacts", str(other), "--allow-http",
-               "--remote", "http://127.0.0.1:9/none/state/manifest.json")
+    proc = iqb(
+        "extract",
+        "run",
+        "-c",
+        config,
+        "--artifacts",
+        str(other),
+        "--allow-http",
+        "--remote",
+        "http://127.0.0.1:9/none/state/manifest.json",
+    )
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"skipped\s*│\s*24\s*│", proc.stdout), proc.stdout
     # Something missing and the remote unusable: one clear reason, no silent engine run.
-    proc = iqb("extract", "run", "-c", config, "--artifacts", str(tmp_path / "x"),
-               "--remote", str(tmp_path / "no-such-manifest.json"))
+    proc = iqb(
+        "extract",
+        "run",
+        "-c",
+        config,
+        "--artifacts",
+        str(tmp_path / "x"),
+        "--remote",
+        str(tmp_path / "no-such-manifest.json"),
+    )
     assert proc.returncode == 1
     assert "remote manifest unusable" in proc.stderr
     assert "no-such-manifest.json: cannot read the manifest" in proc.stderr
@@ -601,14 +773,24 @@ def test_extract_run_pulls_from_the_bucket_instead_of_running_the_engine(
 
     for flag in ("--no-remote", "--force"):
         fresh = tmp_path / f"fresh{flag}"
-        proc = iqb("extract", "run", "-c", config, "--artifacts", str(fresh), "--allow-http",
-                   flag, env={"IQB_REMOTE_MANIFEST": bucket.manifest_http})
+        proc = iqb(
+            "extract",
+            "run",
+            "-c",
+            config,
+            "--artifacts",
+            str(fresh),
+            "--allow-http",
+            flag,
+            env={"IQB_REMOTE_MANIFEST": bucket.manifest_http},
+        )
         assert proc.returncode == 1, flag  # went to the engine, which has no raw data here
         assert not (fresh / "cache").exists() or tree(fresh) == {}
 
 
 def test_extract_run_pulls_upstream_entries_but_not_another_template(
-        bucket: Bucket, artifacts: Path, tmp_path: Path) -> None:
+    bucket: Bucket, artifacts: Path, tmp_path: Path
+) -> None:
     """M-Lab's real entries carry upstream's template hash: current, so pulled, and
     verified on arrival; an entry of an unknown template is not taken."""
     shutil.copytree(REAL_CACHE, artifacts / "cache")
@@ -619,17 +801,38 @@ def test_extract_run_pulls_upstream_entries_but_not_another_template(
     do_push(artifacts)
     other = tmp_path / "other"
     config = tmp_path / "oct.yaml"
-    config.write_text('version: 0\nmatrix:\n  dates:\n    - {months: "2024-10..2024-10"}\n'
-                      "  granularities: [country]\n")
+    config.write_text(
+        'version: 0\nmatrix:\n  dates:\n    - {months: "2024-10..2024-10"}\n'
+        "  granularities: [country]\n"
+    )
     # the dry run asks the remote first: the held entry is priced at 0 bytes, no query
-    proc = iqb("extract", "run", "-c", str(config), "--artifacts", str(other), "--dry-run",
-               "--remote", bucket.manifest_http, "--allow-http")
+    proc = iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--artifacts",
+        str(other),
+        "--dry-run",
+        "--remote",
+        bucket.manifest_http,
+        "--allow-http",
+    )
     assert re.search(r"would pull\s*│\s*1\s*│", proc.stdout), proc.stdout
     assert "would run  uploads_by_country 2024-10-01..2024-11-01" in proc.stdout
     assert not (other / "cache").exists()
 
-    proc = iqb("extract", "run", "-c", str(config), "--artifacts", str(other),
-               "--remote", bucket.manifest_http, "--allow-http")
+    proc = iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--artifacts",
+        str(other),
+        "--remote",
+        bucket.manifest_http,
+        "--allow-http",
+    )
     assert re.search(r"pulled\s*│\s*1\s*│", proc.stdout), proc.stdout
     assert (other / OCT / "downloads_by_country" / "data.parquet").read_bytes() == (
         REAL_CACHE / "v1/20241001T000000Z/20241101T000000Z/downloads_by_country/data.parquet"
@@ -641,8 +844,7 @@ def test_extract_run_pulls_upstream_entries_but_not_another_template(
     assert states == {"downloads_by_country": "present", "uploads_by_country": "missing"}
 
 
-def test_push_refuses_a_publish_that_a_dbt_build_left_half_done(demo: Path,
-                                                                 bucket: Bucket) -> None:
+def test_push_refuses_a_publish_that_a_dbt_build_left_half_done(demo: Path, bucket: Bucket) -> None:
     committed = demo / "marts" / ".staging" / "some-invocation"
     committed.mkdir(parents=True)
     (committed / "COMMIT").write_text("some-invocation\n")

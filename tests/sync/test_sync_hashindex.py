@@ -103,7 +103,8 @@ def test_an_index_that_cannot_be_saved_is_not_an_error(tmp_path: Path) -> None:
 
 
 def test_status_over_thousands_of_unchanged_files_reads_none(
-        artifacts: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    artifacts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     months = [date(2000 + i // 12, i % 12 + 1, 1) for i in range(126)]
     manifest = Manifest()
     for i, start in enumerate(months):

@@ -80,22 +80,27 @@ def two_states(demo: Path, bucket: Bucket) -> tuple[PushReport, PushReport, dict
 
 
 def test_history_lists_both_states_newest_first_with_commit_and_counts(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
     a, b, a_tree = two_states
     assert a.state and b.state and a.state.id < b.state.id  # same second: B waited for a new id
     listed = history_json()
     assert [e["id"] for e in listed] == [b.state.id, a.state.id]
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                          text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     for entry, files in ((listed[1], a_tree), (listed[0], tree(demo))):
         assert set(entry) >= {"id", "published_at", "commit", "files", "bytes", "manifest_url"}
         assert entry["commit"] == head
         assert entry["files"] == len(files)
         assert entry["bytes"] == sum(len(v) for v in files.values())
-        assert entry["manifest_url"] == \
-            f"{bucket.server}/{bucket.name}/state/manifests/{entry['id']}.json"
-        assert datetime.fromisoformat(entry["published_at"]).strftime("%Y%m%dT%H%M%SZ") == \
-            entry["id"]
+        assert (
+            entry["manifest_url"]
+            == f"{bucket.server}/{bucket.name}/state/manifests/{entry['id']}.json"
+        )
+        assert (
+            datetime.fromisoformat(entry["published_at"]).strftime("%Y%m%dT%H%M%SZ") == entry["id"]
+        )
     assert [e["current"] for e in listed] == [True, False]
     # The kept copy of B is the very bytes of the current manifest (and of the local copy).
     current = requests.get(bucket.manifest_http, timeout=5).content
@@ -113,8 +118,8 @@ def test_history_lists_both_states_newest_first_with_commit_and_counts(
 
 
 def test_pull_of_an_older_state_gives_its_bytes(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict],
-        tmp_path: Path) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict], tmp_path: Path
+) -> None:
     a, _, a_tree = two_states
     url = History(remote()).url(a.state.id)  # type: ignore[union-attr]
     elsewhere = tmp_path / "restore-a"
@@ -124,41 +129,57 @@ def test_pull_of_an_older_state_gives_its_bytes(
     assert tree(elsewhere) != tree(demo)  # B really is different
     # The gs:// form (a private bucket) reads the same kept manifest with the client.
     private = tmp_path / "restore-a-gs"
-    proc = iqb("cache", "pull", f"gs://{bucket.name}/{History.name(a.state.id)}",  # type: ignore
-               "--artifacts", str(private))
+    proc = iqb(
+        "cache",
+        "pull",
+        f"gs://{bucket.name}/{History.name(a.state.id)}",  # type: ignore
+        "--artifacts",
+        str(private),
+    )
     assert proc.returncode == 0, proc.stderr
     assert tree(private) == a_tree
 
 
 def test_delete_after_b_keeps_the_objects_of_a(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict],
-        tmp_path: Path) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict], tmp_path: Path
+) -> None:
     a, _, a_tree = two_states
     a_manifest = History(remote()).read(a.state.id)  # type: ignore[union-attr]
     proc = iqb("sync", "push", "--allow-synthetic", "--delete", "--artifacts", str(demo))
     assert proc.returncode == 0, proc.stderr
     assert "deleted 0 object(s)" in proc.stdout  # without the kept A: its CHANGED would go
     assert a_manifest.files[CHANGED].url not in {
-        r.url for r in parse_manifest(requests.get(bucket.manifest_http, timeout=5).content,
-                                      "current").files.values()}
+        r.url
+        for r in parse_manifest(
+            requests.get(bucket.manifest_http, timeout=5).content, "current"
+        ).files.values()
+    }
     served = objects_served([r.url for r in a_manifest.files.values()])
     assert served == {r.url: r.sha256 for r in a_manifest.files.values()}
     elsewhere = tmp_path / "restore-a"
-    proc = iqb("cache", "pull", History(remote()).url(a.state.id),  # type: ignore[union-attr]
-               "--allow-http", "--artifacts", str(elsewhere))
+    proc = iqb(
+        "cache",
+        "pull",
+        History(remote()).url(a.state.id),  # type: ignore[union-attr]
+        "--allow-http",
+        "--artifacts",
+        str(elsewhere),
+    )
     assert proc.returncode == 0, proc.stderr
     assert tree(elsewhere) == a_tree
 
 
 def test_rollback_makes_a_plain_pull_give_a_again(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict],
-        tmp_path: Path) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict], tmp_path: Path
+) -> None:
     a, b, a_tree = two_states
     dry = iqb("sync", "rollback", a.state.id, "--dry-run", "--artifacts", str(demo))
     assert dry.returncode == 0, dry.stderr
     assert "0 file(s) come back, 2 go, 1 change" in dry.stdout
-    assert json.loads(requests.get(bucket.manifest_http, timeout=5).content)["state"]["id"] == \
-        b.state.id
+    assert (
+        json.loads(requests.get(bucket.manifest_http, timeout=5).content)["state"]["id"]
+        == b.state.id
+    )
 
     proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))
     assert proc.returncode == 0, proc.stderr
@@ -189,16 +210,22 @@ def test_rollback_makes_a_plain_pull_give_a_again(
     forward = iqb("sync", "rollback", b.state.id, "--artifacts", str(demo))
     assert forward.returncode == 0, forward.stderr
     other = tmp_path / "b-again"
-    assert iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts",
-               str(other)).returncode == 0
+    assert (
+        iqb(
+            "cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(other)
+        ).returncode
+        == 0
+    )
     assert tree(other) == tree(demo)
     # A push on top of a rollback says so, and how to undo it.
     forward_id = history_json()[0]["id"]
     (demo / CHANGED).write_text("{}")
     pushed = iqb("sync", "push", "--allow-synthetic", "--artifacts", str(demo))
     assert pushed.returncode == 0, pushed.stderr
-    assert (f"this push replaced state {forward_id}, a rollback to {b.state.id}; "
-            f"`iqb sync rollback {forward_id}` puts it back") in pushed.stderr
+    assert (
+        f"this push replaced state {forward_id}, a rollback to {b.state.id}; "
+        f"`iqb sync rollback {forward_id}` puts it back"
+    ) in pushed.stderr
 
 
 class _RivalFirst(GcsRemote):
@@ -217,7 +244,8 @@ class _RivalFirst(GcsRemote):
 
 
 def test_two_concurrent_rollbacks_one_wins_the_other_gets_a_clear_error(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
     a, b, _ = two_states
     root = demo
     # Bring a third state so that both rollbacks change something.
@@ -233,14 +261,19 @@ def test_two_concurrent_rollbacks_one_wins_the_other_gets_a_clear_error(
     assert current["id"] == winner.info.id and current["rollback_of"] == a.state.id
     # The loser's kept copy was removed again: the history holds only published states.
     listing = history(remote())
-    assert [e.info.id for e in listing.entries] == [winner.info.id, c.state.id, b.state.id,
-                                                    a.state.id]
+    assert [e.info.id for e in listing.entries] == [
+        winner.info.id,
+        c.state.id,
+        b.state.id,
+        a.state.id,
+    ]
     assert not listing.unpublished
     assert len(History(remote()).list()) == 4
 
 
 def test_a_push_racing_a_rollback_fails_cleanly_and_reruns_on_top(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
     a, _, _ = two_states
     (demo / CHANGED).write_text('{"fixed": true}')
     done: list[object] = []
@@ -256,12 +289,17 @@ def test_a_push_racing_a_rollback_fails_cleanly_and_reruns_on_top(
     assert len(history(remote()).entries) == 3 and not history(remote()).unpublished
     again = do_push(demo)
     assert again.published and again.state
-    assert json.loads(requests.get(bucket.manifest_http, timeout=5).content)["files"][CHANGED][
-        "sha256"] == hashlib.sha256(b'{"fixed": true}').hexdigest()
+    assert (
+        json.loads(requests.get(bucket.manifest_http, timeout=5).content)["files"][CHANGED][
+            "sha256"
+        ]
+        == hashlib.sha256(b'{"fixed": true}').hexdigest()
+    )
 
 
 def test_truly_concurrent_rollbacks_never_both_publish(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
     """Two threads released together: whatever the interleaving, no publish is lost silently."""
     a, b, _ = two_states
     (demo / CHANGED).write_text("{}")
@@ -291,7 +329,8 @@ def test_truly_concurrent_rollbacks_never_both_publish(
 
 
 def test_rollback_refuses_a_state_whose_objects_are_gone(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
     a, _, _ = two_states
     a_manifest = History(remote()).read(a.state.id)  # type: ignore[union-attr]
     victim = a_manifest.files[CHANGED].url.split(f"/{bucket.name}/", 1)[1]
@@ -320,12 +359,15 @@ def test_rollback_bad_input_is_one_readable_error(demo: Path, bucket: Bucket) ->
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert "bucket gs://no-such-bucket does not exist" in proc.stderr
         proc = iqb("sync", *args, env={"GCP_BUCKET": "No Such"})
-        assert proc.returncode == 2 and "GCP_BUCKET: 'No Such' is not a valid bucket name" in \
-            proc.stderr
+        assert (
+            proc.returncode == 2
+            and "GCP_BUCKET: 'No Such' is not a valid bucket name" in proc.stderr
+        )
 
 
 def test_history_reads_the_body_of_a_copy_without_metadata(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
     """A copy re-uploaded by hand (custom metadata lost) still shows its facts."""
     a, b, _ = two_states
     blob = bucket.client.bucket(bucket.name).blob(History.name(a.state.id))  # type: ignore
@@ -336,16 +378,21 @@ def test_history_reads_the_body_of_a_copy_without_metadata(
     assert kept[a.state.id].info is None and kept[b.state.id].info is not None  # type: ignore
     listed = history_json()
     assert [(e["id"], e["files"], e["bytes"]) for e in listed] == [
-        (s.id, s.files, s.bytes) for s in (b.state, a.state)]  # type: ignore[union-attr]
+        (s.id, s.files, s.bytes) for s in (b.state, a.state)
+    ]  # type: ignore[union-attr]
 
 
 def test_history_leaves_out_a_copy_whose_push_never_published(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
     """A push killed between keeping its copy and publishing: the copy is off the chain."""
     _, b, _ = two_states
     current, _ = read_published(remote())
-    info = describe_state(current, previous=b.state.id,  # type: ignore[union-attr]
-                          now=datetime.now(UTC) + timedelta(seconds=5))
+    info = describe_state(
+        current,
+        previous=b.state.id,  # type: ignore[union-attr]
+        now=datetime.now(UTC) + timedelta(seconds=5),
+    )
     assert History(remote()).keep(document(current, info.to_json()), info) is not None
     listing = history(remote())
     assert listing.entries[0].info.id == b.state.id  # type: ignore[union-attr]
@@ -357,7 +404,8 @@ def test_history_leaves_out_a_copy_whose_push_never_published(
 
 
 def test_retention_prunes_old_states_then_the_objects_only_they_named(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
     a, b, _ = two_states
     a_manifest = History(remote()).read(a.state.id)  # type: ignore[union-attr]
     (demo / CHANGED).write_text("{}")
@@ -374,23 +422,33 @@ def test_retention_prunes_old_states_then_the_objects_only_they_named(
     served = objects_served([r.url for r in b_manifest.files.values()])
     assert served == {r.url: r.sha256 for r in b_manifest.files.values()}
     # The default retention (30 days, last 10) keeps everything that is left.
-    kept = apply_retention(remote(), current=c.state.id, keep_days=30,  # type: ignore
-                           keep_last=10, dry_run=True)
+    kept = apply_retention(
+        remote(),
+        current=c.state.id,
+        keep_days=30,  # type: ignore
+        keep_last=10,
+        dry_run=True,
+    )
     assert kept.pruned == []
 
 
 def test_a_kept_copy_that_cannot_be_read_stops_delete(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
     a, _, _ = two_states
     name = History.name(a.state.id)  # type: ignore[union-attr]
     blob = bucket.client.bucket(bucket.name).blob(name)
     blob.upload_from_string(b"not json")  # someone overwrote it by hand
     before = bucket.objects()
-    with pytest.raises(SyncError, match=f"kept state {a.state.id} cannot be read"  # type: ignore
-                       r"(.|\n)*no object was deleted(.|\n)*not JSON"):
+    with pytest.raises(
+        SyncError,
+        match=f"kept state {a.state.id} cannot be read"  # type: ignore
+        r"(.|\n)*no object was deleted(.|\n)*not JSON",
+    ):
         do_push(demo, delete=True)
-    assert {k: v for k, v in bucket.objects().items() if k.startswith("objects/")} == \
-        {k: v for k, v in before.items() if k.startswith("objects/")}
+    assert {k: v for k, v in bucket.objects().items() if k.startswith("objects/")} == {
+        k: v for k, v in before.items() if k.startswith("objects/")
+    }
 
 
 def test_select_prunable_keeps_the_last_n_the_young_and_the_current() -> None:
@@ -399,21 +457,22 @@ def test_select_prunable_keeps_the_last_n_the_young_and_the_current() -> None:
     prunable = select_prunable(ids, now, keep_days=30, keep_last=10)
     assert prunable == ids[16:]  # days 32..58: older than 30 days and beyond the newest 10
     assert select_prunable(ids, now, keep_days=0, keep_last=20) == ids[20:]
-    assert select_prunable(ids, now, keep_days=0, keep_last=1, protect={ids[-1]}) == \
-        ids[1:-1]
+    assert select_prunable(ids, now, keep_days=0, keep_last=1, protect={ids[-1]}) == ids[1:-1]
     assert select_prunable(ids[:5], now, keep_days=0, keep_last=10) == []
 
 
 def test_commit_is_unknown_without_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                          text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert repo_commit() == head
     monkeypatch.setenv("PATH", str(tmp_path))  # no git to be found
     assert repo_commit() == "unknown"
 
 
 def test_kept_manifest_still_parses_as_an_upstream_manifest(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
     a, _, _ = two_states
     data = requests.get(History(remote()).url(a.state.id), timeout=5).content  # type: ignore
     doc = json.loads(data)
@@ -432,8 +491,8 @@ def test_publish_state_gives_each_state_its_own_id(demo: Path, bucket: Bucket) -
 
 
 def test_a_garbage_current_manifest_can_still_be_listed_and_rolled_back(
-        demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict],
-        tmp_path: Path) -> None:
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict], tmp_path: Path
+) -> None:
     """The worst bad publish: state/manifest.json is not a manifest at all."""
     a, b, a_tree = two_states
     bucket.client.bucket(bucket.name).blob(MANIFEST_KEY).upload_from_string(b"<html>oops")
@@ -443,14 +502,19 @@ def test_a_garbage_current_manifest_can_still_be_listed_and_rolled_back(
     assert listed.returncode == 0, listed.stderr
     assert "the current manifest is unusable" in listed.stderr
     assert [(e["id"], e["current"]) for e in json.loads(listed.stdout)] == [
-        (b.state.id, False), (a.state.id, False)]  # type: ignore[union-attr]
+        (b.state.id, False),
+        (a.state.id, False),
+    ]  # type: ignore[union-attr]
     proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))  # type: ignore
     assert proc.returncode == 0, proc.stderr
     assert "is replaced whole" in proc.stderr
     fresh = tmp_path / "fresh"
-    assert iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts",
-               str(fresh)).returncode == 0
+    assert (
+        iqb(
+            "cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(fresh)
+        ).returncode
+        == 0
+    )
     assert tree(fresh) == a_tree
     newest = history_json()[0]
     assert newest["current"] and newest["rollback_of"] == a.state.id  # type: ignore
-

@@ -28,10 +28,13 @@ SCRIPT = str(REPO / "sync_artifacts.sh")
 OCT = "cache/v1/20241001T000000Z/20241101T000000Z"
 
 
-def test_synthetic_entries_are_refused_unless_allowed(demo: Path, bucket: Bucket,
-                                                      tmp_path: Path) -> None:
-    for cmd in ([SCRIPT, "--artifacts", str(demo)],
-                [str(Path(iqb.__globals__["IQB"])), "sync", "push", "--artifacts", str(demo)]):
+def test_synthetic_entries_are_refused_unless_allowed(
+    demo: Path, bucket: Bucket, tmp_path: Path
+) -> None:
+    for cmd in (
+        [SCRIPT, "--artifacts", str(demo)],
+        [str(Path(iqb.__globals__["IQB"])), "sync", "push", "--artifacts", str(demo)],
+    ):
         proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2, proc.stderr
         assert "24 cache entries are synthetic" in proc.stderr
@@ -45,51 +48,83 @@ def test_synthetic_entries_are_refused_unless_allowed(demo: Path, bucket: Bucket
     # real (upstream) entries are not synthetic: they go without the flag
     real = tmp_path / "real"
     shutil.copytree(REAL_CACHE, real / "cache")
-    proc = subprocess.run([SCRIPT, "--artifacts", str(real)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [SCRIPT, "--artifacts", str(real)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert "uploaded 4 file(s)" in proc.stdout
-    proc = subprocess.run([SCRIPT, "--allow-synthetic", "--artifacts", str(demo)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [SCRIPT, "--allow-synthetic", "--artifacts", str(demo)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "uploaded 48 file(s)" in proc.stdout
 
 
 def test_the_environment_beats_dotenv_and_dry_run_names_the_target(
-        demo: Path, bucket: Bucket, tmp_path: Path) -> None:
+    demo: Path, bucket: Bucket, tmp_path: Path
+) -> None:
     (tmp_path / ".env").write_text("GCP_PROJECT=from-dotenv\nGCP_BUCKET=bucket-a-from-dotenv\n")
-    proc = subprocess.run([SCRIPT, "--allow-synthetic", "--dry-run", "--artifacts", str(demo)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "COLUMNS": "250"})
+    proc = subprocess.run(
+        [SCRIPT, "--allow-synthetic", "--dry-run", "--artifacts", str(demo)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "250"},
+    )
     assert proc.returncode == 0, proc.stderr
-    assert (f"dry run: would push {demo} to gs://{bucket.name} (bucket from environment), "
-            "project iqb-test (from environment)") in proc.stdout
-    proc = subprocess.run([SCRIPT, "--allow-synthetic", "--artifacts", str(demo)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (
+        f"dry run: would push {demo} to gs://{bucket.name} (bucket from environment), "
+        "project iqb-test (from environment)"
+    ) in proc.stdout
+    proc = subprocess.run(
+        [SCRIPT, "--allow-synthetic", "--artifacts", str(demo)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"/{bucket.name}/state/manifest.json" in proc.stdout and "bucket-a" not in proc.stdout
     assert len(bucket.objects()) == 50  # 48 files, the manifest and its kept copy, there
     # without the environment, .env is used (and the dry run says so)
     env = {k: v for k, v in os.environ.items() if k not in ("GCP_BUCKET", "GCP_PROJECT")}
     (tmp_path / ".env").write_text(f"GCP_PROJECT=from-dotenv\nGCP_BUCKET={bucket.name}\n")
-    proc = subprocess.run([SCRIPT, "--allow-synthetic", "--dry-run", "--artifacts", str(demo)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={**env, "COLUMNS": "250"})
+    proc = subprocess.run(
+        [SCRIPT, "--allow-synthetic", "--dry-run", "--artifacts", str(demo)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "COLUMNS": "250"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "(bucket from .env), project from-dotenv (from .env)" in proc.stdout
 
 
 def test_no_secret_in_any_message_or_log(demo: Path, bucket: Bucket, tmp_path: Path) -> None:
     push(demo, GcsRemote.from_env(FAST), allow_synthetic=True)
-    manifest = parse_manifest(bucket.client.bucket(bucket.name).blob(MANIFEST_KEY)
-                              .download_as_bytes(), "m")
+    manifest = parse_manifest(
+        bucket.client.bucket(bucket.name).blob(MANIFEST_KEY).download_as_bytes(), "m"
+    )
     host = bucket.server.removeprefix("http://")
     # every URL with credentials: user-info and token parameters (the server ignores them)
-    doc = {"v": 0, "files": {
-        k: {"sha256": r.sha256, "size": r.size,
-            "url": r.url.replace("http://", "http://alice:pw-SECRET1@")
-            + "?access_token=tok-SECRET2&X-Goog-Signature=sig-SECRET3"}
-        for k, r in manifest.files.items()}}
+    doc = {
+        "v": 0,
+        "files": {
+            k: {
+                "sha256": r.sha256,
+                "size": r.size,
+                "url": r.url.replace("http://", "http://alice:pw-SECRET1@")
+                + "?access_token=tok-SECRET2&X-Goog-Signature=sig-SECRET3",
+            }
+            for k, r in manifest.files.items()
+        },
+    }
     # and one file whose bytes are wrong, so that its URL appears in an error message
     first = sorted(doc["files"])[0]
     doc["files"][first]["sha256"] = "0" * 64
@@ -104,14 +139,21 @@ def test_no_secret_in_any_message_or_log(demo: Path, bucket: Bucket, tmp_path: P
     for text in (proc.stdout, proc.stderr, logs):
         assert "SECRET" not in text
     # a manifest URL with credentials, on a dead port: the message names it, masked
-    proc = iqb("cache", "pull", f"http://bob:pw-SECRET4@{host.split(':')[0]}:9/m.json"
-               "?token=SECRET5", "--allow-http", "--artifacts", str(other))
+    proc = iqb(
+        "cache",
+        "pull",
+        f"http://bob:pw-SECRET4@{host.split(':')[0]}:9/m.json?token=SECRET5",
+        "--allow-http",
+        "--artifacts",
+        str(other),
+    )
     assert proc.returncode == 2 and "http://***@127.0.0.1:9/m.json?token=***" in proc.stderr
     assert "SECRET" not in proc.stderr + proc.stdout
 
 
-def test_a_killed_pull_leaves_no_temp_file_after_the_next_one(demo: Path, bucket: Bucket,
-                                                              tmp_path: Path) -> None:
+def test_a_killed_pull_leaves_no_temp_file_after_the_next_one(
+    demo: Path, bucket: Bucket, tmp_path: Path
+) -> None:
     (demo / "marts").mkdir()
     (demo / "marts" / "quality_by_country.parquet").write_bytes(os.urandom(4096))
     (demo / "read_only").mkdir()
@@ -119,10 +161,12 @@ def test_a_killed_pull_leaves_no_temp_file_after_the_next_one(demo: Path, bucket
     push(demo, GcsRemote.from_env(FAST), allow_synthetic=True)
     other = tmp_path / "other"
     # what a pull killed mid-write leaves (atomic_path's hidden temp names), in each tree
-    leftovers = [other / "marts" / ".quality_by_country.parquet.k1ll3d01.tmp",
-                 other / "read_only" / ".iqb_20241101T000000Z.duckdb.k1ll3d02.tmp",
-                 other / OCT / "uploads_by_country" / ".data.parquet.k1ll3d03.tmp",
-                 other / "marts" / ".some_old_mart.parquet.k1ll3d04.tmp"]  # no longer listed
+    leftovers = [
+        other / "marts" / ".quality_by_country.parquet.k1ll3d01.tmp",
+        other / "read_only" / ".iqb_20241101T000000Z.duckdb.k1ll3d02.tmp",
+        other / OCT / "uploads_by_country" / ".data.parquet.k1ll3d03.tmp",
+        other / "marts" / ".some_old_mart.parquet.k1ll3d04.tmp",
+    ]  # no longer listed
     for p in leftovers:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(b"half a file")
@@ -130,12 +174,12 @@ def test_a_killed_pull_leaves_no_temp_file_after_the_next_one(demo: Path, bucket
     busy = other / "marts" / ".busy.parquet.r4nn1ng0.tmp"
     busy.write_bytes(b"being written")
     with lock_for_file(other / "marts" / "busy.parquet", other):
-        proc = iqb("cache", "pull", bucket.manifest_http, "--allow-http",
-                   "--artifacts", str(other))
+        proc = iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(other))
     assert proc.returncode == 0, proc.stderr
     assert [p for p in leftovers if p.exists()] == []
     assert busy.exists()
     busy.unlink()
+
     def published(root: Path) -> dict[str, bytes]:
         return {k: v for k, v in tree(root, "").items() if not k.startswith("state/")}
 
@@ -143,7 +187,8 @@ def test_a_killed_pull_leaves_no_temp_file_after_the_next_one(demo: Path, bucket
 
 
 def test_a_dead_or_unknown_host_fails_a_pull_within_seconds(
-        demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with fake_gcs() as server:
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
         monkeypatch.setenv("GCP_PROJECT", "iqb-test")
@@ -151,18 +196,21 @@ def test_a_dead_or_unknown_host_fails_a_pull_within_seconds(
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
-        storage.Client(project="iqb-test", credentials=AnonymousCredentials()).create_bucket(
-            "dead")
+        storage.Client(project="iqb-test", credentials=AnonymousCredentials()).create_bucket("dead")
         push(demo, GcsRemote.from_env(FAST), allow_synthetic=True)
         manifest_file = tmp_path / "m.json"
-        manifest_file.write_bytes(storage.Client(
-            project="iqb-test", credentials=AnonymousCredentials()).bucket("dead").blob(
-                MANIFEST_KEY).download_as_bytes())
+        manifest_file.write_bytes(
+            storage.Client(project="iqb-test", credentials=AnonymousCredentials())
+            .bucket("dead")
+            .blob(MANIFEST_KEY)
+            .download_as_bytes()
+        )
         server.stop()
     # default retry deadline (30 s per file, 48 files): the dead host is found once, at once
     t0 = time.monotonic()
-    proc = iqb("cache", "pull", str(manifest_file), "--allow-http",
-               "--artifacts", str(tmp_path / "other"))
+    proc = iqb(
+        "cache", "pull", str(manifest_file), "--allow-http", "--artifacts", str(tmp_path / "other")
+    )
     assert time.monotonic() - t0 < 10
     assert proc.returncode == 2
     assert proc.stderr.count("error:") == 1 and "Connection refused" in proc.stderr
@@ -182,8 +230,9 @@ def test_a_dead_or_unknown_host_fails_a_pull_within_seconds(
     assert time.monotonic() - t0 < 2
 
 
-def test_pull_refuses_a_stats_json_that_is_not_an_object(bucket: Bucket, artifacts: Path,
-                                                         tmp_path: Path) -> None:
+def test_pull_refuses_a_stats_json_that_is_not_an_object(
+    bucket: Bucket, artifacts: Path, tmp_path: Path
+) -> None:
     shutil.copytree(REAL_CACHE, artifacts / "cache")
     (artifacts / OCT / "uploads_by_country" / "stats.json").write_text("[1, 2]")
     push(artifacts, GcsRemote.from_env(FAST))
@@ -192,27 +241,31 @@ def test_pull_refuses_a_stats_json_that_is_not_an_object(bucket: Bucket, artifac
     assert proc.returncode == 1
     assert "stats.json: the manifest's file is not a JSON object" in proc.stderr
     assert not (other / OCT / "uploads_by_country").exists() or not any(
-        (other / OCT / "uploads_by_country").iterdir())
+        (other / OCT / "uploads_by_country").iterdir()
+    )
     assert (other / OCT / "downloads_by_country" / "data.parquet").exists()
 
 
 ODD = "it's {odd} [dir] $HOME"
 
 
-def test_artifacts_paths_with_quotes_braces_and_spaces_work(bucket: Bucket,
-                                                            tmp_path: Path) -> None:
+def test_artifacts_paths_with_quotes_braces_and_spaces_work(bucket: Bucket, tmp_path: Path) -> None:
     root = tmp_path / ODD / "artifacts"
-    for args in (["sample", "-c", str(DEMO_CONFIG), "--rows", "5000"],
-                 ["extract", "run", "-c", str(DEMO_CONFIG)],
-                 ["cache", "status", "-c", str(DEMO_CONFIG)],
-                 ["cache", "verify"],
-                 ["cache", "usage"],
-                 ["sync", "push", "--allow-synthetic"]):
+    for args in (
+        ["sample", "-c", str(DEMO_CONFIG), "--rows", "5000"],
+        ["extract", "run", "-c", str(DEMO_CONFIG)],
+        ["cache", "status", "-c", str(DEMO_CONFIG)],
+        ["cache", "verify"],
+        ["cache", "usage"],
+        ["sync", "push", "--allow-synthetic"],
+    ):
         proc = iqb(*args, "--artifacts", str(root))
         assert proc.returncode == 0, (args, proc.stderr)
         assert "Traceback" not in proc.stderr
-    assert "24 present" in iqb("cache", "status", "-c", str(DEMO_CONFIG),
-                               "--artifacts", str(root)).stdout
+    assert (
+        "24 present"
+        in iqb("cache", "status", "-c", str(DEMO_CONFIG), "--artifacts", str(root)).stdout
+    )
     other = tmp_path / f"{ODD} 2" / "artifacts"
     proc = iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(other))
     assert proc.returncode == 0, proc.stderr
@@ -222,22 +275,36 @@ def test_artifacts_paths_with_quotes_braces_and_spaces_work(bucket: Bucket,
     assert Entry  # the layout is the same under any root
 
 
-def test_a_pull_over_hand_copied_upstream_files_records_them_as_verified(
-        artifacts: Path) -> None:
+def test_a_pull_over_hand_copied_upstream_files_records_them_as_verified(artifacts: Path) -> None:
     """M-Lab's real entries copied in by hand are unverified; a pull of M-Lab's real
     manifest finds them with its hashes (nothing to download, no network) and records it."""
     shutil.copytree(REAL_CACHE, artifacts / "cache")
     config = REPO / "pipeline.demo.yaml"
-    before = json.loads(iqb("cache", "status", "-c", str(config), "--json",
-                            "--artifacts", str(artifacts)).stdout)["counts"]
+    before = json.loads(
+        iqb("cache", "status", "-c", str(config), "--json", "--artifacts", str(artifacts)).stdout
+    )["counts"]
     assert before == {"unverified": 2, "missing": 22}
-    proc = iqb("cache", "pull", str(REPO / "tests/fixtures/manifests/mlab-bucket-manifest.json"),
-               "--granularity", "country", "--start", "2024-10", "--end", "2024-11",
-               "--artifacts", str(artifacts))
+    proc = iqb(
+        "cache",
+        "pull",
+        str(REPO / "tests/fixtures/manifests/mlab-bucket-manifest.json"),
+        "--granularity",
+        "country",
+        "--start",
+        "2024-10",
+        "--end",
+        "2024-11",
+        "--artifacts",
+        str(artifacts),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "downloaded 0 file(s), 0.0 MB; 4 already here" in proc.stdout
-    after = json.loads(iqb("cache", "status", "-c", str(config), "--json",
-                           "--artifacts", str(artifacts)).stdout)["counts"]
+    after = json.loads(
+        iqb("cache", "status", "-c", str(config), "--json", "--artifacts", str(artifacts)).stdout
+    )["counts"]
     assert after == {"present": 2, "missing": 22}
-    assert tree(artifacts) == {f"cache/{p.relative_to(REAL_CACHE).as_posix()}": p.read_bytes()
-                               for p in REAL_CACHE.rglob("*") if p.is_file()}  # untouched
+    assert tree(artifacts) == {
+        f"cache/{p.relative_to(REAL_CACHE).as_posix()}": p.read_bytes()
+        for p in REAL_CACHE.rglob("*")
+        if p.is_file()
+    }  # untouched

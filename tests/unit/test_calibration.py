@@ -30,8 +30,9 @@ MIN_ROWS = 20_000
 def extracted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("calibration")
     write_sample(root, [OCT], rows=DEFAULT_ROWS, seed=0)
-    entries = [Entry(DATASETS_BY_NAME[n], OCT, NOV)
-               for n in ("downloads_by_country", "uploads_by_country")]
+    entries = [
+        Entry(DATASETS_BY_NAME[n], OCT, NOV) for n in ("downloads_by_country", "uploads_by_country")
+    ]
     summary = run_matrix(entries, DuckDBEngine(root), root, RunOptions())
     assert [r.outcome for r in summary.reports] == [Outcome.DONE, Outcome.DONE], summary.reports
     return root
@@ -41,18 +42,26 @@ def rows_by_country(path: Path) -> dict[str, dict]:
     return {r["country_code"]: r for r in pq.read_table(path).to_pylist()}
 
 
-@pytest.mark.parametrize(("dataset", "columns"), [
-    ("downloads_by_country", ("download_p50", "download_p95", "latency_p95")),
-    ("uploads_by_country", ("upload_p95",)),
-])
-def test_country_percentiles_match_real_october_2024(extracted: Path, dataset: str,
-                                                     columns: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("dataset", "columns"),
+    [
+        ("downloads_by_country", ("download_p50", "download_p95", "latency_p95")),
+        ("uploads_by_country", ("upload_p95",)),
+    ],
+)
+def test_country_percentiles_match_real_october_2024(
+    extracted: Path, dataset: str, columns: tuple[str, ...]
+) -> None:
     real = rows_by_country(REAL_DIR / dataset / "data.parquet")
     ours = rows_by_country(Entry(DATASETS_BY_NAME[dataset], OCT, NOV).data_path(extracted))
     big = [cc for cc, row in ours.items() if row["sample_count"] >= MIN_ROWS]
     assert 12 <= len(big) <= 20, big  # about fifteen countries in a two-million-row sample
-    off = {(cc, col): ours[cc][col] / real[cc][col] - 1
-           for cc in big for col in columns if real[cc][col]}
+    off = {
+        (cc, col): ours[cc][col] / real[cc][col] - 1
+        for cc in big
+        for col in columns
+        if real[cc][col]
+    }
     worst = max(off.items(), key=lambda kv: abs(kv[1]))
     assert abs(worst[1]) <= TOLERANCE, f"worst: {worst}"
 

@@ -13,8 +13,7 @@ IQB = Path(sys.executable).with_name("iqb")
 
 def run(*args: str) -> str:
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # as a user's pipe has it
-    proc = subprocess.run([str(IQB), *args], capture_output=True, text=True, env=env,
-                          timeout=60)
+    proc = subprocess.run([str(IQB), *args], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -25,7 +24,11 @@ def test_version() -> None:
 
 def test_piped_help_names_every_option_and_variable_whole() -> None:
     text = run("extract", "run", "--help")
-    for name in ("--maximum-bytes-billed", "--price-per-tib", "IQB_REMOTE_MANIFEST",
-                 "IQB_ARTIFACTS"):
+    for name in (
+        "--maximum-bytes-billed",
+        "--price-per-tib",
+        "IQB_REMOTE_MANIFEST",
+        "IQB_ARTIFACTS",
+    ):
         assert name in text, name
     assert "…" not in text

@@ -93,22 +93,32 @@ def test_all_twelve_datasets_have_their_exact_schema(workspace: Path) -> None:
                 ordered = sorted(values, reverse=metric in ("latency", "loss"))
                 assert values == ordered, (d.name, metric, values)  # the polarity convention
         stats = json.loads(entry(d.name).stats_path(workspace).read_text())
-        for field in ("query_start_time", "query_duration_seconds", "template_hash",
-                      "total_bytes_processed", "total_bytes_billed"):
+        for field in (
+            "query_start_time",
+            "query_duration_seconds",
+            "template_hash",
+            "total_bytes_processed",
+            "total_bytes_billed",
+        ):
             assert field in stats
         assert stats["rows"] == table.num_rows
         assert stats["engine"] == "duckdb" and stats["schema_version"] == 1
     # Every level sums to the same number of measurements as its coarser level or fewer
     country = pq.read_table(entry("downloads_by_country").data_path(workspace))
     city = pq.read_table(entry("downloads_by_country_city").data_path(workspace))
-    assert 0 < sum(city.column("sample_count").to_pylist()) < sum(
-        country.column("sample_count").to_pylist())  # rows with a NULL city are left out
+    assert (
+        0
+        < sum(city.column("sample_count").to_pylist())
+        < sum(country.column("sample_count").to_pylist())
+    )  # rows with a NULL city are left out
 
 
-def test_a_month_without_raw_data_is_no_input_not_an_empty_entry(workspace: Path,
-                                                                    tmp_path: Path) -> None:
-    (tmp_path / "empty.yaml").write_text(ONE_MONTH.replace("2024-10-01", "2019-01-01")
-                                         .replace("2024-11-01", "2019-02-01"))
+def test_a_month_without_raw_data_is_no_input_not_an_empty_entry(
+    workspace: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "empty.yaml").write_text(
+        ONE_MONTH.replace("2024-10-01", "2019-01-01").replace("2024-11-01", "2019-02-01")
+    )
     code, output = iqb("extract", "run", "--config", "empty.yaml")
     assert code == 1, output
     text = " ".join(output.split())
@@ -176,11 +186,14 @@ def test_dry_run_writes_nothing(workspace: Path) -> None:
     assert not (workspace / "cache").exists()
 
 
-def test_missing_raw_data_is_no_input_for_every_entry(tmp_path: Path, artifacts: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "pipeline.yaml").write_text(ONE_MONTH.replace("[country, country_asn, "
-                                                              "subdivision1, subdivision1_asn, "
-                                                              "city, city_asn]", "[country]"))
+def test_missing_raw_data_is_no_input_for_every_entry(
+    tmp_path: Path, artifacts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pipeline.yaml").write_text(
+        ONE_MONTH.replace(
+            "[country, country_asn, subdivision1, subdivision1_asn, city, city_asn]", "[country]"
+        )
+    )
     monkeypatch.chdir(tmp_path)
     code, output = iqb("extract", "run")
     assert code == 1
@@ -222,8 +235,9 @@ print("finished", flush=True)
 
 def test_a_writer_killed_mid_write_leaves_nothing_visible(workspace: Path) -> None:
     target = entry("downloads_by_country_city_asn")
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(workspace)], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(workspace)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "writing"
     time.sleep(0.3)
@@ -247,15 +261,25 @@ def test_a_writer_killed_mid_write_leaves_nothing_visible(workspace: Path) -> No
 def test_concurrent_runs_write_each_entry_once(workspace: Path, tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "extract.cli", "extract", "run", "--jobs", "2"]
     env = {**os.environ, "IQB_ARTIFACTS": str(workspace)}
-    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     for d in DATASETS:
         assert entry_state(entry(d.name), workspace) == EntryState.PRESENT
-    starts = {json.loads(entry(d.name).stats_path(workspace).read_text())["query_start_time"]
-              for d in DATASETS}
+    starts = {
+        json.loads(entry(d.name).stats_path(workspace).read_text())["query_start_time"]
+        for d in DATASETS
+    }
     assert len(starts) == 12  # each entry was run by exactly one of the two processes
-    done = sum(int(line.split("│")[2]) for out in outputs for line in out.splitlines()
-               if line.startswith("│ done"))
+    done = sum(
+        int(line.split("│")[2])
+        for out in outputs
+        for line in out.splitlines()
+        if line.startswith("│ done")
+    )
     assert done == 12, outputs

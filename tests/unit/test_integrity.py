@@ -43,7 +43,8 @@ matrix:
 def iqb(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args))
     assert not isinstance(result.exception, Exception) or isinstance(
-        result.exception, SystemExit), result.exception  # never a traceback
+        result.exception, SystemExit
+    ), result.exception  # never a traceback
     return result.exit_code, result.output
 
 
@@ -89,7 +90,10 @@ def test_every_written_entry_records_what_its_file_is(built: Path) -> None:
     assert stats["size"] == data.stat().st_size
     assert stats["rows"] == pq.read_metadata(data).num_rows > 0
     assert (stats["dataset"], stats["period_start"], stats["period_end"]) == (
-        "downloads_by_country", "2024-10-01", "2024-11-01")
+        "downloads_by_country",
+        "2024-10-01",
+        "2024-11-01",
+    )
     assert stats["source"]["kind"] == SYNTHETIC and stats["source"]["engine"] == "duckdb"
     assert stats["source"]["files"] == ["raw/unified_downloads/2024-10.parquet"]
     assert status_json()["counts"] == {"present": 4}
@@ -129,22 +133,30 @@ def test_a_file_from_another_period_is_corrupt(built: Path) -> None:
     assert "dataset 'uploads_by_country'" in state_of(status_json(), oct_)["reason"]
 
 
-@pytest.mark.parametrize(("content", "reason"), [
-    (None, "stats.json is missing"),
-    ("[1, 2]", "stats.json is not a JSON object (it holds a list)"),
-    ("{not json", "stats.json is not valid JSON"),
-    ("\"text\"", "stats.json is not a JSON object (it holds a str)"),
-])
-def test_a_broken_record_is_corrupt_for_every_command(built: Path, content: str | None,
-                                                      reason: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "stats.json is missing"),
+        ("[1, 2]", "stats.json is not a JSON object (it holds a list)"),
+        ("{not json", "stats.json is not valid JSON"),
+        ('"text"', "stats.json is not a JSON object (it holds a str)"),
+    ],
+)
+def test_a_broken_record_is_corrupt_for_every_command(
+    built: Path, content: str | None, reason: str
+) -> None:
     e = entry("downloads_by_country", SEP, OCT)
     if content is None:
         e.stats_path(built).unlink()
     else:
         e.stats_path(built).write_text(content)
     doc = status_json()
-    assert state_of(doc, e) == {"key": e.key, "state": "corrupt", "reason": reason,
-                                "source": "unknown"}
+    assert state_of(doc, e) == {
+        "key": e.key,
+        "state": "corrupt",
+        "reason": reason,
+        "source": "unknown",
+    }
     code, output = iqb("cache", "usage", "--json")
     assert code == 0, output
     code, output = iqb("cache", "verify")
@@ -204,17 +216,22 @@ def test_template_hash_ignores_comments_and_layout() -> None:
 
 
 def test_upstream_hashes_are_listed_with_their_provenance() -> None:
-    doc = json.loads((Path(__file__).resolve().parents[2] / "extract" / "templates"
-                      / "upstream_hashes.json").read_text())
+    doc = json.loads(
+        (
+            Path(__file__).resolve().parents[2] / "extract" / "templates" / "upstream_hashes.json"
+        ).read_text()
+    )
     assert "m-lab/iqb" in doc["source"] and "stats.json" in doc["comment"]
     for name in ("downloads_by_country", "uploads_by_country"):
-        real = json.loads((REAL / "v1/20241001T000000Z/20241101T000000Z" / name
-                           / "stats.json").read_text())
+        real = json.loads(
+            (REAL / "v1/20241001T000000Z/20241101T000000Z" / name / "stats.json").read_text()
+        )
         assert real["template_hash"] in doc["hashes"][name]
 
 
-def test_raw_files_without_the_sample_mark_are_raw(tmp_path: Path, sampled: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_raw_files_without_the_sample_mark_are_raw(
+    tmp_path: Path, sampled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The embedded engine over the user's own raw files: source.kind is raw, not synthetic."""
     root = tmp_path / "artifacts"
     for table in ("unified_downloads", "unified_uploads"):
@@ -226,8 +243,11 @@ def test_raw_files_without_the_sample_mark_are_raw(tmp_path: Path, sampled: Path
     code, output = iqb("extract", "run", "--config", str(tmp_path / "p.yaml"))
     assert code == 0, output
     stats = json.loads(entry("downloads_by_country").stats_path(root).read_text())
-    assert stats["source"] == {"kind": "raw", "engine": "duckdb",
-                               "files": ["raw/unified_downloads/mine.parquet"]}
+    assert stats["source"] == {
+        "kind": "raw",
+        "engine": "duckdb",
+        "files": ["raw/unified_downloads/mine.parquet"],
+    }
 
 
 class SlowDuckDB(DuckDBEngine):
@@ -246,8 +266,11 @@ class SlowDuckDB(DuckDBEngine):
 
 
 def test_two_forced_runs_at_once_query_each_entry_once(built: Path) -> None:
-    entries = [entry(n, s, e) for n in ("downloads_by_country", "uploads_by_country")
-               for s, e in ((SEP, OCT), (OCT, NOV))]
+    entries = [
+        entry(n, s, e)
+        for n in ("downloads_by_country", "uploads_by_country")
+        for s, e in ((SEP, OCT), (OCT, NOV))
+    ]
     engines = [SlowDuckDB(built), SlowDuckDB(built)]
     gate = threading.Barrier(2)
     summaries: list[Summary] = []
@@ -278,8 +301,9 @@ def test_a_forced_run_after_another_finished_runs_again(built: Path) -> None:
     assert json.loads(e.stats_path(built).read_text())["query_start_time"] != before
 
 
-def test_a_cached_run_reads_no_data_file_twice(built: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cached_run_reads_no_data_file_twice(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The runner checks entries through one saved hash index: unchanged files are not
     re-read on every run (a 2,460-entry cache would be read whole each time)."""
     import extract.cache.hashindex as hashindex
@@ -308,16 +332,23 @@ def test_entries_of_an_earlier_query_are_stale_and_listed_ones_current(built: Pa
     import hashlib
     import subprocess
 
-    doc = json.loads((Path(__file__).resolve().parents[2] / "extract" / "templates"
-                      / "previous_hashes.json").read_text())
+    doc = json.loads(
+        (
+            Path(__file__).resolve().parents[2] / "extract" / "templates" / "previous_hashes.json"
+        ).read_text()
+    )
     assert doc["hashes"] == {}
-    shown = subprocess.run(["git", "show", f"{doc['commit']}:extract/templates/"
-                            "downloads_by_country.sql"], capture_output=True, text=True,
-                           cwd=Path(__file__).resolve().parents[2])
+    shown = subprocess.run(
+        ["git", "show", f"{doc['commit']}:extract/templates/downloads_by_country.sql"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     if shown.returncode != 0:
         pytest.skip("no git history here")
     assert normalised_sql(shown.stdout) != normalised_sql(
-        template_text(DATASETS_BY_NAME["downloads_by_country"]))
+        template_text(DATASETS_BY_NAME["downloads_by_country"])
+    )
     e = entry("downloads_by_country")
     stats = json.loads(e.stats_path(built).read_text())
     stats["template_hash"] = hashlib.sha256(shown.stdout.encode()).hexdigest()

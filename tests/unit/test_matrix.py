@@ -44,8 +44,14 @@ def test_repo_configs_are_valid() -> None:
 
 
 def test_months_shorthand_expands_inclusive_and_crosses_years(tmp_path: Path) -> None:
-    m = load_matrix(write(tmp_path, GOOD_MATRIX.replace(
-        '- {start: "2024-10-01", end: "2024-11-01"}', '- months: "2024-11..2025-02"')))
+    m = load_matrix(
+        write(
+            tmp_path,
+            GOOD_MATRIX.replace(
+                '- {start: "2024-10-01", end: "2024-11-01"}', '- months: "2024-11..2025-02"'
+            ),
+        )
+    )
     assert [(p.start, p.end) for p in m.periods] == [
         (date(2024, 11, 1), date(2024, 12, 1)),
         (date(2024, 12, 1), date(2025, 1, 1)),
@@ -57,31 +63,51 @@ def test_months_shorthand_expands_inclusive_and_crosses_years(tmp_path: Path) ->
 def test_entries_follow_dataset_names(tmp_path: Path) -> None:
     m = load_matrix(write(tmp_path, GOOD_MATRIX.replace("[country]", "[city_asn, country]")))
     assert [e.dataset.name for e in m.entries()] == [
-        "downloads_by_country_city_asn", "uploads_by_country_city_asn",
-        "downloads_by_country", "uploads_by_country",
+        "downloads_by_country_city_asn",
+        "uploads_by_country_city_asn",
+        "downloads_by_country",
+        "uploads_by_country",
     ]
     assert m.entries()[0].key == (
-        "cache/v1/20241001T000000Z/20241101T000000Z/downloads_by_country_city_asn")
+        "cache/v1/20241001T000000Z/20241101T000000Z/downloads_by_country_city_asn"
+    )
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (GOOD_MATRIX.replace("[country]", "[country, town]"),
-     "matrix.granularities[1]: unknown granularity 'town'"),
-    (GOOD_MATRIX.replace('"2024-10-01"', '"2024-13-01"'),
-     "matrix.dates[0].start: '2024-13-01' is not a date"),
-    (GOOD_MATRIX.replace('end: "2024-11-01"', 'end: "2024-09-01"'),
-     "matrix.dates[0]: start 2024-10-01 is not before end 2024-09-01"),
-    (GOOD_MATRIX.replace("version: 0", "version: 2"), "version: 2 is not supported"),
-    (GOOD_MATRIX + "extra: 1\n", "extra: unknown key"),
-    (GOOD_MATRIX.replace("  granularities", "  granularity"), "matrix.granularity: unknown key"),
-    ("- just\n- a list\n", "top level: expected a mapping, got list"),
-    ("version: 0\nmatrix: [\n", "not valid YAML"),
-    (GOOD_MATRIX.replace('- {start: "2024-10-01", end: "2024-11-01"}',
-                         '- months: "2025-03..2025-01"'),
-     "matrix.dates[0].months: '2025-03..2025-01' is reversed"),
-    (GOOD_MATRIX.replace('end: "2024-11-01"', 'stop: "2024-11-01"'),
-     "matrix.dates[0].end: missing"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            GOOD_MATRIX.replace("[country]", "[country, town]"),
+            "matrix.granularities[1]: unknown granularity 'town'",
+        ),
+        (
+            GOOD_MATRIX.replace('"2024-10-01"', '"2024-13-01"'),
+            "matrix.dates[0].start: '2024-13-01' is not a date",
+        ),
+        (
+            GOOD_MATRIX.replace('end: "2024-11-01"', 'end: "2024-09-01"'),
+            "matrix.dates[0]: start 2024-10-01 is not before end 2024-09-01",
+        ),
+        (GOOD_MATRIX.replace("version: 0", "version: 2"), "version: 2 is not supported"),
+        (GOOD_MATRIX + "extra: 1\n", "extra: unknown key"),
+        (
+            GOOD_MATRIX.replace("  granularities", "  granularity"),
+            "matrix.granularity: unknown key",
+        ),
+        ("- just\n- a list\n", "top level: expected a mapping, got list"),
+        ("version: 0\nmatrix: [\n", "not valid YAML"),
+        (
+            GOOD_MATRIX.replace(
+                '- {start: "2024-10-01", end: "2024-11-01"}', '- months: "2025-03..2025-01"'
+            ),
+            "matrix.dates[0].months: '2025-03..2025-01' is reversed",
+        ),
+        (
+            GOOD_MATRIX.replace('end: "2024-11-01"', 'stop: "2024-11-01"'),
+            "matrix.dates[0].end: missing",
+        ),
+    ],
+)
 def test_each_bad_config_names_its_field(tmp_path: Path, text: str, expected: str) -> None:
     problems = problems_of(write(tmp_path, text))
     assert any(expected in p for p in problems), problems
@@ -100,8 +126,13 @@ matrix:
     problems = problems_of(write(tmp_path, text))
     assert len(problems) == 5, problems
     joined = "\n".join(problems)
-    for field in ("version", "colour", "matrix.dates[0]", "matrix.dates[1].start",
-                  "matrix.granularities[1]"):
+    for field in (
+        "version",
+        "colour",
+        "matrix.dates[0]",
+        "matrix.dates[1].start",
+        "matrix.granularities[1]",
+    ):
         assert field in joined
 
 
@@ -111,10 +142,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [["extract", "run"], ["cache", "status"], ["sample"]])
-def test_cli_exits_2_and_writes_nothing(tmp_path: Path, artifacts: Path,
-                                        command: list[str]) -> None:
-    bad = write(tmp_path, GOOD_MATRIX.replace("[country]", "[town]").replace("version: 0",
-                                                                             "version: 9"))
+def test_cli_exits_2_and_writes_nothing(
+    tmp_path: Path, artifacts: Path, command: list[str]
+) -> None:
+    bad = write(
+        tmp_path, GOOD_MATRIX.replace("[country]", "[town]").replace("version: 0", "version: 9")
+    )
     result = CliRunner().invoke(app, [*command, "--config", str(bad)])
     assert result.exit_code == 2, result.output
     assert "town" in result.output and "version" in result.output
@@ -122,22 +155,38 @@ def test_cli_exits_2_and_writes_nothing(tmp_path: Path, artifacts: Path,
     assert list(artifacts.iterdir()) == []
 
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
-    # unquoted, YAML reads a datetime: the time must not be dropped silently
-    ('start: "2024-10-01"', "start: 2024-10-01 12:00:00",
-     "matrix.dates[0].start: 2024-10-01 12:00:00 has a time of day"),
-    ('start: "2024-10-01"', 'start: "2024-10-01T12:00:00"',
-     "periods are whole days, without a time"),
-    ('start: "2024-10-01"', 'start: "0001-01-01"', "matrix.dates[0].start: year 1 is outside"),
-    ('end: "2024-11-01"', f'end: "{date.today().year + 2}-01-01"', "matrix.dates[0].end: year"),
-    ('- {start: "2024-10-01", end: "2024-11-01"}', '- {months: "2008-12..2009-02"}',
-     "matrix.dates[0].months: year 2008 is outside 2009.."),
-    ("[country]", "[[country]]",
-     "matrix.granularities[0]: expected a granularity name, got a list"),
-    ("[country]", "[{country: 1}]", "matrix.granularities[0]: expected a granularity name"),
-])
-def test_edge_cases_are_errors_with_their_field(tmp_path: Path, old: str, new: str,
-                                                 expected: str) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # unquoted, YAML reads a datetime: the time must not be dropped silently
+        (
+            'start: "2024-10-01"',
+            "start: 2024-10-01 12:00:00",
+            "matrix.dates[0].start: 2024-10-01 12:00:00 has a time of day",
+        ),
+        (
+            'start: "2024-10-01"',
+            'start: "2024-10-01T12:00:00"',
+            "periods are whole days, without a time",
+        ),
+        ('start: "2024-10-01"', 'start: "0001-01-01"', "matrix.dates[0].start: year 1 is outside"),
+        ('end: "2024-11-01"', f'end: "{date.today().year + 2}-01-01"', "matrix.dates[0].end: year"),
+        (
+            '- {start: "2024-10-01", end: "2024-11-01"}',
+            '- {months: "2008-12..2009-02"}',
+            "matrix.dates[0].months: year 2008 is outside 2009..",
+        ),
+        (
+            "[country]",
+            "[[country]]",
+            "matrix.granularities[0]: expected a granularity name, got a list",
+        ),
+        ("[country]", "[{country: 1}]", "matrix.granularities[0]: expected a granularity name"),
+    ],
+)
+def test_edge_cases_are_errors_with_their_field(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
     assert old in GOOD_MATRIX
     problems = problems_of(write(tmp_path, GOOD_MATRIX.replace(old, new)))
     assert any(expected in p for p in problems), problems
@@ -145,7 +194,8 @@ def test_edge_cases_are_errors_with_their_field(tmp_path: Path, old: str, new: s
 
 def test_first_and_last_allowed_years_pass(tmp_path: Path) -> None:
     text = GOOD_MATRIX.replace('start: "2024-10-01"', 'start: "2009-01-01"').replace(
-        'end: "2024-11-01"', f'end: "{date.today().year + 1}-12-31"')
+        'end: "2024-11-01"', f'end: "{date.today().year + 1}-12-31"'
+    )
     m = load_matrix(write(tmp_path, text))
     assert m.periods[0].start == date(2009, 1, 1)
 
@@ -153,21 +203,27 @@ def test_first_and_last_allowed_years_pass(tmp_path: Path) -> None:
 def test_duplicated_key_is_an_error_not_last_wins(tmp_path: Path) -> None:
     text = GOOD_MATRIX + GOOD_MATRIX.split("\n", 1)[1].replace("[country]", "[city]")
     problems = problems_of(write(tmp_path, text))
-    assert problems == ["matrix: key written twice (lines 2 and 6); YAML would silently "
-                        "keep only the last"]
-    inner = GOOD_MATRIX.replace("  granularities: [country]",
-                                "  granularities: [country]\n  granularities: [city]")
+    assert problems == [
+        "matrix: key written twice (lines 2 and 6); YAML would silently keep only the last"
+    ]
+    inner = GOOD_MATRIX.replace(
+        "  granularities: [country]", "  granularities: [country]\n  granularities: [city]"
+    )
     assert "granularities: key written twice" in problems_of(write(tmp_path, inner))[0]
 
 
-@pytest.mark.parametrize("text", [
-    GOOD_MATRIX.replace('start: "2024-10-01"', "start: 2024-10-01 12:00:00"),
-    GOOD_MATRIX.replace('start: "2024-10-01"', 'start: "0001-01-01"'),
-    GOOD_MATRIX + "matrix: {}\n",
-    GOOD_MATRIX.replace("[country]", "[[country]]"),
-])
-def test_cli_edge_cases_exit_2_without_traceback(tmp_path: Path, artifacts: Path,
-                                                 text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD_MATRIX.replace('start: "2024-10-01"', "start: 2024-10-01 12:00:00"),
+        GOOD_MATRIX.replace('start: "2024-10-01"', 'start: "0001-01-01"'),
+        GOOD_MATRIX + "matrix: {}\n",
+        GOOD_MATRIX.replace("[country]", "[[country]]"),
+    ],
+)
+def test_cli_edge_cases_exit_2_without_traceback(
+    tmp_path: Path, artifacts: Path, text: str
+) -> None:
     result = CliRunner().invoke(app, ["extract", "run", "--config", str(write(tmp_path, text))])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and result.exception is not None  # SystemExit

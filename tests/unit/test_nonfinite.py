@@ -21,18 +21,34 @@ from extract.sample.generate import RAW_SCHEMA
 
 OCT, NOV = date(2024, 10, 1), date(2024, 11, 1)
 GOOD = [(10.0, 20.0, 0.0), (20.0, 30.0, 0.01), (30.0, 40.0, 0.02)]
-BAD = [(math.nan, 20.0, 0.0), (math.inf, 20.0, 0.0), (-5.0, 20.0, 0.0),
-       (10.0, math.nan, 0.0), (10.0, -math.inf, 0.0), (10.0, -1.0, 0.0),
-       (10.0, 20.0, math.nan), (10.0, 20.0, 1.5), (10.0, 20.0, -0.1)]
+BAD = [
+    (math.nan, 20.0, 0.0),
+    (math.inf, 20.0, 0.0),
+    (-5.0, 20.0, 0.0),
+    (10.0, math.nan, 0.0),
+    (10.0, -math.inf, 0.0),
+    (10.0, -1.0, 0.0),
+    (10.0, 20.0, math.nan),
+    (10.0, 20.0, 1.5),
+    (10.0, 20.0, -0.1),
+]
 
 
 def write_raw(root: Path, table: str, rows: list[tuple[float, float, float]]) -> None:
-    geo = {"CountryCode": "ZA", "Subdivision1ISOCode": "ZA-GP",
-           "Subdivision1Name": "Gauteng", "city": "Johannesburg"}
-    records = [{"date": date(2024, 10, 15), "client": {"Geo": geo, "Network": {
-        "ASNumber": 1, "ASName": "AS one"}}, "a": {"MeanThroughputMbps": down,
-                                                  "MinRTT": rtt, "LossRate": loss}}
-               for down, rtt, loss in rows]
+    geo = {
+        "CountryCode": "ZA",
+        "Subdivision1ISOCode": "ZA-GP",
+        "Subdivision1Name": "Gauteng",
+        "city": "Johannesburg",
+    }
+    records = [
+        {
+            "date": date(2024, 10, 15),
+            "client": {"Geo": geo, "Network": {"ASNumber": 1, "ASName": "AS one"}},
+            "a": {"MeanThroughputMbps": down, "MinRTT": rtt, "LossRate": loss},
+        }
+        for down, rtt, loss in rows
+    ]
     folder = root / "raw" / table
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(records, schema=RAW_SCHEMA), folder / "part.parquet")

@@ -13,11 +13,16 @@ SEP, OCT, NOV = date(2024, 9, 1), date(2024, 10, 1), date(2024, 11, 1)
 
 def test_each_period_says_what_its_entries_were() -> None:
     con = duckdb.connect()
-    con.execute("create table quality_by_country (period_start date, period_end date, "
-                "country_code varchar, is_synthetic boolean, source_kind varchar)")
-    con.execute("insert into quality_by_country values "
-                "(?, ?, 'ZA', true, 'synthetic'), (?, ?, 'AR', true, 'synthetic'), "
-                "(?, ?, 'ZA', false, 'upstream')", [SEP, OCT, SEP, OCT, OCT, NOV])
+    con.execute(
+        "create table quality_by_country (period_start date, period_end date, "
+        "country_code varchar, is_synthetic boolean, source_kind varchar)"
+    )
+    con.execute(
+        "insert into quality_by_country values "
+        "(?, ?, 'ZA', true, 'synthetic'), (?, ?, 'AR', true, 'synthetic'), "
+        "(?, ?, 'ZA', false, 'upstream')",
+        [SEP, OCT, SEP, OCT, OCT, NOV],
+    )
     got = period_sources(con)
     assert [(s.start, s.synthetic) for s in got] == [(SEP, True), (OCT, False)]
     assert got[0].evidence == "cache entries' source: synthetic (is_synthetic of the marts)"

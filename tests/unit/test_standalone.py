@@ -8,18 +8,22 @@ from tests.conftest import REPO
 
 
 def test_no_tracked_file_refers_to_an_outside_design_document() -> None:
-    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert len(files) > 50
     needle = "DESIGN" + ".md"  # spelled apart so that this file does not match itself
-    offenders = [f for f in files if (REPO / f).is_file()
-                 and needle.encode() in (REPO / f).read_bytes()]
+    offenders = [
+        f for f in files if (REPO / f).is_file() and needle.encode() in (REPO / f).read_bytes()
+    ]
     assert offenders == []
 
 
 def test_the_contracts_the_code_relies_on_are_in_docs() -> None:
-    for doc, must in (("datasets.md", ["Polarity", "cache/v1/", "\"v\": 0", "sha256"]),
-                      ("iqb_score.md", ["video conferencing", "score_status"]),
-                      ("dbt.md", ["Write-audit-publish"])):
+    for doc, must in (
+        ("datasets.md", ["Polarity", "cache/v1/", '"v": 0', "sha256"]),
+        ("iqb_score.md", ["video conferencing", "score_status"]),
+        ("dbt.md", ["Write-audit-publish"]),
+    ):
         text = (REPO / "docs" / doc).read_text()
         assert all(m in text for m in must), doc
