@@ -18,7 +18,17 @@ DBT_ARGS := --project-dir dbt_project --profiles-dir profiles
 VENDOR := extract/report_html/vendor
 VENDOR_STAMP := $(VENDOR)/node_modules/.package-lock.json
 
-.PHONY: setup demo test lint bench constraints clean
+.PHONY: setup demo test lint wheels bench constraints clean
+
+# A .venv made by another Python (or broken) is rebuilt, never reused.
+ifneq ($(wildcard $(BIN)/python),)
+VENV_PY := $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+WANT_PY := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+ifneq ($(VENV_PY),$(WANT_PY))
+$(info $(VENV) was made by Python '$(VENV_PY)', not $(WANT_PY): rebuilding it)
+$(shell rm -rf $(VENV))
+endif
+endif
 
 # The venv is rebuilt when the dependency pins change.
 $(STAMP): pyproject.toml constraints.txt
@@ -47,8 +57,23 @@ lint: $(STAMP)
 	$(BIN)/ruff check extract tests bench
 	$(BIN)/sqlfluff lint dbt_project/models
 
-test: setup lint
+test: setup lint wheels
 	$(BIN)/python -m pytest
+
+# CI proves Python 3.11; this shows that the pinned tree also resolves to wheels
+# for 3.12 and 3.13 (pip asks the registry, installs nothing).
+WHEEL_PLATFORMS := --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	--platform manylinux2014_x86_64 --platform any
+wheels: $(STAMP)
+	@grep -v '^#' constraints.txt > $(VENV)/constraints-only.txt
+	@for v in 3.12 3.13; do \
+	  $(BIN)/python -m pip install --dry-run --quiet --ignore-installed --only-binary=:all: \
+	    --python-version $$v --implementation cp $(WHEEL_PLATFORMS) --target $(VENV)/wheels-$$v \
+	    -r $(VENV)/constraints-only.txt > $(VENV)/wheels-$$v.log 2>&1 \
+	  || { grep -v '^WARNING: Location' $(VENV)/wheels-$$v.log; \
+	       echo "the pinned tree has no wheels for Python $$v"; exit 1; }; \
+	  echo "Python $$v: every pinned package has a wheel"; \
+	done
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
