@@ -67,3 +67,26 @@
         )
     {%- endif -%}
 {%- endmacro %}
+
+
+{% macro stage_dataset(dataset) -%}
+    {#- A staging model: the dataset's rows renamed and typed, the period taken
+        from the file path. The columns and types are the source's declaration in
+        __sources.yml (generated from extract/datasets.py), so each stg_ model
+        is one line. One select straight over the files: DuckDB then pushes a
+        filter on the period down to the file names and skips the other periods. -#}
+    {%- set relation = cache_source(dataset) -%}
+    {%- if not execute -%}
+        select * from {{ relation }}
+    {%- else -%}
+    {%- set node = graph.sources['source.' ~ project_name ~ '.iqb_cache.' ~ dataset] -%}
+    {%- set columns = node.columns.values() | rejectattr('name', 'equalto', 'filename') | list %}
+select
+    {{ cache_period('filename', 'start') }} as period_start,
+    {{ cache_period('filename', 'end') }} as period_end,
+    {%- for column in columns %}
+    cast({{ column.name }} as {{ column.data_type }}) as {{ column.name }}{{ "," if not loop.last }}
+    {%- endfor %}
+from {{ relation }}
+    {%- endif -%}
+{%- endmacro %}

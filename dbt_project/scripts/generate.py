@@ -126,27 +126,33 @@ def sources_yml() -> str:
 
 
 def staging_sql(ds: Dataset) -> str:
-    lines = [
+    return "\n".join([
         f"-- {HEADER.format(src='extract/datasets.py')}",
-        f"-- {ds.name}: rename and type only; the period comes from the file path.",
-        "-- One select straight over the source: DuckDB then pushes a filter on the",
-        "-- period down to the file names and skips the files of other periods (a",
-        "-- separate `select * from source` step would stop that).",
-        "with",
+        f"-- {ds.name}: rename and type only (macro stage_dataset, macros/cache.sql).",
+        f"{{{{ stage_dataset('{ds.name}') }}}}",
         "",
-        "renamed as (",
-        "",
-        "    select",
-        "        {{ cache_period('filename', 'start') }} as period_start,",
-        "        {{ cache_period('filename', 'end') }} as period_end,",
-    ]
-    cols = _columns(ds)
-    for i, col in enumerate(cols):
-        comma = "," if i < len(cols) - 1 else ""
-        lines.append(f"        cast({col} as {_sql_type(ds, col)}) as {col}{comma}")
-    lines += ["", f"    from {{{{ cache_source('{ds.name}') }}}}", "", ")", "",
-              "select * from renamed", ""]
-    return "\n".join(lines)
+    ])
+
+
+def percentiles_sql() -> str:
+    listed = ", ".join(str(p) for p in PERCENTILES)
+    return f"""{{#- {HEADER.format(src='extract/datasets.py PERCENTILES')} -#}}
+{{#- The percentile labels of the cache. -#}}
+
+{{% macro iqb_percentiles() -%}}
+    {{{{- return([{listed}]) -}}}}
+{{%- endmacro %}}
+
+
+{{% macro percentile_columns(metric) -%}}
+    {{#- ['download_p1', ..., 'download_p99'] -#}}
+    {{%- set columns = [] -%}}
+    {{%- for p in iqb_percentiles() -%}}
+        {{%- do columns.append(metric ~ '_p' ~ p) -%}}
+    {{%- endfor -%}}
+    {{{{- return(columns) -}}}}
+{{%- endmacro %}}
+"""
 
 
 def staging_yml(ds: Dataset) -> str:
@@ -193,7 +199,8 @@ def countries_csv() -> str:
 
 def outputs() -> dict[Path, str]:
     files = {STAGING / "__sources.yml": sources_yml(),
-             SEEDS / "iso3166_countries.csv": countries_csv()}
+             SEEDS / "iso3166_countries.csv": countries_csv(),
+             PROJECT / "macros" / "percentiles.sql": percentiles_sql()}
     for ds in DATASETS:
         files[STAGING / f"stg_{ds.name}.sql"] = staging_sql(ds)
         files[STAGING / f"stg_{ds.name}.yml"] = staging_yml(ds)

@@ -55,3 +55,22 @@ def test_iqb_report_on_a_database_without_marts_says_to_run_dbt_build(tmp_path: 
     result = CliRunner().invoke(app, ["report", "--artifacts", str(tmp_path)])
     assert result.exit_code == 1
     assert "lacks quality_by_country" in result.output and "dbt build" in result.output
+
+
+def test_exposures_name_every_mart_and_where_it_goes() -> None:
+    doc = yaml.safe_load((PROJECT / "models/exposures.yml").read_text())
+    exposures = {e["name"]: e for e in doc["exposures"]}
+    assert set(exposures) == {"parquet_exports", "html_report", "bucket"}
+    marts = {p.stem for p in (PROJECT / "models/marts").glob("*.sql")}
+    assert {r.split("'")[1] for r in exposures["bucket"]["depends_on"]} == marts
+    assert all(e["owner"]["name"] and e["description"] for e in exposures.values())
+
+
+def test_staging_models_are_one_macro_call_each() -> None:
+    for ds in DATASETS:
+        lines = [
+            line
+            for line in (PROJECT / f"models/staging/stg_{ds.name}.sql").read_text().splitlines()
+            if not line.startswith("--")
+        ]
+        assert lines == [f"{{{{ stage_dataset('{ds.name}') }}}}"], ds.name
