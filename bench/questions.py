@@ -73,39 +73,25 @@ def tables_copy(database: Path, target: Path) -> Path:
 
 # --- upstream's way: pandas over the cache --------------------------------------------------
 
-REQUIREMENTS = {  # use case -> requirement -> (weight, threshold); docs/iqb_score.md
-    "web_browsing": {
-        "download": (3, 10),
-        "upload": (2, 10),
-        "latency": (4, 100),
-        "loss": (4, 0.01),
-    },
-    "video_streaming": {
-        "download": (4, 25),
-        "upload": (2, 10),
-        "latency": (4, 100),
-        "loss": (4, 0.01),
-    },
-    "audio_streaming": {
-        "download": (4, 10),
-        "upload": (1, 5),
-        "latency": (3, 100),
-        "loss": (4, 0.01),
-    },
-    "video_conferencing": {
-        "download": (4, 25),
-        "upload": (4, 25),
-        "latency": (4, 50),
-        "loss": (4, 0.005),
-    },
-    "online_backup": {
-        "download": (4, 10),
-        "upload": (4, 25),
-        "latency": (2, 100),
-        "loss": (4, 0.01),
-    },
-    "gaming": {"download": (4, 25), "upload": (4, 25), "latency": (5, 10), "loss": (4, 0.005)},
+SEEDS = REPO / "dbt_project" / "seeds"
+METRIC_OF = {
+    "download_throughput_mbps": "download",
+    "upload_throughput_mbps": "upload",
+    "latency_ms": "latency",
+    "packet_loss": "loss",
 }
+
+
+def requirements() -> dict[str, dict[str, tuple[float, float]]]:
+    """use case -> metric -> (weight, threshold), from the seeds the dbt scores use."""
+    table = pd.read_csv(SEEDS / "iqb_requirements.csv")
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for row in table.itertuples():
+        out.setdefault(row.use_case, {})[METRIC_OF[row.requirement]] = (row.weight, row.threshold)
+    return out
+
+
+REQUIREMENTS = requirements()
 
 
 def iqb_score(df: pd.DataFrame) -> pd.Series:

@@ -27,7 +27,7 @@
 
 {% macro min_sample_count() -%}
     {#- The var min_sample_count, checked: a non-negative integer. -#}
-    {%- set value = var('min_sample_count', 100) -%}
+    {%- set value = var('min_sample_count') -%}  {#- default: dbt_project.yml, its one home -#}
     {%- if value is not number or value < 0 or value != value | int -%}
         {{ exceptions.raise_compiler_error("var min_sample_count must be a non-negative integer, got " ~ value) }}
     {%- endif -%}
