@@ -269,11 +269,11 @@ def push(
     """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring."""
     started = datetime.now(UTC)
     report = PushReport()
-    pending = sorted((artifacts / "marts" / ".staging").glob("*/COMMIT"))
-    if pending:  # extract/transform/marts.py: files may be half moved, the database not yet pointed
+    half_published = sorted((artifacts / "marts" / ".staging").glob("*/COMMIT"))
+    if half_published:  # extract/transform/marts.py: files may be half moved, the database not yet pointed
         raise SyncError(
             f"a dbt build was stopped while publishing its marts "
-            f"({pending[0].parent}); run `dbt build` (it finishes the publish) and "
+            f"({half_published[0].parent}); run `dbt build` (it finishes the publish) and "
             "push again"
         )
     synthetic = (
