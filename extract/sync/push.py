@@ -269,8 +269,9 @@ def push(
     """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring."""
     started = datetime.now(UTC)
     report = PushReport()
+    # extract/transform/marts.py: files may be half moved, the database not yet pointed
     half_published = sorted((artifacts / "marts" / ".staging").glob("*/COMMIT"))
-    if half_published:  # extract/transform/marts.py: files may be half moved, the database not yet pointed
+    if half_published:
         raise SyncError(
             f"a dbt build was stopped while publishing its marts "
             f"({half_published[0].parent}); run `dbt build` (it finishes the publish) and "
