@@ -141,7 +141,9 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Snapshot]:
 def test_every_build_passes_its_tests(story) -> None:
     for name in ("first", "october", "test", "full"):
         failed = {
-            k: v for k, v in story[name].run.statuses().items() if v not in ("success", "pass")
+            k: v
+            for k, v in story[name].run.statuses().items()
+            if v not in ("success", "pass") and not k.startswith("exposure.")
         }
         assert not failed, (name, story[name].run.output)
 

@@ -102,7 +102,11 @@ def test_the_build_passes_every_model_and_data_test(built) -> None:
     _, _, run = built
     statuses = run.statuses()
     assert statuses, run.output
-    failed = {k: v for k, v in statuses.items() if v not in ("success", "pass")}
+    failed = {
+        k: v
+        for k, v in statuses.items()
+        if v not in ("success", "pass") and not k.startswith("exposure.")
+    }
     assert not failed, run.output
     kinds = {k.split(".")[0] for k in statuses}
     assert {"model", "seed", "test"} <= kinds
