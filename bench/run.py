@@ -540,17 +540,7 @@ class Bench:
                 figure = repeat(
                     self.plan.build_repeats,
                     lambda manifest=manifest, jobs=jobs: run(
-                        [
-                            BIN / "iqb",
-                            "cache",
-                            "pull",
-                            manifest,
-                            "--jobs",
-                            str(jobs),
-                            "--allow-http",
-                            "--artifacts",
-                            target,
-                        ],
+                        self.pull_cmd(manifest, jobs, target),
                         log,
                         child_env(**server.env(last[0])),
                     ),
@@ -648,17 +638,7 @@ class Bench:
                 pulled = repeat(
                     self.plan.build_repeats,
                     lambda manifest=manifest, jobs=jobs, env=env: run(
-                        [
-                            BIN / "iqb",
-                            "cache",
-                            "pull",
-                            manifest,
-                            "--jobs",
-                            str(jobs),
-                            "--allow-http",
-                            "--artifacts",
-                            target,
-                        ],
+                        self.pull_cmd(manifest, jobs, target),
                         log,
                         env,
                     ),
@@ -686,6 +666,20 @@ class Bench:
             self.results.rows[
                 -1 if direction == "pull" else -2
             ].note = f"{direction} jobs 8 / jobs 1 = {ratio:.2f}"
+
+    def pull_cmd(self, manifest: str, jobs: int, target: Path) -> list[str | Path]:
+        """``iqb cache pull`` of a manifest served over plain http on loopback."""
+        return [
+            BIN / "iqb",
+            "cache",
+            "pull",
+            manifest,
+            "--jobs",
+            str(jobs),
+            "--allow-http",
+            "--artifacts",
+            target,
+        ]
 
     def push_cmd(self, root: Path) -> list[str | Path]:
         """``iqb sync push`` of ``root``, blind to a ``.env`` in the checkout (a real bucket)."""

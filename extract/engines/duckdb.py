@@ -229,11 +229,10 @@ def is_synthetic(path: Path) -> bool:
 
 def _only_countries(tree: exp.Expression, codes: list[str]) -> exp.Expression:
     """The query restricted to the given country codes (one chunk of a month)."""
-    listed = ", ".join("'" + code.replace("'", "''") + "'" for code in codes)
-    condition = sqlglot.parse_one(f"client.Geo.CountryCode IN ({listed})", read="duckdb")
     restricted = tree.copy()
     assert isinstance(restricted, exp.Select)
-    return restricted.where(condition, copy=False)
+    country = sqlglot.parse_one("client.Geo.CountryCode", read="duckdb")
+    return restricted.where(country.isin(*codes), copy=False)
 
 
 def _stream(

@@ -37,6 +37,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from extract.cache.catalog import SYNTHETIC, CatalogEntry, Integrity, scan
+from extract.cache.store import atomic_path
 
 MARTS_DIR = "marts"
 STAGING_DIR = ".staging"
@@ -169,15 +170,6 @@ def plan_mart(
     return plan
 
 
-def _fsync_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def commit(artifacts: Path, invocation: str, min_sample_count: int) -> dict[str, list[str]]:
     """Decide to publish this invocation's staged files, then move them into place.
 
@@ -202,7 +194,8 @@ def commit(artifacts: Path, invocation: str, min_sample_count: int) -> dict[str,
             f"{', '.join(mixed)} was published with another; build every mart with the same "
             f"value (`dbt build --vars '{{min_sample_count: {min_sample_count}}}'`, no --select)"
         )
-    _fsync_write(root / COMMIT_FILE, invocation + "\n")
+    with atomic_path(root / COMMIT_FILE) as tmp:  # fsynced, then renamed: durable
+        tmp.write_text(invocation + "\n")
     return apply(artifacts, root)
 
 
