@@ -33,8 +33,8 @@
           written now, every row is tested;
         - a build that added a month: that month's rows (in the mart, and in
           the score view on top of it) are tested; the other periods were
-          tested when they were written, and their rows have not changed
-          since (delete+insert replaces whole periods, with a new loaded_at);
+          tested when they were written, and their files have not changed
+          since (a period is only ever replaced whole, by a file written aside);
         - a build that wrote nothing into the mart: the mart's tests read
           nothing (its periods were tested when they were published), the
           score view's tests read every row (the score SQL or seeds may have
@@ -48,15 +48,10 @@
         {#- not built yet (`dbt compile` on a new database): nothing to narrow -#}
         {{- return('true') -}}
     {%- endif -%}
-    {%- set query -%}
-        select distinct period_start, period_end, loaded_at = {{ loaded_at() }} as loaded_now
-        from {{ mart.relation_name }}
-        order by period_start, period_end
-    {%- endset -%}
-    {%- set now, before = [], [] -%}
-    {%- for row in run_query(query).rows -%}
-        {%- do (now if row[2] else before).append((row[0] | string, row[1] | string)) -%}
-    {%- endfor -%}
+    {#- the periods this invocation wrote aside, and the published ones it left:
+        two folder listings (extract/transform/marts.py), no row read -#}
+    {%- set periods = iqb_call('iqb_staged_periods', [mart.alias, invocation_id]) -%}
+    {%- set now, before = periods['now'], periods['before'] -%}
     {%- if not now and flags.WHICH == 'build' and (mart.unique_id == model.attached_node
                                                     or scores_unchanged(model.attached_node)) -%}
         {#- a build that wrote nothing into this mart: its published periods

@@ -141,6 +141,11 @@ class Plugin(BasePlugin):
         fn("iqb_recover", lambda: json.dumps(marts.recover(self.root)), [])
         fn("iqb_discard", lambda inv: marts.discard(self.root, inv) or "ok", ["VARCHAR"])
         fn(
+            "iqb_staged_periods",
+            lambda mart, inv: json.dumps(marts.staged_periods(self.root, mart, inv)),
+            ["VARCHAR", "VARCHAR"],
+        )
+        fn(
             "iqb_published_files",
             lambda mart: json.dumps([str(p) for p in marts.published_files(self.root, mart)]),
             ["VARCHAR"],

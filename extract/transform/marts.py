@@ -73,6 +73,25 @@ def published_files(artifacts: Path, mart: str) -> list[Path]:
     return sorted((marts_root(artifacts) / mart).glob(f"period=*/{DATA_FILE}"))
 
 
+def _periods(files: list[Path]) -> list[list[str]]:
+    """[start, end] of each ``period=<start>_<end>/`` file, as ISO dates."""
+    return [f.parent.name.removeprefix("period=").split("_", 1) for f in files]
+
+
+def staged_periods(artifacts: Path, mart: str, invocation: str) -> dict[str, list[list[str]]]:
+    """The periods of ``mart`` that ``invocation`` wrote aside (``now``) and the
+    published ones it left alone (``before``).
+
+    The mart's data tests test ``now`` only: the others passed when they were
+    published. Listing two folders answers this without reading a row.
+    """
+    now = _periods(
+        sorted((staging_root(artifacts, invocation) / mart).glob(f"period=*/{DATA_FILE}"))
+    )
+    before = [p for p in _periods(published_files(artifacts, mart)) if p not in now]
+    return {"now": now, "before": before}
+
+
 def footer_value(path: Path, key: str) -> str | None:
     """A key of a published file's Parquet footer (what it was built from), or None."""
     try:
