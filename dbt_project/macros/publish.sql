@@ -107,11 +107,7 @@
         {%- do statements.append('create or replace view main.' ~ adapter.quote(r.node.alias) ~ ' as '
             ~ r.node.compiled_code | replace('."audit".', '."main".')) -%}
     {%- endfor -%}
-    {#- what the audit views were when published: a later no-op build tests a
-        score view again only when its SQL changed (macros/where_subquery.sql) -#}
-    {%- do statements.append("create or replace table audit.iqb_published_views as "
-        ~ "select view_name, md5(sql) as sql_md5 from duckdb_views() "
-        ~ "where database_name = current_database() and schema_name = 'audit'") -%}
+    {%- do statements.append('drop table if exists audit.iqb_published_views') -%}  {#- an earlier design's record -#}
     {%- do run_statements(statements) -%}
 {%- endmacro %}
 
