@@ -106,16 +106,7 @@
                              ~ "where table_catalog = current_database() and table_schema = 'main'").rows -%}
         {%- do published.append(row[0]) -%}
     {%- endfor -%}
-    {#- the view as built now against the published one: DuckDB's text of each,
-        without its `CREATE VIEW <name> AS` head, the schema names aligned. DuckDB
-        writes a view's text anew when a file is opened (a CROSS JOIN becomes a
-        comma), so a view created in this session never matches: it is tested. -#}
-    {%- set body = "regexp_replace({}.sql, '^CREATE VIEW .*? AS ', '')" -%}
-    {%- set checks = ["(select count(*) = 1 from duckdb_views() as a join duckdb_views() as m "
-        ~ "on m.database_name = a.database_name and m.schema_name = 'main' and m.view_name = a.view_name "
-        ~ "and replace(" ~ body.format('a') ~ ", '.audit.', '.main.') = " ~ body.format('m')
-        ~ " where a.database_name = current_database() and a.schema_name = 'audit' "
-        ~ "and a.view_name = '" ~ node.alias ~ "')"] -%}
+    {%- set checks = [same_as_published(node.alias)] -%}
     {%- for seed in graph.nodes.values() if seed.resource_type == 'seed' -%}
         {%- if seed.alias not in published -%}{{- return(false) -}}{%- endif -%}
         {%- do checks.append("(select count(*) = 0 from ((select * from audit." ~ seed.alias
@@ -123,4 +114,19 @@
             ~ seed.alias ~ " except all select * from audit." ~ seed.alias ~ ")))") -%}
     {%- endfor -%}
     {{- return(run_query("select " ~ checks | join(" and ")).columns[0].values()[0]) -}}
+{%- endmacro %}
+
+
+{% macro same_as_published(alias) -%}
+    {#- A SQL condition: the view audit.<alias> is the view main.<alias> (what was
+        published), compared in DuckDB's text of each without the `CREATE VIEW
+        <name> AS` head, schema names aligned. DuckDB writes a view's text anew
+        when a file is opened (a CROSS JOIN becomes a comma), so a view created
+        in this session never matches: the caller then does the work again. -#}
+    {%- set body = "regexp_replace({}.sql, '^CREATE VIEW .*? AS ', '')" -%}
+    {{- return("(select count(*) = 1 from duckdb_views() as a join duckdb_views() as m "
+        ~ "on m.database_name = a.database_name and m.schema_name = 'main' and m.view_name = a.view_name "
+        ~ "and replace(" ~ body.format('a') ~ ", '.audit.', '.main.') = " ~ body.format('m')
+        ~ " where a.database_name = current_database() and a.schema_name = 'audit' "
+        ~ "and a.view_name = '" ~ alias ~ "')") -}}
 {%- endmacro %}

@@ -56,6 +56,14 @@
     {%- endfor %}
 
     {%- set files = plan['keep'] + plan['process'] | map(attribute='staged') | list -%}
+    {%- if files and not plan['process'] and not plan['drop']
+          and run_query('select ' ~ same_as_published(this.identifier)).columns[0].values()[0] -%}
+        {#- nothing new: the view is already the published one (a no-op build) -#}
+        {%- call noop_statement('main', 'unchanged') -%}
+            -- {{ this }}: its published files, unchanged
+        {%- endcall -%}
+        {{ return({'relations': [target_relation]}) }}
+    {%- endif -%}
     {%- do adapter.drop_relation(target_relation) -%}
     {% call statement('main') -%}
         create view {{ target_relation }} as
