@@ -1,8 +1,8 @@
 """``iqb report``: what dbt built, in the terminal or as an offline HTML report.
 
-The figures come from extract/report.py and the HTML from extract/report_html/
-(its printing side is extract/report_html/cli.py); this module lays out the
-terminal tables.
+The figures come from extract/report.py and the HTML from
+extract/report_html/build.py; this module lays out the terminal tables and
+says where the HTML went.
 """
 
 from __future__ import annotations
@@ -51,9 +51,7 @@ def report(
 
     root = artifacts_root(artifacts)
     if html or out_dir is not None:
-        from extract.report_html.cli import html_report
-
-        html_report(root, out_dir, out, fail, drill_limit)
+        _html_report(root, out_dir, drill_limit)
         return
     try:
         rep = build_report(root, top=top)
@@ -130,3 +128,21 @@ def report(
 
 def _num(value: float | None, fmt: str = ".1f") -> str:
     return "-" if value is None else f"{value:{fmt}}"
+
+
+def _html_report(root: Path, out_dir: Path | None, drill_limit: int) -> None:
+    from extract.report import ReportError
+    from extract.report_html.build import write_html_report
+
+    try:
+        rep = write_html_report(root, out_dir, drill_limit=drill_limit)
+    except ReportError as exc:
+        raise fail(str(exc)) from None
+    data = sum(n for name, n in rep.files.items() if name.startswith("data/"))
+    out.print(
+        f"wrote {rep.index} ({rep.periods} period(s), {rep.countries} countries; "
+        f"{rep.total_bytes / 1e6:.1f} MB in {len(rep.files)} files, of which data "
+        f"{data / 1e6:.1f} MB)",
+        highlight=False,
+    )
+    out.print(f"open it with a browser: file://{rep.index}", highlight=False)
