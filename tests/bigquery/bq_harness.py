@@ -69,13 +69,18 @@ def write_config(
     return path
 
 
-def iqb(*args: str) -> tuple[int, str]:
-    """Run the CLI in-process; exit code and everything it printed."""
+def iqb(*args: str, emulator: str | None = None) -> tuple[int, str]:
+    """Run the CLI in-process; exit code and everything it printed.
+
+    ``emulator``: the BigQuery API the bigquery engine talks to, set the way a
+    user never needs to, through the environment (not an option of the CLI).
+    """
     from typer.testing import CliRunner
 
     from extract.cli import app
+    from extract.cli.extract_run import ENV_EMULATOR
 
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app, list(args), env={ENV_EMULATOR: emulator})
     return result.exit_code, result.output
 
 

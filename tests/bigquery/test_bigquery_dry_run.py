@@ -30,11 +30,10 @@ def dry_run(
         "--engine",
         "bigquery",
         "--dry-run",
-        "--emulator",
-        proxy.url,
         "--artifacts",
         str(root / "artifacts"),
         *extra,
+        emulator=proxy.url,
     )
 
 

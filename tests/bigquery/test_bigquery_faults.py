@@ -93,10 +93,9 @@ def test_the_summary_names_each_failure_and_the_others_still_run(
         str(config),
         "--engine",
         "bigquery",
-        "--emulator",
-        bq_proxy.url,
         "--artifacts",
         str(tmp_path / "a"),
+        emulator=bq_proxy.url,
     )
     assert code == 1
     summary = output[output.index("extract summary") :]
@@ -162,10 +161,9 @@ def test_emulator_down_is_one_clear_error_within_seconds(tmp_path: Path) -> None
         str(config),
         "--engine",
         "bigquery",
-        "--emulator",
-        f"127.0.0.1:{free_port()}",
         "--artifacts",
         str(tmp_path / "a"),
+        emulator=f"127.0.0.1:{free_port()}",
     )
     assert time.monotonic() - t0 < 10
     assert code == 2
@@ -185,12 +183,11 @@ def test_a_missing_table_is_named_before_anything_runs(
         str(config),
         "--engine",
         "bigquery",
-        "--emulator",
-        bq_emulator.url,
         "--artifacts",
         str(tmp_path / "a"),
         "--source-table",
         f"uploads={missing}",
+        emulator=bq_emulator.url,
     )
     assert code == 2
     assert f"source table {missing} was not found" in " ".join(output.split())

@@ -92,10 +92,9 @@ def run(bq_emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iter
             str(config),
             "--engine",
             "bigquery",
-            "--emulator",
-            proxy.url,
             "--artifacts",
             str(work / "bq"),
+            emulator=proxy.url,
         )
         reference = work / "duckdb"
         summary = run_matrix(
@@ -202,10 +201,9 @@ def test_a_second_run_and_its_dry_run_submit_no_job(run: MatrixRun) -> None:
         str(run.config),
         "--engine",
         "bigquery",
-        "--emulator",
-        run.proxy.url,
         "--artifacts",
         str(run.artifacts),
+        emulator=run.proxy.url,
     )
     assert code == 0, output
     assert "skipped" in output and "done" not in output
@@ -216,11 +214,10 @@ def test_a_second_run_and_its_dry_run_submit_no_job(run: MatrixRun) -> None:
         str(run.config),
         "--engine",
         "bigquery",
-        "--emulator",
-        run.proxy.url,
         "--artifacts",
         str(run.artifacts),
         "--dry-run",
+        emulator=run.proxy.url,
     )
     assert code == 0, output
     assert "nothing to price: no BigQuery job would run" in output
@@ -251,12 +248,11 @@ def test_source_table_override_reads_the_named_table(bq_emulator: Emulator, tmp_
         str(config),
         "--engine",
         "bigquery",
-        "--emulator",
-        bq_emulator.url,
         "--artifacts",
         str(tmp_path / "a"),
         "--source-table",
         f"downloads={MIRROR_TABLE}",
+        emulator=bq_emulator.url,
     )
     assert code == 0, output
     con = duckdb.connect()

@@ -69,13 +69,12 @@ def test_dry_run_prices_nothing_for_what_the_remote_holds(
         "--engine",
         "bigquery",
         "--dry-run",
-        "--emulator",
-        bq_proxy.url,
         "--artifacts",
         str(tmp_path / "a"),
         "--remote",
         mlab_remote,
         "--allow-http",
+        emulator=bq_proxy.url,
     )
     assert code == 0, output
     for entry in COUNTRY:
@@ -110,10 +109,9 @@ def test_synthetic_entries_are_rerun_for_real(
         str(config),
         "--engine",
         "bigquery",
-        "--emulator",
-        bq_proxy.url,
         "--artifacts",
         str(root),
+        emulator=bq_proxy.url,
     )
     assert code == 0, output
     assert re.search(r"done\s*│\s*2", output), output
@@ -128,9 +126,8 @@ def test_synthetic_entries_are_rerun_for_real(
         str(config),
         "--engine",
         "bigquery",
-        "--emulator",
-        bq_proxy.url,
         "--artifacts",
         str(root),
+        emulator=bq_proxy.url,
     )
     assert code == 0 and re.search(r"skipped\s*│\s*2", output), output

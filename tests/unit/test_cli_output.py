@@ -32,3 +32,9 @@ def test_piped_help_names_every_option_and_variable_whole() -> None:
     ):
         assert name in text, name
     assert "…" not in text
+
+
+def test_test_only_switches_are_not_options() -> None:
+    """The BigQuery emulator is reached through the environment (docs/bigquery.md)."""
+    text = run("extract", "run", "--help")
+    assert "emulator" not in text.lower(), text

@@ -1,0 +1,184 @@
+"""``iqb sync push``: publish the artifacts, so others pull instead of recomputing.
+
+The upload, the compare-and-swap publish and the retention are
+extract/sync/push.py; this module says where the bucket setting came from
+(environment or .env), which matters when the wrong bucket would be written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from extract.cli.common import (
+    artifacts_root,
+    disk_errors,
+    err,
+    fail,
+    out,
+    transfer_progress,
+)
+from extract.cli.options import ArtifactsOpt, EnvFileOpt, JobsSyncOpt, RetryOpt, TimeoutOpt
+
+if TYPE_CHECKING:
+    from extract.sync.history import StateInfo
+
+# Retention of the kept states (issue 14); applied by `sync push --delete`.
+KeepDaysOpt = Annotated[
+    int,
+    typer.Option(
+        help="With --delete: keep published states (state/manifests/) this many days, and the "
+        "objects they name.",
+        min=0,
+    ),
+]
+KeepLastOpt = Annotated[
+    int, typer.Option(help="With --delete: always keep this many newest published states.", min=1)
+]
+
+
+@disk_errors
+def sync_push(
+    jobs: JobsSyncOpt = 8,
+    dry_run: Annotated[bool, typer.Option(help="List what would move; change nothing.")] = False,
+    delete: Annotated[
+        bool,
+        typer.Option(
+            help="Drop files that are not here from the manifest, and delete objects no "
+            "manifest names any more (after publishing)."
+        ),
+    ] = False,
+    env_file: EnvFileOpt = Path(".env"),
+    allow_synthetic: Annotated[
+        bool,
+        typer.Option(
+            help="Publish cache entries made from synthetic data (`iqb sample`) too; refused "
+            "by default, so a shared bucket never serves them as real."
+        ),
+    ] = False,
+    timeout: TimeoutOpt = 60.0,
+    retry_deadline: RetryOpt = 30.0,
+    artifacts: ArtifactsOpt = None,
+    keep_days: KeepDaysOpt = 30,
+    keep_last: KeepLastOpt = 10,
+) -> None:
+    """Upload new and changed artifacts to gs://$GCP_BUCKET, then publish the manifest."""
+    from dotenv import load_dotenv
+
+    from extract.sync.push import SyntheticRefused, push
+    from extract.sync.remote import ENV_BUCKET, ENV_PROJECT, GcsRemote, SyncError, Transfer
+
+    # The environment wins over .env (override=False): `GCP_BUCKET=B ./sync_artifacts.sh`
+    # publishes to B whatever .env says; say where each setting came from.
+    origin = {v: "environment" for v in (ENV_PROJECT, ENV_BUCKET) if os.environ.get(v)}
+    if env_file.is_file():
+        load_dotenv(env_file, override=False)
+        origin.update(
+            {
+                v: str(env_file)
+                for v in (ENV_PROJECT, ENV_BUCKET)
+                if v not in origin and os.environ.get(v)
+            }
+        )
+    root = artifacts_root(artifacts)
+    try:
+        remote = GcsRemote.from_env(Transfer(read_timeout=timeout, retry_deadline=retry_deadline))
+    except SyncError as exc:
+        raise fail(str(exc), 2) from None
+    if dry_run:
+        out.print(
+            f"dry run: would push {root} to {remote.label} (bucket from "
+            f"{origin.get(ENV_BUCKET, '?')}), project {os.environ.get(ENV_PROJECT)} "
+            f"(from {origin.get(ENV_PROJECT, '?')})",
+            highlight=False,
+            markup=False,
+        )
+    progress, task = transfer_progress(f"push to {remote.label}")
+    try:
+        with progress:
+            report = push(
+                root,
+                remote,
+                jobs=jobs,
+                dry_run=dry_run,
+                delete=delete,
+                allow_synthetic=allow_synthetic,
+                on_upload=lambda _up: progress.advance(task),
+                keep_days=keep_days,
+                keep_last=keep_last,
+            )
+    except SyncError as exc:
+        raise fail(str(exc), 2 if isinstance(exc, SyntheticRefused) else 1) from None
+    mb = sum(u.size for u in report.uploads) / 1e6
+    if dry_run:
+        for up in report.uploads:
+            out.print(
+                f"would upload  {up.key}  ({up.size / 1e6:.2f} MB, "
+                f"{'changed' if up.replaces else 'new'})",
+                highlight=False,
+            )
+        if delete:
+            for key in report.remote_only:
+                out.print(f"would drop    {key}  (not here)", highlight=False)
+            for sid in report.pruned:
+                out.print(
+                    f"would prune   state/manifests/{sid}.json  (past retention)", highlight=False
+                )
+            for obj in report.garbage:
+                out.print(f"would delete  {obj.name}", highlight=False)
+        out.print(
+            f"dry run: {len(report.uploads)} file(s), {mb:.1f} MB would be uploaded, "
+            f"{report.unchanged} unchanged; nothing was changed",
+            highlight=False,
+        )
+        return
+    out.print(
+        f"uploaded {report.created} file(s), {report.bytes / 1e6:.1f} MB; reused "
+        f"{report.reused} existing object(s); {report.unchanged} unchanged",
+        highlight=False,
+    )
+    if report.snapshot:
+        out.print(f"database snapshot: {report.snapshot}", highlight=False)
+    if report.published:
+        out.print(
+            f"published {remote.url_for_manifest()} (generation {report.generation})",
+            highlight=False,
+        )
+        print_kept_state(report.state)
+        if report.replaced and report.replaced.rollback_of:  # someone rolled back on purpose
+            err.print(
+                f"[bold yellow]note:[/] this push replaced state {report.replaced.id}, a "
+                f"rollback to {report.replaced.rollback_of}; `iqb sync rollback "
+                f"{report.replaced.id}` puts it back",
+                highlight=False,
+            )
+    else:
+        out.print("manifest unchanged: nothing published")
+    if report.remote_only and not delete:
+        out.print(
+            f"kept {len(report.remote_only)} file(s) in the manifest that are not here "
+            "(--delete drops them)"
+        )
+    if delete:
+        if report.pruned:
+            out.print(
+                f"pruned {len(report.pruned)} kept state(s) past retention: "
+                f"{', '.join(report.pruned)}",
+                highlight=False,
+            )
+        out.print(f"deleted {len(report.garbage)} object(s) no manifest names")
+    if report.log:
+        out.print(f"log: {report.log}", highlight=False)
+
+
+def print_kept_state(info: StateInfo | None) -> None:
+    """The state a publish kept (push or rollback), so it can be rolled back to later."""
+    if info is not None:
+        out.print(
+            f"kept as state {info.id} (commit {info.commit[:12]}, {info.files} files, "
+            f"{info.bytes / 1e6:.1f} MB): `iqb sync history` lists it",
+            highlight=False,
+        )
