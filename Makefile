@@ -1,7 +1,7 @@
 # One command per stage; each target states its inputs and outputs.
 #   make demo   venv -> sample -> extract -> dbt build -> report -> artifacts/report/index.html
 #               (embedded engine, synthetic sample, no cloud, no network after setup)
-#   make test   venv -> lint -> pytest (unit, dbt, BigQuery emulator, GCS emulator)
+#   make test   venv -> lint (ruff, mypy, sqlfluff) -> pytest (unit, dbt, BigQuery emulator, GCS emulator)
 #   make bench  venv -> benchmarks (results in bench/results/)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -55,6 +55,7 @@ demo: setup
 lint: $(STAMP)
 	$(BIN)/ruff format --check extract tests bench
 	$(BIN)/ruff check extract tests bench
+	$(BIN)/mypy extract bench
 	$(BIN)/sqlfluff lint dbt_project/models
 
 test: setup lint wheels

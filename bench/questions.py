@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import pandas as pd
@@ -86,8 +87,9 @@ def requirements() -> dict[str, dict[str, tuple[float, float]]]:
     """use case -> metric -> (weight, threshold), from the seeds the dbt scores use."""
     table = pd.read_csv(SEEDS / "iqb_requirements.csv")
     out: dict[str, dict[str, tuple[float, float]]] = {}
-    for row in table.itertuples():
-        out.setdefault(row.use_case, {})[METRIC_OF[row.requirement]] = (row.weight, row.threshold)
+    for row in table.to_dict("records"):
+        reqs = out.setdefault(row["use_case"], {})
+        reqs[METRIC_OF[row["requirement"]]] = (row["weight"], row["threshold"])
     return out
 
 
@@ -103,7 +105,8 @@ def iqb_score(df: pd.DataFrame) -> pd.Series:
             for m, (w, t) in reqs.items()
         )
         scores.append(passed / total)
-    return sum(scores) / len(scores)
+    # sum() starts from 0, so mypy types it Series | int; a sum of Series is a Series
+    return cast(pd.Series, sum(scores) / len(scores))
 
 
 def merged(root: Path, entries: list[Entry], level: str, latest_only: bool) -> pd.DataFrame:

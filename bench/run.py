@@ -183,9 +183,9 @@ class Bench:
             root = self.work / f"extract-{label}"
             rows = self._raw_sample(root, raw_rows)
             log = self.log(f"extract-{label}")
-            figure = repeat(
-                times,
-                lambda root=root, log=log: run(
+
+            def extract(root: Path = root, log: Path = log) -> Sample:
+                return run(
                     [
                         BIN / "iqb",
                         "extract",
@@ -197,8 +197,9 @@ class Bench:
                         root,
                     ],
                     log,
-                ),
-            )
+                )
+
+            figure = repeat(times, extract)
             figures[label] = figure
             self.results.figures[f"extract_{label}_rows"] = rows
             self.results.figures[f"extract_{label}_rows_per_s"] = round(rows / figure.seconds)
@@ -537,13 +538,17 @@ class Bench:
                 ("pull_jobs8", public, 8, "public manifest URL"),
                 ("pull_gs_jobs8", private, 8, "gs:// manifest"),
             ):
-                figure = repeat(
-                    self.plan.build_repeats,
-                    lambda manifest=manifest, jobs=jobs: run(
+
+                def pull(manifest: str = manifest, jobs: int = jobs) -> Sample:
+                    return run(
                         self.pull_cmd(manifest, jobs, target),
                         log,
                         child_env(**server.env(last[0])),
-                    ),
+                    )
+
+                figure = repeat(
+                    self.plan.build_repeats,
+                    pull,
                     before=lambda: shutil.rmtree(target, ignore_errors=True),
                 )
                 self.results.figures[f"{key}_mbps"] = round(size / figure.seconds, 1)
@@ -579,7 +584,7 @@ class Bench:
                 "sync",
                 f"no-op push, {2 * layout.entries} files unchanged",
             )
-            status = [
+            status: list[str | Path] = [
                 BIN / "iqb",
                 "cache",
                 "status",
@@ -635,13 +640,15 @@ class Bench:
                     f"{size / pushed.seconds:,.0f} MB/s",
                 )
                 manifest = f"{server.url}/{bucket}/state/manifest.json"
+
+                def pull(
+                    manifest: str = manifest, jobs: int = jobs, env: dict[str, str] = env
+                ) -> Sample:
+                    return run(self.pull_cmd(manifest, jobs, target), log, env)
+
                 pulled = repeat(
                     self.plan.build_repeats,
-                    lambda manifest=manifest, jobs=jobs, env=env: run(
-                        self.pull_cmd(manifest, jobs, target),
-                        log,
-                        env,
-                    ),
+                    pull,
                     before=lambda: shutil.rmtree(target, ignore_errors=True),
                 )
                 self.results.figures[f"pull_latency_jobs{jobs}_mbps"] = round(

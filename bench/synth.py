@@ -268,7 +268,7 @@ def _knot_matrix(
     """Quantile-function knots per country (rows of NaN where the country is absent)."""
     rows = {r["country_code"]: r for r in calibration_table(direction).to_pylist()}
     probs = values = None
-    table = []
+    table: list[np.ndarray | None] = []
     for c in countries:
         if c in rows:
             probs, values = _knots(rows[c], metric)

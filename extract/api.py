@@ -191,7 +191,9 @@ def _period_start(con: duckdb.DuckDBPyConnection, relation: str, period: str | d
     if isinstance(period, date):
         return period
     if period == "latest":
-        return con.execute(f"select max(period_start) from {relation}").fetchone()[0]
+        latest = con.execute(f"select max(period_start) from {relation}").fetchone()
+        assert latest is not None  # an aggregate without GROUP BY returns one row
+        return latest[0]
     m = _PERIOD_RE.match(period.strip())
     if not m:
         raise ApiError(f"period {period!r}: use 'YYYY-MM', 'YYYY-MM-DD', a date or 'latest'")

@@ -234,7 +234,7 @@ class _StrictLoader(yaml.SafeLoader):
         seen: dict[Any, int] = {}
         problems: list[str] = []
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             try:
                 if key in seen:

@@ -116,14 +116,17 @@ def build_report(artifacts: Path, top: int = 5) -> Report:
             )
         report = Report(database=path)
         for name in MARTS:
-            rows, periods, latest, meets = con.execute(
+            counts = con.execute(
                 f"select count(*), count(distinct (period_start, period_end)), "
                 f"max(period_start), count(*) filter (where meets_min_samples) from {name}"
             ).fetchone()
+            assert counts is not None  # an aggregate without GROUP BY returns one row
+            rows, periods, latest, meets = counts
             report.marts.append(MartCount(name, rows, periods, latest, meets))
         for name in SCORES:
-            n = con.execute(f"select count(iqb_score) from {name}").fetchone()[0]
-            report.scores.append((name, n))
+            scored = con.execute(f"select count(iqb_score) from {name}").fetchone()
+            assert scored is not None  # an aggregate without GROUP BY returns one row
+            report.scores.append((name, scored[0]))
         report.synthetic_periods = [
             tuple(r)
             for r in con.execute(
@@ -172,11 +175,13 @@ def build_report(artifacts: Path, top: int = 5) -> Report:
                 [*period, top],
             ).fetchall()
         ]
-        report.scored_countries = con.execute(
+        scored = con.execute(
             "select count(*) from iqb_scores_by_country "
             "where period_start = ? and period_end = ? and iqb_score is not null",
             list(period),
-        ).fetchone()[0]
+        ).fetchone()
+        assert scored is not None  # an aggregate without GROUP BY returns one row
+        report.scored_countries = scored[0]
         return report
     finally:
         con.close()

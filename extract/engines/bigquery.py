@@ -227,10 +227,10 @@ class BigQueryEngine:
     def _credentials(project: str | None, emulator: bool) -> tuple[Credentials, str]:
         """Anonymous for an emulator; else ADC, refreshed now so bad ones fail up front."""
         if emulator:
-            return AnonymousCredentials(), project or EMULATOR_PROJECT  # type: ignore[no-untyped-call]
+            return AnonymousCredentials(), project or EMULATOR_PROJECT
         try:
             credentials, adc_project = google.auth.default(scopes=SCOPES)
-            credentials.refresh(Request())  # type: ignore[no-untyped-call]
+            credentials.refresh(Request())
         except auth_exceptions.DefaultCredentialsError as err:
             raise EngineError(
                 f"no usable Google credentials ({_first_line(err)}). {CREDENTIALS_HELP}"

@@ -44,7 +44,7 @@ def raw_table_name(fq_table: str) -> str:
     return fq_table.rsplit(".", 1)[-1]
 
 
-def _exact_quantiles(tree: exp.Expression) -> exp.Expression:
+def _exact_quantiles(tree: exp.Expr) -> exp.Expr:
     """Rewrite every ``APPROX_QUANTILES(x, 100)[OFFSET(k)]`` to one exact list per column.
 
     All offsets of one column share a single ``quantile_disc(x, [...])`` call, which
@@ -107,7 +107,7 @@ class DuckDBEngine:
         self.chunk_rows = max(1, int(memory_limit_gb * CHUNK_ROWS_PER_GB))
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        config: dict[str, str | int | bool] = {
+        config: dict[str, str | bool | int | float | list[str]] = {  # the type connect takes
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
         }
@@ -227,7 +227,7 @@ def is_synthetic(path: Path) -> bool:
         return False
 
 
-def _only_countries(tree: exp.Expression, codes: list[str]) -> exp.Expression:
+def _only_countries(tree: exp.Expr, codes: list[str]) -> exp.Expr:
     """The query restricted to the given country codes (one chunk of a month)."""
     restricted = tree.copy()
     assert isinstance(restricted, exp.Select)

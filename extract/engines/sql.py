@@ -10,7 +10,7 @@ from sqlglot import exp
 from extract.engines import EngineError
 
 
-def swap_tables(template: str, rename: Callable[[str], str]) -> tuple[exp.Expression, list[str]]:
+def swap_tables(template: str, rename: Callable[[str], str]) -> tuple[exp.Expr, list[str]]:
     """Parse a BigQuery template and give each table the name ``rename`` returns.
 
     Returns the rewritten tree and the new names, in order of appearance.

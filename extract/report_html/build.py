@@ -204,7 +204,9 @@ def _score_percentile(con: duckdb.DuckDBPyConnection) -> int:
     }
     if "score_percentile" not in cols:
         return 95
-    value = con.execute("select max(score_percentile) from iqb_scores_by_country").fetchone()[0]
+    row = con.execute("select max(score_percentile) from iqb_scores_by_country").fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns one row
+    value = row[0]
     return int(value) if value is not None else 95
 
 
@@ -264,7 +266,9 @@ def _summary(con: duckdb.DuckDBPyConnection, artifacts: Path, path: Path) -> dic
                 "min_sample_count": min_by_period.get(s.start),
             }
         )
-    loaded_at = con.execute("select max(loaded_at) from quality_by_country").fetchone()[0]
+    row = con.execute("select max(loaded_at) from quality_by_country").fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns one row
+    loaded_at = row[0]
     requirements = [
         dict(zip(("use_case", "requirement", "weight", "threshold"), r, strict=True))
         for r in con.execute(

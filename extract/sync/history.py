@@ -33,11 +33,11 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
 
@@ -50,6 +50,8 @@ from extract.sync.remote import (
     SyncError,
     public_url,
 )
+
+T = TypeVar("T")
 
 HISTORY_PREFIX = "state/manifests/"
 STATE_ID_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -236,7 +238,7 @@ class History:
     def url(self, state_id: str) -> str:
         return public_url(self.remote.bucket_name, self.name(state_id))
 
-    def _call(self, what: str, fn):  # type: ignore[no-untyped-def]
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
         return self.remote.transfer.call(f"{what} {self.remote.label}", fn, retry=False)
 
     def list(self) -> list[KeptState]:

@@ -128,7 +128,10 @@ def _record(key: str, value: Any, problems: list[str]) -> FileRecord | None:
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         problems.append(f"{key!r}: size is not a non-negative integer")
         ok = False
-    return FileRecord(sha, url, size) if ok else None
+    if not ok:
+        return None
+    assert isinstance(sha, str) and isinstance(url, str)  # checked above; narrows for mypy
+    return FileRecord(sha, url, size)
 
 
 def parse_manifest(data: bytes, source: str) -> Manifest:

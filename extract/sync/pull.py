@@ -403,7 +403,7 @@ class ManifestRemoteCache:
         stats_rec = records[1]
         assert stats_rec is not None
         try:
-            doc = json.loads(self.source.read_bytes(stats_rec.url))  # type: ignore[attr-defined]
+            doc = json.loads(self.source.read_bytes(stats_rec.url))
         except (SyncError, ValueError):
             return False
         return isinstance(doc, dict) and self._usable(entry, doc)

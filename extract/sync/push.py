@@ -56,7 +56,7 @@ from extract.sync.manifest import (
     parse_manifest,
     publishable_files,
 )
-from extract.sync.remote import Remote, StoredObject, SyncError
+from extract.sync.remote import GcsRemote, Remote, StoredObject, SyncError
 
 DATABASE = "iqb.duckdb"
 
@@ -256,7 +256,7 @@ def synthetic_entries(artifacts: Path, keys: list[str]) -> list[str]:
 
 def push(
     artifacts: Path,
-    remote: Remote,
+    remote: GcsRemote,  # not any Remote: the kept states (extract/sync/history.py) are GCS objects
     *,
     jobs: int = 4,
     dry_run: bool = False,
@@ -330,7 +330,7 @@ def push(
             pending = new_state_id() if changes else None
             # the state this push would publish becomes the current one
             kept = apply_retention(
-                remote,  # type: ignore[arg-type]
+                remote,
                 current=None if pending else state_id_of(previous),
                 keep_days=keep_days,
                 keep_last=keep_last,
@@ -356,7 +356,7 @@ def push(
                 done = publish_state(
                     remote,
                     new,
-                    generation,  # type: ignore[arg-type]
+                    generation,
                     state_id_of(previous),
                     log=log,
                 )
@@ -371,7 +371,7 @@ def push(
             current = report.state.id if report.state else state_id_of(previous)
             kept = apply_retention(
                 remote,
-                current=current,  # type: ignore[arg-type]
+                current=current,
                 keep_days=keep_days,
                 keep_last=keep_last,
                 dry_run=False,

@@ -451,8 +451,8 @@ def _endpoint(url: str, source: object) -> tuple[str, int] | None:
     proxy = requests.utils.get_environ_proxies(parts.geturl()).get(parts.scheme)
     if proxy:  # through a proxy (HTTPS_PROXY ...): the proxy is what must be reachable
         parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        if not parts.hostname:
-            return None
+    if not parts.hostname:  # a proxy URL without a host (the target's was checked above)
+        return None
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:

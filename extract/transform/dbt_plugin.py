@@ -130,8 +130,13 @@ class Plugin(BasePlugin):
             return json.dumps({"error": str(exc)})
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
-        def fn(name: str, func: Any, params: list[str]) -> None:
+        # params are DuckDB type names; list[Any] because create_function's list is invariant
+        def fn(name: str, func: Any, params: list[Any]) -> None:
             conn.create_function(name, func, params, "VARCHAR", side_effects=True)
+
+        def discard(invocation: str) -> str:
+            marts.discard(self.root, invocation)
+            return "ok"
 
         fn("iqb_root", lambda: str(self.root), [])
         fn("iqb_check_cache", self.check_cache, [])
@@ -139,7 +144,7 @@ class Plugin(BasePlugin):
         fn("iqb_plan", self.plan, ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BOOLEAN", "VARCHAR"])
         fn("iqb_commit", self.commit, ["VARCHAR", "BIGINT"])
         fn("iqb_recover", lambda: json.dumps(marts.recover(self.root)), [])
-        fn("iqb_discard", lambda inv: marts.discard(self.root, inv) or "ok", ["VARCHAR"])
+        fn("iqb_discard", discard, ["VARCHAR"])
         fn(
             "iqb_staged_periods",
             lambda mart, inv: json.dumps(marts.staged_periods(self.root, mart, inv)),
