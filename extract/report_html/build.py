@@ -30,10 +30,10 @@ from typing import Any
 import duckdb
 import pycountry
 
-from extract.report import DBT_BUILD, MARTS, SCORES, ReportError, connect_readonly, database_path
+from extract.paths import ArtifactPaths
+from extract.report import DBT_BUILD, MARTS, SCORES, ReportError, connect_readonly
 from extract.report_html.provenance import period_sources
 
-REPORT_DIR = "report"
 VENDOR = Path(__file__).resolve().parent / "vendor" / "node_modules"
 # (file in the npm packages of vendor/package.json, name in the report's assets/)
 VENDOR_FILES = (
@@ -90,7 +90,7 @@ def write_html_report(
             f"{VENDOR}: run `make setup` (it runs `npm ci --prefix "
             f"{VENDOR.parent}`)"
         )
-    path = database_path(artifacts)
+    path = ArtifactPaths(artifacts).database
     con = connect_readonly(path)
     try:
         tables = {
@@ -121,7 +121,7 @@ def write_html_report(
     finally:
         con.close()
 
-    out = (out_dir or artifacts / REPORT_DIR).absolute()
+    out = (out_dir or ArtifactPaths(artifacts).report).absolute()
     _check_target(out)
     assets, data = out / "assets", out / "data"
     for folder in (assets, data):

@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 from extract.cache.store import atomic_path
 from extract.datasets import PERCENTILES, SOURCE_TABLES, quantile_offset
-from extract.engines.duckdb import raw_dir, raw_table_name
+from extract.engines.duckdb import raw_table_name
+from extract.paths import ArtifactPaths
 
 CALIBRATION_MONTH = date(2024, 10, 1)
 DEFAULT_ROWS = 2_000_000
@@ -211,7 +212,11 @@ def generate_month(direction: str, month: date, rows: int, seed: int) -> pa.Tabl
 
 
 def sample_path(artifacts: Path, direction: str, month: date) -> Path:
-    return raw_dir(artifacts) / raw_table_name(SOURCE_TABLES[direction]) / f"{month:%Y-%m}.parquet"
+    return (
+        ArtifactPaths(artifacts).raw
+        / raw_table_name(SOURCE_TABLES[direction])
+        / f"{month:%Y-%m}.parquet"
+    )
 
 
 def write_sample(

@@ -41,8 +41,9 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
+from extract.paths import MANIFEST, MANIFESTS_HISTORY
 from extract.sync.logs import SpanLog
-from extract.sync.manifest import MANIFEST_KEY, Manifest, ManifestError, parse_manifest
+from extract.sync.manifest import Manifest, ManifestError, parse_manifest
 from extract.sync.remote import (
     IMMUTABLE,
     ConflictError,
@@ -51,7 +52,6 @@ from extract.sync.remote import (
     public_url,
 )
 
-HISTORY_PREFIX = "state/manifests/"
 STATE_ID_FORMAT = "%Y%m%dT%H%M%SZ"
 STATE_ID_RE = re.compile(r"^\d{8}T\d{6}Z$")
 DEFAULT_KEEP_DAYS = 30
@@ -231,7 +231,7 @@ class History:
 
     @staticmethod
     def name(state_id: str) -> str:
-        return f"{HISTORY_PREFIX}{state_id}.json"
+        return f"{MANIFESTS_HISTORY}{state_id}.json"
 
     def url(self, state_id: str) -> str:
         return public_url(self.remote.bucket_name, self.name(state_id))
@@ -245,9 +245,9 @@ class History:
         def listing() -> list[KeptState]:
             found = []
             for blob in self.remote.client.list_blobs(
-                self.remote.bucket_name, prefix=HISTORY_PREFIX, **self.remote._kwargs()
+                self.remote.bucket_name, prefix=MANIFESTS_HISTORY, **self.remote._kwargs()
             ):
-                sid = blob.name[len(HISTORY_PREFIX) :].removesuffix(".json")
+                sid = blob.name[len(MANIFESTS_HISTORY) :].removesuffix(".json")
                 if blob.name.endswith(".json") and STATE_ID_RE.match(sid):
                     info = StateInfo.from_metadata(blob.metadata)
                     found.append(
@@ -365,7 +365,7 @@ def publish_state(
         time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)  # the next second: a new id
     else:
         raise SyncError(
-            f"could not find a free state id in {remote.label}/{HISTORY_PREFIX} "
+            f"could not find a free state id in {remote.label}/{MANIFESTS_HISTORY} "
             f"after {_ID_ATTEMPTS} tries (clock stuck?)"
         )
     try:
@@ -389,7 +389,7 @@ def read_current(remote: GcsRemote) -> tuple[Manifest, int, str | None]:
     if data is None:
         return Manifest(), generation, None
     try:
-        return parse_manifest(data, f"{remote.label}/{MANIFEST_KEY}"), generation, None
+        return parse_manifest(data, f"{remote.label}/{MANIFEST}"), generation, None
     except ManifestError as exc:
         return Manifest(), generation, str(exc)
 
@@ -595,14 +595,14 @@ def rollback(
     with SpanLog(artifacts, "rollback") as log:
         report.log = log.path
         try:
-            with log.span("publish", MANIFEST_KEY, remote.url_for_manifest()) as span:
+            with log.span("publish", MANIFEST, remote.url_for_manifest()) as span:
                 report.published = publish_state(
                     remote, rolled, generation, state_id_of(current), rollback_of=state_id, log=log
                 )
                 span.bytes = len(report.published.data)
         except ConflictError:
             raise ConflictError(
-                f"{remote.label}/{MANIFEST_KEY} changed since this rollback read "
+                f"{remote.label}/{MANIFEST} changed since this rollback read "
                 "it (another push or rollback?); nothing was published: check "
                 "`iqb sync history` and run the rollback again if still "
                 "wanted"

@@ -35,6 +35,7 @@ from extract.cache.catalog import SYNTHETIC, source_kind
 from extract.cache.hashindex import HashIndex
 from extract.cache.layout import STATS_FILE, parse_cache_key
 from extract.cache.store import atomic_path, read_stats
+from extract.paths import DATABASE, MANIFEST, MARTS, ArtifactPaths, snapshot_key
 from extract.sync.history import (
     DEFAULT_KEEP_DAYS,
     DEFAULT_KEEP_LAST,
@@ -47,9 +48,6 @@ from extract.sync.history import (
 )
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import (
-    MANIFEST_KEY,
-    MARTS_DIR,
-    SNAPSHOT_DIR,
     FileRecord,
     Manifest,
     ManifestError,
@@ -57,8 +55,7 @@ from extract.sync.manifest import (
     publishable_files,
 )
 from extract.sync.remote import Remote, StoredObject, SyncError
-
-DATABASE = "iqb.duckdb"
+from extract.transform.marts import COMMIT_FILE
 
 
 @dataclass(frozen=True)
@@ -86,9 +83,6 @@ class PushReport:
     pruned: list[str] = field(default_factory=list)  # kept states let go by --delete
     replaced: StateInfo | None = None  # the state that was current when the push read it
     log: Path | None = None
-
-
-SNAPSHOT_STATE = "state/snapshot.json"
 
 
 def _open_read_only(db: Path) -> duckdb.DuckDBPyConnection:
@@ -159,7 +153,7 @@ def _state_fingerprint(
             ).fetchall()
         digest.update(f"{name}\0{kind}\0{sql}\0".encode())
     for key, path in publishable_files(artifacts).items():
-        if key.startswith(MARTS_DIR + "/"):
+        if key.startswith(MARTS + "/"):
             digest.update(f"{key}\0{index.sha256(key, path)}\0".encode())
     return digest.hexdigest()
 
@@ -193,14 +187,15 @@ def snapshot_database(artifacts: Path, index: HashIndex, dry_run: bool) -> str |
     read-only, which keeps writers out: one consistent, published state.
     Returns the new snapshot's key, if any.
     """
-    db = artifacts / DATABASE
+    paths = ArtifactPaths(artifacts)
+    db = paths.database
     if not db.is_file():
         return None
     con = _open_read_only(db)
     try:
         catalog = db.stem
         fingerprint = _state_fingerprint(con, catalog, artifacts, index)
-        state_path = artifacts / SNAPSHOT_STATE
+        state_path = paths.snapshot_state
         try:
             last = json.loads(state_path.read_text())
         except (OSError, ValueError):
@@ -211,7 +206,7 @@ def snapshot_database(artifacts: Path, index: HashIndex, dry_run: bool) -> str |
             and (artifacts / str(last.get("key"))).is_file()
         ):
             return None
-        key = f"{SNAPSHOT_DIR}/iqb_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.duckdb"
+        key = snapshot_key(datetime.now(UTC))
         if not dry_run:
             with atomic_path(artifacts / key) as tmp:
                 tmp.unlink()  # DuckDB creates the file itself
@@ -228,7 +223,7 @@ def read_published(remote: Remote) -> tuple[Manifest, int]:
     if data is None:
         return Manifest(), 0
     try:
-        return parse_manifest(data, f"{remote.label}/{MANIFEST_KEY}"), generation
+        return parse_manifest(data, f"{remote.label}/{MANIFEST}"), generation
     except ManifestError as exc:
         raise SyncError(
             f"{exc}\nThe published manifest is unusable; fix or remove it "
@@ -270,7 +265,7 @@ def push(
     started = datetime.now(UTC)
     report = PushReport()
     # extract/transform/marts.py: files may be half moved, the database not yet pointed
-    half_published = sorted((artifacts / "marts" / ".staging").glob("*/COMMIT"))
+    half_published = sorted(ArtifactPaths(artifacts).marts_staging.glob(f"*/{COMMIT_FILE}"))
     if half_published:
         raise SyncError(
             f"a dbt build was stopped while publishing its marts "
@@ -303,8 +298,8 @@ def push(
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         hashes = dict(zip(local, pool.map(lambda k: index.sha256(k, local[k]), local), strict=True))
     if dry_run and report.snapshot:  # not written: plan it from the live file it would copy
-        local[report.snapshot] = artifacts / DATABASE
-        hashes[report.snapshot] = index.sha256(DATABASE, artifacts / DATABASE)
+        local[report.snapshot] = ArtifactPaths(artifacts).database
+        hashes[report.snapshot] = index.sha256(DATABASE, local[report.snapshot])
     index.save(keep=[DATABASE, *hashes])
 
     previous, generation = read_published(remote)
@@ -352,7 +347,7 @@ def push(
             )
         data = document(previous)
         if generation == 0 or new.dumps() != previous.dumps():
-            with log.span("publish", MANIFEST_KEY, remote.url_for_manifest()) as span:
+            with log.span("publish", MANIFEST, remote.url_for_manifest()) as span:
                 done = publish_state(
                     remote,
                     new,
@@ -363,7 +358,7 @@ def push(
                 span.bytes = len(done.data)
             data, report.generation, report.state = done.data, done.generation, done.info
             report.published = True
-        local_copy = artifacts / MANIFEST_KEY
+        local_copy = ArtifactPaths(artifacts).manifest
         if not local_copy.is_file() or local_copy.read_bytes() != data:
             with atomic_path(local_copy) as tmp:
                 tmp.write_bytes(data)

@@ -37,7 +37,8 @@ from google.api_core.retry import Retry
 from google.auth.exceptions import DefaultCredentialsError, TransportError
 from google.cloud import storage
 
-from extract.sync.manifest import MANIFEST_KEY, Manifest, parse_manifest
+from extract.paths import MANIFEST
+from extract.sync.manifest import Manifest, parse_manifest
 
 ENV_BUCKET = "GCP_BUCKET"
 ENV_PROJECT = "GCP_PROJECT"
@@ -261,13 +262,13 @@ class GcsRemote:
         return public_url(self.bucket_name, object_name(key, sha256))
 
     def url_for_manifest(self) -> str:
-        return public_url(self.bucket_name, MANIFEST_KEY)
+        return public_url(self.bucket_name, MANIFEST)
 
     def _kwargs(self) -> dict:
         return {"timeout": self.transfer.timeout, "retry": self.transfer.retry()}
 
     def read_manifest(self) -> tuple[bytes | None, int]:
-        blob = self.bucket.blob(MANIFEST_KEY)
+        blob = self.bucket.blob(MANIFEST)
 
         def read() -> tuple[bytes | None, int]:
             try:
@@ -280,7 +281,7 @@ class GcsRemote:
                     ) from None
                 return None, 0
 
-        return self.transfer.call(f"reading {self.label}/{MANIFEST_KEY}", read, retry=False)
+        return self.transfer.call(f"reading {self.label}/{MANIFEST}", read, retry=False)
 
     def upload(self, path: Path, key: str, sha256: str) -> bool:
         name = object_name(key, sha256)
@@ -311,7 +312,7 @@ class GcsRemote:
         return self.transfer.call(f"uploading {key} to {self.label}", put, retry=False)
 
     def publish(self, data: bytes, generation: int) -> int:
-        blob = self.bucket.blob(MANIFEST_KEY)
+        blob = self.bucket.blob(MANIFEST)
         blob.cache_control = NO_CACHE
 
         def put() -> int:
@@ -325,13 +326,13 @@ class GcsRemote:
                 )
             except gexc.PreconditionFailed:
                 raise ConflictError(
-                    f"{self.label}/{MANIFEST_KEY} changed since this push read "
+                    f"{self.label}/{MANIFEST} changed since this push read "
                     "it (another push?); nothing was published: run the push "
                     "again"
                 ) from None
             return int(blob.generation or 0)
 
-        return self.transfer.call(f"publishing {self.label}/{MANIFEST_KEY}", put, retry=False)
+        return self.transfer.call(f"publishing {self.label}/{MANIFEST}", put, retry=False)
 
     def objects(self) -> list[StoredObject]:
         def listing() -> list[StoredObject]:
