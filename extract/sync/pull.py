@@ -40,6 +40,7 @@ from extract.cache.catalog import SYNTHETIC, source_kind
 from extract.cache.hashindex import HashIndex
 from extract.cache.layout import DATA_FILE, STATS_FILE, Entry, parse_cache_key
 from extract.cache.store import (
+    LOCK_TIMEOUT,
     atomic_path,
     lock_for,
     lock_for_file,
@@ -59,8 +60,6 @@ from extract.sync.remote import (
     load_manifest,
     source_for,
 )
-
-LOCK_TIMEOUT = 600.0
 
 
 class IntegrityError(SyncError):
