@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import pycountry
 
+from extract.months import is_one_month
 from extract.paths import ArtifactPaths
 from extract.report import DBT_BUILD, MARTS, SCORES, ReportError, connect_readonly
 from extract.report_html.provenance import period_sources
@@ -369,11 +370,7 @@ def _drill(
 
 
 def _period_label(start: date, end: date) -> str:
-    if (
-        start.day == 1
-        and end.day == 1
-        and (end.year * 12 + end.month) - (start.year * 12 + start.month) == 1
-    ):
+    if is_one_month(start, end):
         return f"{start:%Y-%m}"
     return f"{start:%Y-%m-%d}..{end:%Y-%m-%d}"
 
