@@ -34,10 +34,11 @@ import requests
 from google.api_core import exceptions as gexc
 from google.api_core.exceptions import RetryError
 from google.api_core.retry import Retry
-from google.auth.exceptions import DefaultCredentialsError, TransportError
+from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import storage
 
 from extract.paths import MANIFEST
+from extract.retry import is_transient_transfer
 from extract.sync.manifest import Manifest, parse_manifest
 
 ENV_BUCKET = "GCP_BUCKET"
@@ -58,7 +59,6 @@ _CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
 }
-_TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 T = TypeVar("T")
 
 
@@ -68,27 +68,6 @@ class SyncError(Exception):
 
 class ConflictError(SyncError):
     """The bucket's manifest changed between reading it and publishing a new one."""
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: the network or the server hiccupped, not a definite answer."""
-    if isinstance(exc, requests.HTTPError):
-        return exc.response is not None and exc.response.status_code in _TRANSIENT_STATUS
-    return isinstance(
-        exc,
-        (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-            ConnectionError,
-            TransportError,
-            gexc.TooManyRequests,
-            gexc.InternalServerError,
-            gexc.BadGateway,
-            gexc.ServiceUnavailable,
-            gexc.GatewayTimeout,
-        ),
-    )
 
 
 def describe(exc: BaseException) -> str:
@@ -119,7 +98,7 @@ class Transfer:
     def retry(self) -> Retry:
         """Exponential backoff (0.5 s doubling to 8 s) on transient errors, within the deadline."""
         return Retry(
-            predicate=is_transient,
+            predicate=is_transient_transfer,
             initial=0.5,
             maximum=8.0,
             multiplier=2.0,
