@@ -43,14 +43,6 @@ VENDOR_FILES = (
 )
 WORLD = "world-atlas/countries-110m.json"
 STATIC = ("index.html", "report.js", "report.css")
-USE_CASES = (
-    "web_browsing",
-    "video_streaming",
-    "audio_streaming",
-    "video_conferencing",
-    "online_backup",
-    "gaming",
-)
 METRICS = ("download", "upload", "latency", "loss")
 # Drill-down levels and how a row is named: (level, label SQL, code SQL); q = the mart
 DRILL_LEVELS = (
@@ -109,14 +101,15 @@ def write_html_report(
         missing = [n for n in needed if n not in tables]
         if missing:
             raise ReportError(f"{path} lacks {', '.join(missing)}: run `{DBT_BUILD}`")
-        summary = _summary(con, artifacts, path)
+        use_cases = _use_cases(con)
+        summary = _summary(con, path, use_cases)
         if not summary["periods"]:
             raise ReportError(
                 f"{path} has no rows in quality_by_country: extract some "
                 "data and run `dbt build` first"
             )
         drills = {
-            p["start"]: _drill(con, p["start"], drill_limit, summary["percentiles"])
+            p["start"]: _drill(con, p["start"], drill_limit, summary["percentiles"], use_cases)
             for p in summary["periods"]
         }
     finally:
@@ -209,10 +202,26 @@ def _score_percentile(con: duckdb.DuckDBPyConnection) -> int:
     return int(value) if value is not None else 95
 
 
-def _summary(con: duckdb.DuckDBPyConnection, artifacts: Path, path: Path) -> dict[str, Any]:
+def _use_cases(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The use cases as the database has them: its score columns ``<use_case>_score``,
+    in their order (the seed iqb_use_cases's, upstream's; dbt_project/macros/use_cases.sql)."""
+    return [
+        r[0].removesuffix("_score")
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'main' "
+            "and table_name = 'iqb_scores_by_country' order by ordinal_position"
+        ).fetchall()
+        if r[0].endswith("_score") and r[0] != "iqb_score"
+    ]
+
+
+def _summary(
+    con: duckdb.DuckDBPyConnection, path: Path, use_case_order: list[str]
+) -> dict[str, Any]:
     score_pct = _score_percentile(con)
     percentiles = sorted({50, 95, score_pct})
     metric_cols = _metric_columns(percentiles)
+    score_cols = ["iqb_score", *(f"{u}_score" for u in use_case_order)]
     cols = [
         "period",
         "country_code",
@@ -220,15 +229,14 @@ def _summary(con: duckdb.DuckDBPyConnection, artifacts: Path, path: Path) -> dic
         "meets_min_samples",
         "download_sample_count",
         "upload_sample_count",
-        "iqb_score",
-        *(f"{u}_score" for u in USE_CASES),
+        *score_cols,
         *metric_cols,
     ]
     sources = period_sources(con)
     index = {s.start: i for i, s in enumerate(sources)}
     select = ", ".join(
         [f"q.{c}" for c in cols[1:6]]
-        + [f"s.{c}" for c in cols[6:13]]
+        + [f"s.{c}" for c in score_cols]
         + [f"q.{c}" for c in metric_cols]
     )
     rows = con.execute(
@@ -280,7 +288,9 @@ def _summary(con: duckdb.DuckDBPyConnection, artifacts: Path, path: Path) -> dic
             ).fetchall()
         ),
         key=lambda u: (
-            USE_CASES.index(u["use_case"]) if u["use_case"] in USE_CASES else len(USE_CASES),
+            use_case_order.index(u["use_case"])
+            if u["use_case"] in use_case_order
+            else len(use_case_order),
             u["use_case"],
         ),
     )  # upstream's order
@@ -301,7 +311,11 @@ def _summary(con: duckdb.DuckDBPyConnection, artifacts: Path, path: Path) -> dic
 
 
 def _drill(
-    con: duckdb.DuckDBPyConnection, start: str, limit: int, percentiles: list[int]
+    con: duckdb.DuckDBPyConnection,
+    start: str,
+    limit: int,
+    percentiles: list[int],
+    use_cases: list[str],
 ) -> dict[str, Any]:
     """Per country, the ``limit`` places of each drill level with the most tests."""
     metric_cols = _metric_columns(percentiles)
@@ -316,7 +330,7 @@ def _drill(
             "download_sample_count",
             "upload_sample_count",
             "iqb_score",
-            *(f"{u}_score" for u in USE_CASES),
+            *(f"{u}_score" for u in use_cases),
             *metric_cols,
         ]
         select = ", ".join(
@@ -328,7 +342,7 @@ def _drill(
                 "q.download_sample_count",
                 "q.upload_sample_count",
                 "s.iqb_score",
-                *(f"s.{u}_score" for u in USE_CASES),
+                *(f"s.{u}_score" for u in use_cases),
                 *(f"q.{c}" for c in metric_cols),
             ]
         )
