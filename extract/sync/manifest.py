@@ -101,7 +101,7 @@ class FileRecord:
 @dataclass
 class Manifest:
     files: dict[str, FileRecord] = field(default_factory=dict)
-    # The published state's record (id, time, commit, counts; extract/sync/history.py).
+    # The published state's record (id, time, commit, counts; extract/sync/states.py).
     # Not part of ``dumps``: two manifests with the same files are the same state.
     state: dict[str, Any] | None = None
 

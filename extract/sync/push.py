@@ -36,16 +36,7 @@ from extract.cache.hashindex import HashIndex
 from extract.cache.layout import STATS_FILE, parse_cache_key
 from extract.cache.store import atomic_path, read_stats
 from extract.paths import DATABASE, MANIFEST, MARTS, ArtifactPaths, snapshot_key
-from extract.sync.history import (
-    DEFAULT_KEEP_DAYS,
-    DEFAULT_KEEP_LAST,
-    StateInfo,
-    apply_retention,
-    document,
-    new_state_id,
-    publish_state,
-    state_id_of,
-)
+from extract.sync.history import DEFAULT_KEEP_DAYS, DEFAULT_KEEP_LAST, apply_retention
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import (
     FileRecord,
@@ -55,6 +46,7 @@ from extract.sync.manifest import (
     publishable_files,
 )
 from extract.sync.remote import Remote, StoredObject, SyncError
+from extract.sync.states import StateInfo, document, new_state_id, publish_state, state_id_of
 from extract.transform.marts import COMMIT_FILE
 
 

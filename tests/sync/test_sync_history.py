@@ -21,20 +21,11 @@ import pytest
 import requests
 
 from extract.paths import MANIFEST
-from extract.sync.history import (
-    History,
-    apply_retention,
-    describe_state,
-    document,
-    history,
-    publish_state,
-    repo_commit,
-    rollback,
-    select_prunable,
-)
+from extract.sync.history import apply_retention, history, rollback, select_prunable
 from extract.sync.manifest import parse_manifest
 from extract.sync.push import PushReport, push, read_published
 from extract.sync.remote import ConflictError, GcsRemote, SyncError, Transfer
+from extract.sync.states import History, describe_state, document, publish_state, repo_commit
 from tests.conftest import REPO
 from tests.sync.helpers import Bucket, iqb, tree
 
