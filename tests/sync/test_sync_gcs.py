@@ -20,14 +20,8 @@ from extract.paths import MANIFEST
 from extract.sync.manifest import Manifest, parse_manifest
 from extract.sync.pull import pull
 from extract.sync.push import PushReport, push
-from extract.sync.remote import (
-    ConflictError,
-    GcsRemote,
-    SyncError,
-    Transfer,
-    load_manifest,
-    source_for,
-)
+from extract.sync.remote import ConflictError, GcsRemote, SyncError, Transfer
+from extract.sync.source import load_manifest, source_for
 from tests.conftest import REAL_CACHE, REAL_MANIFESTS, REPO
 from tests.sync.helpers import IQB, Bucket, fake_gcs, iqb, tree
 

@@ -20,7 +20,8 @@ from extract.paths import MANIFEST
 from extract.sync.manifest import parse_manifest
 from extract.sync.pull import pull
 from extract.sync.push import push
-from extract.sync.remote import GcsRemote, SyncError, Transfer, load_manifest, source_for
+from extract.sync.remote import GcsRemote, SyncError, Transfer
+from extract.sync.source import load_manifest, source_for
 from tests.conftest import REAL_CACHE, REPO
 from tests.sync.helpers import DEMO_CONFIG, Bucket, fake_gcs, iqb, tree
 
