@@ -74,8 +74,9 @@ def test_keys_in_the_bucket_are_the_same_names() -> None:
     assert key_problem(paths.DATABASE) and key_problem(paths.HASH_INDEX)  # never published
 
 
-# Path literals outside extract/paths.py: a quote, then a name of the tree.
-_SPELLED = re.compile(r"[\"'](?:iqb\.duckdb[\"']|(?:state|cache|marts|read_only|raw|report)/)")
+# Path literals outside extract/paths.py: "iqb.duckdb", "state/...", root / "marts", "read_only".
+_TREE = r"(?:state|cache|marts|read_only|raw|report)"
+_SPELLED = re.compile(rf"[\"'](?:iqb\.duckdb[\"']|{_TREE}/|read_only[\"'])|/\s*[\"']{_TREE}[\"']")
 
 
 def test_no_other_module_spells_the_tree() -> None:
