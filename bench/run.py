@@ -22,7 +22,7 @@ from bench import gcs, questions, synth
 from bench.harness import BIN, REPO, Figure, Sample, StepFailed, child_env, repeat, run
 from bench.report import Results, Row
 from extract.engines import DEFAULT_MEMORY_LIMIT_GB
-from extract.paths import CACHE_DIR, MANIFEST, STATE, ArtifactPaths
+from extract.paths import CACHE_DIR, ENV_ARTIFACTS, MANIFEST, STATE, ArtifactPaths
 from extract.sample.generate import calibration_table
 
 
@@ -291,7 +291,7 @@ class Bench:
 
     def build(self) -> None:
         """Full ``dbt build`` over the window, then one new month on top of it."""
-        env = child_env(IQB_ARTIFACTS=str(self.window))
+        env = child_env(**{ENV_ARTIFACTS: str(self.window)})
         log = self.log("dbt")
         # One untimed parse first: every timed build then parses partially, as a
         # user's second and later builds do (the first parse is reported apart).
