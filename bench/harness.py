@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from extract.paths import ENV_ARTIFACTS
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LAUNCHER = Path(__file__).with_name("launch.py")
@@ -74,7 +76,7 @@ def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     # Never the user's artifacts or bucket: every step names its own (make exports
     # IQB_ARTIFACTS=./artifacts).
-    for name in ("IQB_ARTIFACTS", "GCP_PROJECT", "GCP_BUCKET", "STORAGE_EMULATOR_HOST"):
+    for name in (ENV_ARTIFACTS, "GCP_PROJECT", "GCP_BUCKET", "STORAGE_EMULATOR_HOST"):
         env.pop(name, None)
     env.update(LOOPBACK_ENV)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)

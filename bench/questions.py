@@ -65,7 +65,7 @@ def sql_answers(database: Path) -> Callable[[], list]:
 
 def tables_copy(database: Path, target: Path) -> Path:
     """``database`` with every relation of ``main`` materialised as a table."""
-    from extract.sync.push import materialise_published
+    from extract.sync.snapshot import materialise_published
 
     target.unlink(missing_ok=True)
     materialise_published(database, target)

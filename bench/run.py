@@ -22,7 +22,7 @@ from bench import gcs, questions, synth
 from bench.harness import BIN, REPO, Figure, Sample, StepFailed, child_env, repeat, run
 from bench.report import Results, Row
 from extract.engines import DEFAULT_MEMORY_LIMIT_GB
-from extract.engines.duckdb import raw_dir
+from extract.paths import CACHE_DIR, ENV_ARTIFACTS, MANIFEST, STATE, ArtifactPaths
 from extract.sample.generate import calibration_table
 
 
@@ -227,7 +227,7 @@ class Bench:
         download_rows = round(raw_rows * down / (down + up))
         marker = root / "bench-sample.json"
         params = {"download_rows": download_rows, "seed": self.plan.seed}
-        files = sorted(raw_dir(root).rglob("*.parquet"))
+        files = sorted(ArtifactPaths(root).raw.rglob("*.parquet"))
         if not (marker.is_file() and json.loads(marker.read_text()) == params and files):
             shutil.rmtree(root, ignore_errors=True)
             sample = run(
@@ -249,7 +249,7 @@ class Bench:
                 f"  extract: sample of {raw_rows:,} raw rows written in {sample.seconds:.0f} s"
             )
             marker.write_text(json.dumps(params))
-            files = sorted(raw_dir(root).rglob("*.parquet"))
+            files = sorted(ArtifactPaths(root).raw.rglob("*.parquet"))
         return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
     # --- dbt build and incremental -------------------------------------------------------
@@ -274,12 +274,13 @@ class Bench:
 
         With ``keep``, put back a copy of what a previous build made instead.
         """
+        window = ArtifactPaths(self.window)
         for child in self.window.iterdir():
-            if child.name == "state":  # keep the cache's hash index, as a user's stays
+            if child == window.state:  # keep the cache's hash index, as a user's stays
                 for sub in child.iterdir():
-                    if sub.name != "hash-index.json":
+                    if sub != window.hash_index:
                         shutil.rmtree(sub) if sub.is_dir() else sub.unlink()
-            elif child.name != "cache":
+            elif child.name != CACHE_DIR:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         if keep is not None:
             for child in keep.iterdir():
@@ -291,7 +292,7 @@ class Bench:
 
     def build(self) -> None:
         """Full ``dbt build`` over the window, then one new month on top of it."""
-        env = child_env(IQB_ARTIFACTS=str(self.window))
+        env = child_env(**{ENV_ARTIFACTS: str(self.window)})
         log = self.log("dbt")
         # One untimed parse first: every timed build then parses partially, as a
         # user's second and later builds do (the first parse is reported apart).
@@ -358,7 +359,7 @@ class Bench:
         shutil.rmtree(built, ignore_errors=True)
         built.mkdir()
         for child in self.window.iterdir():
-            if child.name != "cache":
+            if child.name != CACHE_DIR:
                 shutil.move(child, built / child.name)
         periods = synth.latest(synth.manifest_entries(), self.plan.months)
         period, entries = synth.next_period(periods)
@@ -402,7 +403,7 @@ class Bench:
 
     def questions(self) -> None:
         """The README's questions on the built database, on a tables copy, and in pandas."""
-        database = self.window / "iqb.duckdb"
+        database = ArtifactPaths(self.window).database
         tables = questions.tables_copy(database, self.work / "questions-tables.duckdb")
         repeats = max(3, self.plan.repeats)
         ours = questions.timed(repeats, questions.sql_answers(database))
@@ -471,9 +472,9 @@ class Bench:
         periods = synth.manifest_entries()
         keys = [e.key for es in synth.latest(periods, self.plan.months).values() for e in es]
         source = self.work / "sync-window"  # the window's cache alone (no database), linked
-        shutil.rmtree(source / "state", ignore_errors=True)
+        shutil.rmtree(source / STATE, ignore_errors=True)
         synth.link_tree(self.window, source, keys)
-        size = mb(source / "cache")
+        size = mb(source / CACHE_DIR)
         full = self.work / "full"
         synth.link_tree(self.window, full, keys)
         layout = synth.synth(
@@ -508,7 +509,7 @@ class Bench:
                     server.create_bucket(bucket)
                     last.append(bucket)
                     # A first push: no hash index yet, so every file is hashed and sent.
-                    shutil.rmtree(source / "state", ignore_errors=True)
+                    shutil.rmtree(source / STATE, ignore_errors=True)
                     return run(
                         [*self.push_cmd(source), "--jobs", str(jobs)],
                         log,
@@ -530,8 +531,8 @@ class Bench:
                 )
             # A public bucket's manifest URL (https:// in production, plain http on
             # loopback), and a private bucket's gs:// manifest, read via the GCS client.
-            public = f"{server.url}/{last[0]}/state/manifest.json"
-            private = f"gs://{last[0]}/state/manifest.json"
+            public = f"{server.url}/{last[0]}/{MANIFEST}"
+            private = f"gs://{last[0]}/{MANIFEST}"
             target = self.work / "pulled"
             for key, manifest, jobs, what in (
                 ("pull_jobs1", public, 1, "public manifest URL"),
@@ -589,7 +590,7 @@ class Bench:
                 "cache",
                 "status",
                 "--manifest",
-                f"gs://{bucket}/state/manifest.json",
+                f"gs://{bucket}/{MANIFEST}",
                 "--artifacts",
                 full,
             ]
@@ -614,7 +615,7 @@ class Bench:
         request, parallel transfers hide the waits. Same files as the loopback rows.
         """
         source = self.work / "sync-window"  # linked by sync()
-        size = mb(source / "cache")
+        size = mb(source / CACHE_DIR)
         target = self.work / "pulled-latency"
         log = self.log("sync-latency")
         with gcs.fake_gcs_with_latency(self.log("fake-gcs-latency"), delay) as server:
@@ -624,7 +625,7 @@ class Bench:
                 env = child_env(**server.env(bucket))
 
                 def push(jobs: int = jobs, env: dict[str, str] = env) -> Sample:
-                    shutil.rmtree(source / "state", ignore_errors=True)
+                    shutil.rmtree(source / STATE, ignore_errors=True)
                     return run([*self.push_cmd(source), "--jobs", str(jobs)], log, env)
 
                 pushed = repeat(1, push)  # the bucket then holds the files for the pulls
@@ -639,7 +640,7 @@ class Bench:
                     f"each way, --jobs {jobs}",
                     f"{size / pushed.seconds:,.0f} MB/s",
                 )
-                manifest = f"{server.url}/{bucket}/state/manifest.json"
+                manifest = f"{server.url}/{bucket}/{MANIFEST}"
 
                 def pull(
                     manifest: str = manifest, jobs: int = jobs, env: dict[str, str] = env

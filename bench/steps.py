@@ -20,14 +20,15 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from extract.cache.layout import CACHE_VERSION_DIR, DATA_FILE, Entry, parse_cache_key
+from extract.cache.layout import DATA_FILE, Entry, parse_cache_key
 from extract.engines.duckdb import BATCH_ROWS
+from extract.paths import ArtifactPaths
 
 
 def cache_entries(root: Path) -> list[Entry]:
     """Every entry under ``root/cache/v1`` that has a data file, in layout order."""
     entries = []
-    for path in sorted((root / CACHE_VERSION_DIR).glob(f"*/*/*/{DATA_FILE}")):
+    for path in sorted(ArtifactPaths(root).cache.glob(f"*/*/*/{DATA_FILE}")):
         parsed = parse_cache_key(path.relative_to(root).as_posix())
         if parsed is not None:
             entries.append(parsed[0])

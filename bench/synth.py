@@ -45,6 +45,7 @@ from extract.cache.state import EntryState, entry_state
 from extract.cache.store import read_stats, write_entry
 from extract.datasets import DATASETS, DIRECTIONS, PERCENTILES, Dataset, quantile_offset
 from extract.engines.duckdb import BATCH_ROWS
+from extract.months import months_between, next_month
 from extract.sample.generate import (
     CALIBRATION_MONTH,
     MONTHLY_THROUGHPUT_GROWTH,
@@ -310,11 +311,7 @@ def month_table(dataset: Dataset, period: Period, seed: int, scale: float) -> pa
     rng = np.random.default_rng(
         [seed, period.start.year, period.start.month, DATASETS.index(dataset) + 2]
     )
-    months = (
-        (period.start.year - CALIBRATION_MONTH.year) * 12
-        + period.start.month
-        - CALIBRATION_MONTH.month
-    )
+    months = months_between(CALIBRATION_MONTH, period.start)
     growth = MONTHLY_THROUGHPUT_GROWTH**months
     columns = _keys(u, dataset.keys, pairs)
     columns["sample_count"] = pa.array(counts, pa.int64())
@@ -428,7 +425,7 @@ def synth(
 def next_period(periods: dict[Period, list[Entry]]) -> tuple[Period, list[Entry]]:
     """The month after the last one, with all twelve datasets: a new month arriving."""
     start = list(periods)[-1].end
-    end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    end = next_month(start)
     return Period(start, end), [Entry(d, start, end) for d in DATASETS]
 
 

@@ -26,7 +26,6 @@ Never average percentiles across places or periods.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,8 +36,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from extract.cache.layout import ENV_ARTIFACTS
-from extract.report import DATABASE_FILE, LEVELS, ReportError, connect_readonly
+from extract.paths import ArtifactPaths, find_artifacts
+from extract.report import LEVELS, ReportError, connect_readonly
 
 __all__ = [
     "LEVELS",
@@ -70,24 +69,13 @@ class ApiError(ValueError):
 
 def artifacts_root(artifacts: str | Path | None = None) -> Path:
     """The artifacts root the other functions read (see the module docstring)."""
-    if artifacts is not None:
-        return Path(artifacts).expanduser().absolute()
-    if os.environ.get(ENV_ARTIFACTS):
-        return Path(os.environ[ENV_ARTIFACTS]).expanduser().absolute()
-    cwd = Path.cwd()
-    for folder in (cwd, *cwd.parents):
-        if (folder / "artifacts" / DATABASE_FILE).is_file():
-            return folder / "artifacts"
-    checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "pyproject.toml").is_file():
-        return checkout / "artifacts"
-    return cwd / "artifacts"
+    return find_artifacts(artifacts)
 
 
 @contextmanager
 def connect(artifacts: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only DuckDB connection to the database, closed on exit."""
-    path = artifacts_root(artifacts) / DATABASE_FILE
+    path = ArtifactPaths(artifacts_root(artifacts)).database
     try:
         con = connect_readonly(path)
     except ReportError as exc:

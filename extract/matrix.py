@@ -18,6 +18,7 @@ import yaml
 
 from extract.cache.layout import Entry
 from extract.datasets import GRANULARITY_LEVELS, datasets_for
+from extract.months import next_month
 
 SUPPORTED_VERSION = 0
 # M-Lab's first NDT data is from 2009; a year past next year is a typo, and a
@@ -81,10 +82,6 @@ def _month_start(text: Any, field: str, problems: list[str]) -> date | None:
     return _in_range(start, field, problems)
 
 
-def _next_month(d: date) -> date:
-    return date(d.year + d.month // 12, d.month % 12 + 1, 1)
-
-
 def _parse_date(value: Any, field: str, problems: list[str]) -> date | None:
     """A calendar day; a time of day is refused, not dropped (periods are whole days)."""
     if isinstance(value, datetime):  # YAML reads an unquoted "2024-10-01 12:00:00" so
@@ -137,8 +134,8 @@ def _parse_dates_item(item: Any, field: str, problems: list[str]) -> list[Period
             return []
         periods = []
         while first <= last:
-            periods.append(Period(first, _next_month(first)))
-            first = _next_month(first)
+            periods.append(Period(first, next_month(first)))
+            first = next_month(first)
         return periods
     unknown = sorted(set(item) - {"start", "end"})
     if unknown:

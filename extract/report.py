@@ -16,7 +16,8 @@ from pathlib import Path
 
 import duckdb
 
-DATABASE_FILE = "iqb.duckdb"
+from extract.paths import ArtifactPaths
+
 LEVELS: tuple[str, ...] = (
     "country",
     "country_asn",
@@ -68,10 +69,6 @@ class Report:
     not_scored: dict[str, int] = field(default_factory=dict)  # score_status -> country rows
 
 
-def database_path(artifacts: Path) -> Path:
-    return artifacts / DATABASE_FILE
-
-
 def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
     """Open the database read-only, or raise ReportError saying what to do."""
     if not path.is_file():
@@ -106,7 +103,7 @@ def _country(row: tuple) -> CountryScore:
 
 
 def build_report(artifacts: Path, top: int = 5) -> Report:
-    path = database_path(artifacts)
+    path = ArtifactPaths(artifacts).database
     con = connect_readonly(path)
     try:
         missing = [n for n in (*MARTS, *SCORES) if n not in _tables(con)]

@@ -32,7 +32,14 @@ from extract.cache.catalog import SYNTHETIC
 from extract.cache.hashindex import HashIndex
 from extract.cache.layout import Entry
 from extract.cache.state import EntryState, EntryStatus, entry_status
-from extract.cache.store import TMP_SUFFIX, final_name, lock_for, remove_leftovers, write_entry
+from extract.cache.store import (
+    LOCK_TIMEOUT,
+    TMP_SUFFIX,
+    final_name,
+    lock_for,
+    remove_leftovers,
+    write_entry,
+)
 from extract.cache.templates import template_text
 from extract.engines import CostEstimator, Engine, NoInputError, Query
 
@@ -80,7 +87,7 @@ class RunOptions:
     dry_run: bool = False
     jobs: int = 2
     remote: RemoteCache | None = None
-    lock_timeout: float = 600.0
+    lock_timeout: float = LOCK_TIMEOUT
     # When this run started (set by run_matrix): entries finished since are not re-run.
     started_ns: int = 0
     # One hash index for the run (set by run_matrix), saved at its end: a cached entry's

@@ -33,11 +33,13 @@
 
 {% macro cache_period(path_column, bound) -%}
     {#- period_start / period_end (DATE) from a cache path
-        .../cache/v1/{start:%Y%m%dT000000Z}/{end:%Y%m%dT000000Z}/{dataset}/data.parquet.
+        .../cache/v1/{start:%Y%m%dT000000Z}/{end:%Y%m%dT000000Z}/{dataset}/data.parquet;
+        the pattern is the cache layout's (extract/cache/layout.py, via the plugin).
         DuckDB evaluates this on file names alone, so a filter on the period
         prunes whole files before they are opened. -#}
     {%- set group = {'start': 1, 'end': 2}[bound] -%}
-    cast(strptime(regexp_extract({{ path_column }}, 'cache/v1/([0-9]{8})T000000Z/([0-9]{8})T000000Z/', {{ group }}), '%Y%m%d') as date)
+    {%- set pattern = iqb_call('iqb_paths')['cache_period_regex'] -%}
+    cast(strptime(regexp_extract({{ path_column }}, {{ sql_string(pattern) }}, {{ group }}), '%Y%m%d') as date)
 {%- endmacro %}
 
 
@@ -89,4 +91,14 @@ select
     {%- endfor %}
 from {{ relation }}
     {%- endif -%}
+{%- endmacro %}
+
+
+{% macro iqb_paths() -%}
+    {#- `dbt run-operation iqb_paths`: where this profile's database and the
+        artifacts tree are, as extract/paths.py names them (one line of JSON;
+        `target_path` is the profile's own `path`, as dbt got it). -#}
+    {%- set paths = iqb_call('iqb_paths') -%}
+    {%- do paths.update({'target_path': target.path}) -%}
+    {%- do print(tojson(paths)) -%}
 {%- endmacro %}

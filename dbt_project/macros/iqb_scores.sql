@@ -1,14 +1,5 @@
 {#- The IQB score (docs/iqb_score.md; upstream m-lab/iqb calculator, default configuration). -#}
 
-{% macro iqb_use_cases() -%}
-    {#- The six use cases: the score columns <use_case>_score. Their weights, and
-        the weights and thresholds of their requirements, come from the seeds
-        iqb_use_cases and iqb_requirements. -#}
-    {{- return(['web_browsing', 'video_streaming', 'audio_streaming',
-                'video_conferencing', 'online_backup', 'gaming']) -}}
-{%- endmacro %}
-
-
 {% macro iqb_percentile() -%}
     {#- The percentile the scores compare with the thresholds: dbt var
         `iqb_percentile`, default 95 (upstream's default; upstream's notebook

@@ -2,7 +2,10 @@
 
 - ``models/staging/__sources.yml`` and one ``stg_<dataset>`` model (SQL + YAML)
   per dataset, from the single dataset contract in ``extract/datasets.py``;
-- ``seeds/iso3166_countries.csv``, from pycountry's copy of ISO 3166-1.
+- ``seeds/iso3166_countries.csv``, from pycountry's copy of ISO 3166-1;
+- ``macros/percentiles.sql``, from ``PERCENTILES`` in ``extract/datasets.py``;
+- ``macros/use_cases.sql``, the use cases (score columns) in the order of the
+  seed ``seeds/iqb_use_cases.csv``, their one home.
 
 Run from anywhere::
 
@@ -155,6 +158,27 @@ def percentiles_sql() -> str:
 """
 
 
+def use_cases() -> list[str]:
+    """The use cases of the seed iqb_use_cases, in its order (upstream's)."""
+    with open(SEEDS / "iqb_use_cases.csv", newline="") as fh:
+        return [row["use_case"] for row in csv.DictReader(fh)]
+
+
+def use_cases_sql() -> str:
+    listed = ",\n                ".join(
+        ", ".join(f"'{u}'" for u in use_cases()[i:i + 3]) for i in range(0, len(use_cases()), 3)
+    )
+    return f"""{{#- {HEADER.format(src='seeds/iqb_use_cases.csv')} -#}}
+
+{{% macro iqb_use_cases() -%}}
+    {{#- The use cases, in the seed's order: the score columns <use_case>_score.
+        Their weights, and the weights and thresholds of their requirements,
+        come from the seeds iqb_use_cases and iqb_requirements. -#}}
+    {{{{- return([{listed}]) -}}}}
+{{%- endmacro %}}
+"""
+
+
 def staging_yml(ds: Dataset) -> str:
     out = [
         f"# {HEADER.format(src='extract/datasets.py')}",
@@ -200,7 +224,8 @@ def countries_csv() -> str:
 def outputs() -> dict[Path, str]:
     files = {STAGING / "__sources.yml": sources_yml(),
              SEEDS / "iso3166_countries.csv": countries_csv(),
-             PROJECT / "macros" / "percentiles.sql": percentiles_sql()}
+             PROJECT / "macros" / "percentiles.sql": percentiles_sql(),
+             PROJECT / "macros" / "use_cases.sql": use_cases_sql()}
     for ds in DATASETS:
         files[STAGING / f"stg_{ds.name}.sql"] = staging_sql(ds)
         files[STAGING / f"stg_{ds.name}.yml"] = staging_yml(ds)

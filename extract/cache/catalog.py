@@ -32,7 +32,8 @@ import pyarrow.parquet as pq
 
 from extract.cache import verified
 from extract.cache.hashindex import HashIndex
-from extract.cache.layout import CACHE_VERSION_DIR, DATA_FILE, STATS_FILE, Entry, parse_cache_key
+from extract.cache.layout import DATA_FILE, STATS_FILE, Entry, parse_cache_key
+from extract.paths import ArtifactPaths
 
 
 class Integrity(StrEnum):
@@ -168,7 +169,7 @@ def scan(artifacts: Path, full: bool = False) -> list[CatalogEntry]:
 
     ``full`` re-reads every data file instead of trusting the hash index.
     """
-    root = artifacts / CACHE_VERSION_DIR
+    root = ArtifactPaths(artifacts).cache
     index = HashIndex(artifacts)
     found: list[CatalogEntry] = []
     for directory in sorted(root.glob("*/*/*")):

@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from extract.cache.store import atomic_path
+from extract.paths import ArtifactPaths
 
-INDEX_PATH = "state/hash-index.json"
 INDEX_VERSION = 2  # 2: the inode joined the key
 RACY_MARGIN_NS = 2_000_000_000
 
@@ -39,7 +39,7 @@ class HashIndex:
     """``key -> (size, mtime_ns, inode, hashed_ns, sha256)`` for files under one artifacts root."""
 
     def __init__(self, artifacts: Path) -> None:
-        self.path = artifacts / INDEX_PATH
+        self.path = ArtifactPaths(artifacts).hash_index
         self._lock = threading.Lock()
         self._dirty = False
         self._entries: dict[str, list] = {}

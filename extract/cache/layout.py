@@ -1,34 +1,31 @@
-"""Where things live under the artifacts root; the part from ``cache/v1/`` is upstream's.
+"""The cache entries, upstream's layout under ``cache/v1/`` of the artifacts root.
 
 ``artifacts/cache/v1/{start:%Y%m%dT000000Z}/{end:%Y%m%dT000000Z}/{dataset}/data.parquet``
+(the rest of the tree: ``extract/paths.py``).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 from extract.datasets import DATASETS_BY_NAME, Dataset
+from extract.paths import CACHE_VERSION_DIR
 
-CACHE_VERSION_DIR = "cache/v1"
 DATA_FILE = "data.parquet"
 STATS_FILE = "stats.json"
-ENV_ARTIFACTS = "IQB_ARTIFACTS"
 _STAMP = "%Y%m%dT000000Z"
 
 # cache/v1/<start>/<end>/<dataset>/<file>, as a manifest key or a relative path
 CACHE_KEY_RE = re.compile(
-    r"^cache/v1/(?P<start>\d{8}T000000Z)/(?P<end>\d{8}T000000Z)/"
+    rf"^{re.escape(CACHE_VERSION_DIR)}/(?P<start>\d{{8}}T000000Z)/(?P<end>\d{{8}}T000000Z)/"
     r"(?P<dataset>[a-z0-9_]+)/(?P<file>data\.parquet|stats\.json)$"
 )
-
-
-def default_artifacts() -> Path:
-    """``$IQB_ARTIFACTS`` or ``./artifacts``; dbt's profile resolves it the same way."""
-    return Path(os.environ.get(ENV_ARTIFACTS) or "artifacts").absolute()
+# The period of a path in the cache for SQL (DuckDB's regexp_extract, through the dbt
+# plugin): group 1 is the start and group 2 the end, as YYYYMMDD.
+PERIOD_SQL_RE = f"{CACHE_VERSION_DIR}/([0-9]{{8}})T000000Z/([0-9]{{8}})T000000Z/"
 
 
 def stamp(d: date) -> str:

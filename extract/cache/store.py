@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from extract.cache.layout import Entry, parse_cache_key
 from extract.cache.templates import template_hash, template_text
 from extract.datasets import SCHEMA_VERSION
+from extract.paths import WRITTEN_TREES, ArtifactPaths
 
 __all__ = ["read_stats", "template_hash", "template_text", "write_entry"]
 
@@ -45,11 +46,13 @@ def read_stats(entry: Entry, artifacts: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-LOCKS_DIR = "state/locks"
+# How long a writer (the extractor, a pull) waits for another writer of the same
+# entry or file before it gives up on it: the one timeout of every blocking lock.
+LOCK_TIMEOUT = 600.0
 
 
 def lock_for(entry: Entry, artifacts: Path, timeout: float = -1) -> filelock.FileLock:
-    locks = artifacts / LOCKS_DIR
+    locks = ArtifactPaths(artifacts).locks
     locks.mkdir(parents=True, exist_ok=True)
     name = f"{entry.dataset.name}.{entry.start:%Y%m%d}.{entry.end:%Y%m%d}.lock"
     return filelock.FileLock(str(locks / name), timeout=timeout)
@@ -57,7 +60,7 @@ def lock_for(entry: Entry, artifacts: Path, timeout: float = -1) -> filelock.Fil
 
 def lock_for_file(final: Path, artifacts: Path, timeout: float = -1) -> filelock.FileLock:
     """The lock of one file outside the cache entries (marts, snapshots), by its path."""
-    locks = artifacts / LOCKS_DIR
+    locks = ArtifactPaths(artifacts).locks
     locks.mkdir(parents=True, exist_ok=True)
     rel = final.relative_to(artifacts).as_posix()
     digest = hashlib.sha256(rel.encode()).hexdigest()[:16]
@@ -103,9 +106,7 @@ def final_name(tmp: Path) -> str:
     return tmp.name[1:].removesuffix(TMP_SUFFIX).rsplit(".", 1)[0]
 
 
-def sweep_leftovers(
-    artifacts: Path, trees: tuple[str, ...] = ("cache", "marts", "read_only")
-) -> int:
+def sweep_leftovers(artifacts: Path, trees: tuple[str, ...] = WRITTEN_TREES) -> int:
     """Remove temp files that dead writers left anywhere under ``trees``; return how many.
 
     Each is removed only if its lock is free (the entry's in the cache, the file's

@@ -17,12 +17,11 @@ from typing import Any
 
 from extract.cache.layout import Entry
 from extract.cache.store import atomic_path
-
-VERIFIED_DIR = "state/verified"
+from extract.paths import ArtifactPaths
 
 
 def record_path(entry: Entry, artifacts: Path) -> Path:
-    return artifacts / VERIFIED_DIR / f"{entry.key}.json"
+    return ArtifactPaths(artifacts).verified / f"{entry.key}.json"
 
 
 def record(

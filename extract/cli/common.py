@@ -26,13 +26,14 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from extract.cache.layout import default_artifacts
 from extract.matrix import ConfigError, Matrix, load_matrix
+from extract.paths import default_artifacts
 
 if TYPE_CHECKING:
     from extract.sync.compare import Selection
     from extract.sync.manifest import Manifest
-    from extract.sync.remote import Transfer, UrlSource
+    from extract.sync.remote import Transfer
+    from extract.sync.source import UrlSource
 
 
 class RedactingConsole(Console):
@@ -129,7 +130,8 @@ def load_manifest(
     """(manifest, source, transfer) for a manifest argument, or exit 2 with the reason."""
     from extract.manifests import resolve_manifest
     from extract.sync.manifest import ManifestError
-    from extract.sync.remote import SyncError, Transfer, load_manifest, source_for
+    from extract.sync.remote import SyncError, Transfer
+    from extract.sync.source import load_manifest, source_for
 
     source = resolve_manifest(source)
     transfer = Transfer(read_timeout=timeout, retry_deadline=retry_deadline)

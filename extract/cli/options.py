@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from extract.cache.layout import ENV_ARTIFACTS
+from extract.paths import ENV_ARTIFACTS
 
 ArtifactsOpt = Annotated[
     Path | None,

@@ -196,8 +196,9 @@ def sync_rollback(
     artifacts are not touched: a later push from a machine that still holds
     the bad files publishes them again.
     """
-    from extract.sync.history import check_state_id, rollback
+    from extract.sync.history import rollback
     from extract.sync.remote import SyncError
+    from extract.sync.states import check_state_id
 
     try:
         check_state_id(state)

@@ -22,9 +22,10 @@ from extract.cli.common import (
     transfer_progress,
 )
 from extract.cli.options import ArtifactsOpt, EnvFileOpt, JobsSyncOpt, RetryOpt, TimeoutOpt
+from extract.paths import MANIFESTS_HISTORY
 
 if TYPE_CHECKING:
-    from extract.sync.history import StateInfo
+    from extract.sync.states import StateInfo
 
 # Retention of the kept states (issue 14); applied by `sync push --delete`.
 KeepDaysOpt = Annotated[
@@ -125,7 +126,8 @@ def sync_push(
                 out.print(f"would drop    {key}  (not here)", highlight=False)
             for sid in report.pruned:
                 out.print(
-                    f"would prune   state/manifests/{sid}.json  (past retention)", highlight=False
+                    f"would prune   {MANIFESTS_HISTORY}{sid}.json  (past retention)",
+                    highlight=False,
                 )
             for obj in report.garbage:
                 out.print(f"would delete  {obj.name}", highlight=False)

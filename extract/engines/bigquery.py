@@ -31,6 +31,7 @@ from google.cloud.bigquery import retry as bq_retry
 from extract.datasets import SOURCE_TABLES
 from extract.engines import EngineError, Query, QueryResult
 from extract.engines.sql import swap_tables
+from extract.retry import is_transient, is_transient_http
 
 log = logging.getLogger(__name__)
 
@@ -113,39 +114,6 @@ def render_sql(template: str, tables: Mapping[str, str]) -> tuple[str, list[str]
     """
     tree, read = swap_tables(template, lambda name: tables.get(name, name))
     return tree.sql("bigquery", comments=False), read
-
-
-# Error reasons BigQuery gives to 5xx-like and rate-limit failures.
-_TRANSIENT_REASONS = frozenset({"rateLimitExceeded", "backendError", "internalError", "badGateway"})
-_TRANSIENT_HTTP = (
-    api_exceptions.TooManyRequests,
-    api_exceptions.InternalServerError,
-    api_exceptions.BadGateway,
-    api_exceptions.ServiceUnavailable,
-    api_exceptions.GatewayTimeout,
-)
-_NETWORK_ERRORS = (
-    ConnectionError,
-    requests.exceptions.ConnectionError,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.Timeout,
-    auth_exceptions.TransportError,
-)
-
-
-def is_transient_http(exc: BaseException) -> bool:
-    """5xx and rate limits (HTTP 429, or 403 with reason rateLimitExceeded)."""
-    if isinstance(exc, _TRANSIENT_HTTP):
-        return True
-    errors = getattr(exc, "errors", None) or []
-    return any(isinstance(e, dict) and e.get("reason") in _TRANSIENT_REASONS for e in errors)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """What a running extract retries: transient HTTP errors and dropped connections."""
-    if isinstance(exc, requests.exceptions.SSLError):
-        return False
-    return is_transient_http(exc) or isinstance(exc, _NETWORK_ERRORS)
 
 
 def _log_retry(err: Exception) -> None:

@@ -29,14 +29,11 @@ from sqlglot import exp
 
 from extract.engines import DEFAULT_MEMORY_LIMIT_GB, EngineError, NoInputError, Query, QueryResult
 from extract.engines.sql import swap_tables
+from extract.paths import ArtifactPaths
 
 BATCH_ROWS = 64_000
 # Parquet key-value metadata that `iqb sample` puts in each file it writes.
 SYNTHETIC_MARK = (b"iqb_synthetic", b"true")
-
-
-def raw_dir(artifacts: Path) -> Path:
-    return artifacts / "raw"
 
 
 def raw_table_name(fq_table: str) -> str:
@@ -102,7 +99,7 @@ class DuckDBEngine:
         threads: int | None = None,
         memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB,
     ) -> None:
-        self.raw = raw_dir(Path(artifacts))
+        self.raw = ArtifactPaths(Path(artifacts)).raw
         self.threads = threads
         self.chunk_rows = max(1, int(memory_limit_gb * CHUNK_ROWS_PER_GB))
 

@@ -23,7 +23,9 @@ import pyarrow.parquet as pq
 
 from extract.cache.store import atomic_path
 from extract.datasets import PERCENTILES, SOURCE_TABLES, quantile_offset
-from extract.engines.duckdb import raw_dir, raw_table_name
+from extract.engines.duckdb import raw_table_name
+from extract.months import months_between, next_month
+from extract.paths import ArtifactPaths
 
 CALIBRATION_MONTH = date(2024, 10, 1)
 DEFAULT_ROWS = 2_000_000
@@ -71,7 +73,7 @@ def month_range(first: date, last: date) -> list[date]:
     months, d = [], date(first.year, first.month, 1)
     while d <= last:
         months.append(d)
-        d = date(d.year + d.month // 12, d.month % 12 + 1, 1)
+        d = next_month(d)
     return months
 
 
@@ -173,9 +175,7 @@ def generate_month(direction: str, month: date, rows: int, seed: int) -> pa.Tabl
     table = calibration_table(direction).to_pylist()
     counts = np.array([r["sample_count"] for r in table], dtype=float)
     per_country = rows_per_country(counts, rows)
-    months_from_calibration = (month.year - CALIBRATION_MONTH.year) * 12 + (
-        month.month - CALIBRATION_MONTH.month
-    )
+    months_from_calibration = months_between(CALIBRATION_MONTH, month)
     growth = MONTHLY_THROUGHPUT_GROWTH**months_from_calibration
     rng = np.random.default_rng([seed, month.year, month.month, direction == "uploads"])
     parts = [
@@ -184,7 +184,7 @@ def generate_month(direction: str, month: date, rows: int, seed: int) -> pa.Tabl
     ]
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     n = len(cols["ASNumber"])
-    days = (date(month.year + month.month // 12, month.month % 12 + 1, 1) - month).days
+    days = (next_month(month) - month).days
     day = np.datetime64(month) + rng.integers(0, days, size=n).astype("timedelta64[D]")
     shuffle = rng.permutation(n)  # interleave countries, as real tables are
 
@@ -211,7 +211,11 @@ def generate_month(direction: str, month: date, rows: int, seed: int) -> pa.Tabl
 
 
 def sample_path(artifacts: Path, direction: str, month: date) -> Path:
-    return raw_dir(artifacts) / raw_table_name(SOURCE_TABLES[direction]) / f"{month:%Y-%m}.parquet"
+    return (
+        ArtifactPaths(artifacts).raw
+        / raw_table_name(SOURCE_TABLES[direction])
+        / f"{month:%Y-%m}.parquet"
+    )
 
 
 def write_sample(

@@ -20,9 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from extract.paths import ArtifactPaths
 from extract.sync.redact import redact
-
-LOG_DIR = "state/logs"
 
 
 def utc_now() -> str:
@@ -44,7 +43,7 @@ class SpanLog:
 
     def __init__(self, artifacts: Path, op: str) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        self.path = artifacts / LOG_DIR / f"{op}-{stamp}-{os.getpid()}.jsonl"
+        self.path = ArtifactPaths(artifacts).logs / f"{op}-{stamp}-{os.getpid()}.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close)
         self._lock = threading.Lock()

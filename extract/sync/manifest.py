@@ -19,25 +19,26 @@ from pathlib import Path
 from typing import Any
 
 from extract.cache.layout import parse_cache_key
+from extract.paths import (
+    CACHE_VERSION_DIR,
+    MARTS,
+    PUBLISHED_TREES,
+    READ_ONLY,
+    REPORT,
+    SNAPSHOT_KEY_RE,
+)
 
 MANIFEST_VERSION = 0
-MANIFEST_KEY = "state/manifest.json"  # in the bucket and under the artifacts root
-SNAPSHOT_DIR = "read_only"
-SNAPSHOT_RE = re.compile(r"^read_only/iqb_\d{8}T\d{6}Z\.duckdb$")
-MARTS_DIR = "marts"
 # dbt's Parquet exports: marts/<name>.parquet, optionally in hive-style folders
 MARTS_RE = re.compile(
-    r"^marts/(?:[A-Za-z0-9_][A-Za-z0-9_=.-]*/)*[A-Za-z0-9_][A-Za-z0-9_=.-]*"
+    rf"^{MARTS}/(?:[A-Za-z0-9_][A-Za-z0-9_=.-]*/)*[A-Za-z0-9_][A-Za-z0-9_=.-]*"
     r"\.parquet$"
 )
 # The HTML report of `iqb report --html`: report/index.html, report/{assets,data}/*
 REPORT_RE = re.compile(
-    r"^report/(?:(?:assets|data)/)?[A-Za-z0-9_][A-Za-z0-9_.-]*"
+    rf"^{REPORT}/(?:(?:assets|data)/)?[A-Za-z0-9_][A-Za-z0-9_.-]*"
     r"\.(?:html|js|css)$"
 )
-# The trees a push walks; everything else under the root (raw/, state/, the live
-# iqb.duckdb) is local working state and never published.
-PUBLISHED_TREES = ("cache/v1", SNAPSHOT_DIR, MARTS_DIR, "report")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _MAX_LISTED = 20
 
@@ -70,15 +71,15 @@ def key_problem(key: str) -> str | None:
         return f"{key!r}: empty or '.' path segment"
     if (
         parse_cache_key(key)
-        or SNAPSHOT_RE.match(key)
+        or SNAPSHOT_KEY_RE.match(key)
         or MARTS_RE.match(key)
         or REPORT_RE.match(key)
     ):
         return None
     return (
-        f"{key!r}: outside the known layout (cache/v1/<start>/<end>/<dataset>/"
-        "{data.parquet,stats.json}, read_only/iqb_<UTC>.duckdb, marts/*.parquet, "
-        "report/*.{html,js,css})"
+        f"{key!r}: outside the known layout ({CACHE_VERSION_DIR}/<start>/<end>/<dataset>/"
+        f"{{data.parquet,stats.json}}, {READ_ONLY}/iqb_<UTC>.duckdb, {MARTS}/*.parquet, "
+        f"{REPORT}/*.{{html,js,css}})"
     )
 
 
@@ -100,7 +101,7 @@ class FileRecord:
 @dataclass
 class Manifest:
     files: dict[str, FileRecord] = field(default_factory=dict)
-    # The published state's record (id, time, commit, counts; extract/sync/history.py).
+    # The published state's record (id, time, commit, counts; extract/sync/states.py).
     # Not part of ``dumps``: two manifests with the same files are the same state.
     state: dict[str, Any] | None = None
 

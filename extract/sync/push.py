@@ -21,35 +21,20 @@ the rerun finds the objects it already uploaded and reuses them.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from extract.cache.catalog import SYNTHETIC, source_kind
 from extract.cache.hashindex import HashIndex
 from extract.cache.layout import STATS_FILE, parse_cache_key
 from extract.cache.store import atomic_path, read_stats
-from extract.sync.history import (
-    DEFAULT_KEEP_DAYS,
-    DEFAULT_KEEP_LAST,
-    StateInfo,
-    apply_retention,
-    document,
-    new_state_id,
-    publish_state,
-    state_id_of,
-)
+from extract.paths import DATABASE, MANIFEST, ArtifactPaths
+from extract.sync.history import DEFAULT_KEEP_DAYS, DEFAULT_KEEP_LAST, apply_retention
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import (
-    MANIFEST_KEY,
-    MARTS_DIR,
-    SNAPSHOT_DIR,
     FileRecord,
     Manifest,
     ManifestError,
@@ -57,8 +42,9 @@ from extract.sync.manifest import (
     publishable_files,
 )
 from extract.sync.remote import GcsRemote, Remote, StoredObject, SyncError
-
-DATABASE = "iqb.duckdb"
+from extract.sync.snapshot import snapshot_database
+from extract.sync.states import StateInfo, document, new_state_id, publish_state, state_id_of
+from extract.transform.marts import COMMIT_FILE
 
 
 @dataclass(frozen=True)
@@ -88,147 +74,12 @@ class PushReport:
     log: Path | None = None
 
 
-SNAPSHOT_STATE = "state/snapshot.json"
-
-
-def _open_read_only(db: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with ``db`` attached read-only under its own name.
-
-    Attached read-only, the file also keeps any writer out until the connection
-    is closed; under its own name (``iqb``), the views that dbt wrote with
-    qualified names resolve.
-    """
-    wal = db.with_name(db.name + ".wal")
-    try:
-        if wal.exists():  # a writer died before its checkpoint: fold the WAL in first
-            duckdb.connect(str(db)).execute("CHECKPOINT").close()
-        con = duckdb.connect(config={"autoinstall_known_extensions": False})
-        con.execute(f"ATTACH {_literal(db)} AS {_identifier(db.stem)} (READ_ONLY)")
-    except duckdb.Error as exc:  # the lock of a writer, or a writer in this very process
-        raise SyncError(
-            f"{db} is open for writing by another process (dbt?); wait for it "
-            f"to finish and push again ({str(exc).splitlines()[0]})"
-        ) from None
-    if wal.exists():
-        con.close()
-        raise SyncError(
-            f"{db} has an unmerged write-ahead log {wal.name}; open and close it "
-            "once (duckdb CLI) and push again"
-        )
-    return con
-
-
-def _literal(path: Path | str) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _published_relations(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:
-    """(name, VIEW or BASE TABLE) of what users query: the ``main`` schema only."""
-    return con.execute(
-        "select table_name, table_type from information_schema.tables "
-        "where table_catalog = ? and table_schema = 'main' order by table_name",
-        [catalog],
-    ).fetchall()
-
-
-def _state_fingerprint(
-    con: duckdb.DuckDBPyConnection, catalog: str, artifacts: Path, index: HashIndex
-) -> str:
-    """What the published relations show: view definitions, table contents, mart files.
-
-    The live file changes on every build (views are re-created), so its bytes
-    would make a new snapshot each time; this changes only when the data does.
-    """
-    digest = hashlib.sha256()
-    for name, kind in _published_relations(con, catalog):
-        qualified = f"{_identifier(catalog)}.main.{_identifier(name)}"
-        if kind == "VIEW":
-            [(sql,)] = con.execute(
-                "select sql from duckdb_views() where database_name = ? and schema_name = 'main' "
-                "and view_name = ?",
-                [catalog, name],
-            ).fetchall()
-        else:
-            [(sql,)] = con.execute(
-                f"select md5(coalesce(string_agg(t::varchar, '|' order by t::varchar), '')) "
-                f"from {qualified} as t"
-            ).fetchall()
-        digest.update(f"{name}\0{kind}\0{sql}\0".encode())
-    for key, path in publishable_files(artifacts).items():
-        if key.startswith(MARTS_DIR + "/"):
-            digest.update(f"{key}\0{index.sha256(key, path)}\0".encode())
-    return digest.hexdigest()
-
-
-def _copy_published(con: duckdb.DuckDBPyConnection, catalog: str, target: Path) -> None:
-    con.execute(f"ATTACH {_literal(target)} AS snapshot")
-    for name, _ in _published_relations(con, catalog):
-        con.execute(
-            f"CREATE TABLE snapshot.main.{_identifier(name)} AS "
-            f"SELECT * FROM {_identifier(catalog)}.main.{_identifier(name)}"
-        )
-    con.execute("DETACH snapshot")
-
-
-def materialise_published(db: Path, target: Path) -> None:
-    """Write ``target``: what ``db`` shows in ``main``, every relation as a table."""
-    con = _open_read_only(db)
-    try:
-        _copy_published(con, db.stem, target)
-    finally:
-        con.close()
-
-
-def snapshot_database(artifacts: Path, index: HashIndex, dry_run: bool) -> str | None:
-    """Write ``read_only/iqb_{UTC}.duckdb`` when what users see changed since the last one.
-
-    The snapshot holds what users query (schema ``main``), every relation
-    materialised as a table: it opens and answers on another machine without
-    ``marts/`` (the working database keeps views over those files), and holds
-    nothing of dbt's build schemas. It is taken while the live file is attached
-    read-only, which keeps writers out: one consistent, published state.
-    Returns the new snapshot's key, if any.
-    """
-    db = artifacts / DATABASE
-    if not db.is_file():
-        return None
-    con = _open_read_only(db)
-    try:
-        catalog = db.stem
-        fingerprint = _state_fingerprint(con, catalog, artifacts, index)
-        state_path = artifacts / SNAPSHOT_STATE
-        try:
-            last = json.loads(state_path.read_text())
-        except (OSError, ValueError):
-            last = {}
-        if (
-            isinstance(last, dict)
-            and last.get("fingerprint") == fingerprint
-            and (artifacts / str(last.get("key"))).is_file()
-        ):
-            return None
-        key = f"{SNAPSHOT_DIR}/iqb_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.duckdb"
-        if not dry_run:
-            with atomic_path(artifacts / key) as tmp:
-                tmp.unlink()  # DuckDB creates the file itself
-                _copy_published(con, catalog, tmp)
-            with atomic_path(state_path) as tmp:
-                tmp.write_text(json.dumps({"key": key, "fingerprint": fingerprint}) + "\n")
-        return key
-    finally:
-        con.close()
-
-
 def read_published(remote: Remote) -> tuple[Manifest, int]:
     data, generation = remote.read_manifest()
     if data is None:
         return Manifest(), 0
     try:
-        return parse_manifest(data, f"{remote.label}/{MANIFEST_KEY}"), generation
+        return parse_manifest(data, f"{remote.label}/{MANIFEST}"), generation
     except ManifestError as exc:
         raise SyncError(
             f"{exc}\nThe published manifest is unusable; fix or remove it "
@@ -256,7 +107,7 @@ def synthetic_entries(artifacts: Path, keys: list[str]) -> list[str]:
 
 def push(
     artifacts: Path,
-    remote: GcsRemote,  # not any Remote: the kept states (extract/sync/history.py) are GCS objects
+    remote: GcsRemote,  # not any Remote: the kept states (extract/sync/states.py) are GCS objects
     *,
     jobs: int = 4,
     dry_run: bool = False,
@@ -270,7 +121,7 @@ def push(
     started = datetime.now(UTC)
     report = PushReport()
     # extract/transform/marts.py: files may be half moved, the database not yet pointed
-    half_published = sorted((artifacts / "marts" / ".staging").glob("*/COMMIT"))
+    half_published = sorted(ArtifactPaths(artifacts).marts_staging.glob(f"*/{COMMIT_FILE}"))
     if half_published:
         raise SyncError(
             f"a dbt build was stopped while publishing its marts "
@@ -303,8 +154,8 @@ def push(
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         hashes = dict(zip(local, pool.map(lambda k: index.sha256(k, local[k]), local), strict=True))
     if dry_run and report.snapshot:  # not written: plan it from the live file it would copy
-        local[report.snapshot] = artifacts / DATABASE
-        hashes[report.snapshot] = index.sha256(DATABASE, artifacts / DATABASE)
+        local[report.snapshot] = ArtifactPaths(artifacts).database
+        hashes[report.snapshot] = index.sha256(DATABASE, local[report.snapshot])
     index.save(keep=[DATABASE, *hashes])
 
     previous, generation = read_published(remote)
@@ -352,7 +203,7 @@ def push(
             )
         data = document(previous)
         if generation == 0 or new.dumps() != previous.dumps():
-            with log.span("publish", MANIFEST_KEY, remote.url_for_manifest()) as span:
+            with log.span("publish", MANIFEST, remote.url_for_manifest()) as span:
                 done = publish_state(
                     remote,
                     new,
@@ -363,7 +214,7 @@ def push(
                 span.bytes = len(done.data)
             data, report.generation, report.state = done.data, done.generation, done.info
             report.published = True
-        local_copy = artifacts / MANIFEST_KEY
+        local_copy = ArtifactPaths(artifacts).manifest
         if not local_copy.is_file() or local_copy.read_bytes() != data:
             with atomic_path(local_copy) as tmp:
                 tmp.write_bytes(data)

@@ -5,6 +5,9 @@ it with ``fromjson``) and is called from the macros of ``dbt_project/``:
 
 - ``iqb_root()``: the absolute artifacts root (the database's folder), so no
   view ever stores a path relative to where dbt happened to run;
+- ``iqb_paths()``: every path under that root and the pattern of a cache path's
+  period, as ``extract/paths.py`` and ``extract/cache/layout.py`` name them, so
+  no macro spells the tree (``dbt run-operation iqb_paths`` prints them);
 - ``iqb_check_cache()`` / ``iqb_cache_files(dataset)``: the cache's readable
   entries (``extract/cache/catalog.py``), never a glob;
 - ``iqb_plan`` / ``iqb_commit`` / ``iqb_recover`` / ``iqb_discard`` /
@@ -27,7 +30,8 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
 from extract.cache.catalog import CatalogEntry, scan
-from extract.cache.layout import CACHE_VERSION_DIR
+from extract.cache.layout import PERIOD_SQL_RE
+from extract.paths import DATABASE, ArtifactPaths
 from extract.transform import marts
 
 # DuckDB's words for a file it cannot read as a database (not for a lock held by
@@ -68,10 +72,14 @@ def set_aside_if_damaged(database: Path) -> Path | None:
 
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
-        path = self.creds.path if self.creds is not None else "iqb.duckdb"
-        self.root = Path(os.path.abspath(path)).parent
+        # The profile names the database; its folder is the artifacts root (a database
+        # not named as extract/paths.py says is refused: Python would not find it).
+        self.paths = ArtifactPaths.of_database(
+            self.creds.path if self.creds is not None else DATABASE
+        )
+        self.root = self.paths.root
         self.entries: list[CatalogEntry] | None = None
-        set_aside_if_damaged(Path(os.path.abspath(path)))
+        set_aside_if_damaged(self.paths.database)
 
     def _entries(self) -> list[CatalogEntry]:
         if self.entries is None:
@@ -83,7 +91,7 @@ class Plugin(BasePlugin):
         self.entries = scan(self.root)
         return json.dumps(
             {
-                "cache": str(self.root / CACHE_VERSION_DIR),
+                "cache": str(self.paths.cache),
                 "readable": sum(c.readable for c in self.entries),
                 "corrupt": [
                     {"key": c.entry.key, "reason": c.reason}
@@ -91,6 +99,9 @@ class Plugin(BasePlugin):
                 ],
             }
         )
+
+    def paths_json(self) -> str:
+        return json.dumps({**self.paths.as_dict(), "cache_period_regex": PERIOD_SQL_RE})
 
     def cache_files(self, dataset: str) -> str:
         return json.dumps(
@@ -139,6 +150,7 @@ class Plugin(BasePlugin):
             return "ok"
 
         fn("iqb_root", lambda: str(self.root), [])
+        fn("iqb_paths", self.paths_json, [])
         fn("iqb_check_cache", self.check_cache, [])
         fn("iqb_cache_files", self.cache_files, ["VARCHAR"])
         fn("iqb_plan", self.plan, ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BOOLEAN", "VARCHAR"])

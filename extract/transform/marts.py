@@ -38,9 +38,8 @@ import pyarrow.parquet as pq
 
 from extract.cache.catalog import SYNTHETIC, CatalogEntry, Integrity, scan
 from extract.cache.store import atomic_path
+from extract.paths import ArtifactPaths
 
-MARTS_DIR = "marts"
-STAGING_DIR = ".staging"
 DATA_FILE = "data_0.parquet"
 PLAN_FILE = "plan.json"
 COMMIT_FILE = "COMMIT"
@@ -57,7 +56,7 @@ def period_label(start: date | str, end: date | str) -> str:
 
 
 def marts_root(artifacts: Path) -> Path:
-    return artifacts / MARTS_DIR
+    return ArtifactPaths(artifacts).marts
 
 
 def final_path(artifacts: Path, mart: str, label: str) -> Path:
@@ -65,7 +64,7 @@ def final_path(artifacts: Path, mart: str, label: str) -> Path:
 
 
 def staging_root(artifacts: Path, invocation: str) -> Path:
-    return marts_root(artifacts) / STAGING_DIR / invocation
+    return ArtifactPaths(artifacts).marts_staging / invocation
 
 
 def published_files(artifacts: Path, mart: str) -> list[Path]:
@@ -250,7 +249,7 @@ def recover(artifacts: Path) -> list[str]:
     kill at any moment is finished by the next invocation.
     """
     committed = []
-    top = marts_root(artifacts) / STAGING_DIR
+    top = ArtifactPaths(artifacts).marts_staging
     for root in sorted(top.glob("*")) if top.is_dir() else []:
         if (root / COMMIT_FILE).exists():
             apply(artifacts, root)

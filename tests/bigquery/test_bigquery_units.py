@@ -14,13 +14,12 @@ from extract.datasets import DATASETS, SOURCE_TABLES
 from extract.engines import EngineError
 from extract.engines.bigquery import (
     format_bytes,
-    is_transient,
-    is_transient_http,
     on_demand_cost,
     parse_bytes,
     parse_source_tables,
     render_sql,
 )
+from extract.retry import is_transient, is_transient_http
 from tests.bigquery.bq_harness import iqb, write_config
 
 DOWNLOADS, UPLOADS = SOURCE_TABLES["downloads"], SOURCE_TABLES["uploads"]

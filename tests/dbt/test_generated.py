@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from extract.cli import app
 from extract.datasets import DATASETS
+from tests.conftest import REPO
 from tests.dbt.helpers import PROJECT
 
 
@@ -74,3 +75,22 @@ def test_staging_models_are_one_macro_call_each() -> None:
             if not line.startswith("--")
         ]
         assert lines == [f"{{{{ stage_dataset('{ds.name}') }}}}"], ds.name
+
+
+def test_the_use_cases_have_one_home_the_seed() -> None:
+    """The macro listing them is generated from seeds/iqb_use_cases.csv (checked above);
+    the report reads them from the database, so no other file lists them."""
+    seed = (PROJECT / "seeds/iqb_use_cases.csv").read_text().splitlines()[1:]
+    names = [line.split(",")[0] for line in seed]
+    macro = (PROJECT / "macros/use_cases.sql").read_text()
+    assert str(names).replace('"', "'") in " ".join(macro.split())
+    copies = [
+        str(path.relative_to(REPO))
+        for top in ("extract", "bench", "dbt_project/macros")
+        for path in sorted((REPO / top).rglob("*"))
+        if path.suffix in (".py", ".js", ".sql", ".html")
+        and "node_modules" not in path.parts
+        and path.name != "use_cases.sql"
+        and "video_conferencing" in path.read_text()
+    ]
+    assert not copies, copies

@@ -2,18 +2,24 @@
 
 dbt resolves relative paths against the working directory, so the profile
 anchors the default root on the profiles directory (<repo>/artifacts) and
-otherwise follows IQB_ARTIFACTS like the extractor. The default is tested in a
-copy of the repo's dbt files, so the real ./artifacts is never touched.
+otherwise follows IQB_ARTIFACTS like the extractor; extract/paths.py names
+every path under that root, and dbt must open the database it names. The
+default is tested in a copy of the repo's dbt files, so the real ./artifacts
+is never touched.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from extract.cache.layout import PERIOD_SQL_RE
+from extract.paths import ENV_ARTIFACTS, ArtifactPaths, checkout_artifacts, default_artifacts
 from tests.conftest import REPO
 from tests.dbt.helpers import PROFILES, PROJECT, copy_real_october, dbt, query
 
@@ -129,3 +135,47 @@ def test_a_relative_iqb_artifacts_is_relative_to_the_working_directory(tmp_path:
     )
     assert duckdb_files(repo) == [Path("elsewhere/iqb.duckdb")]
     assert query(repo / "elsewhere", "select count(*) from quality_by_country")[0][0] > 200
+
+
+@pytest.mark.parametrize(
+    ("where", "variable"),
+    [("root", None), ("dbt_project", None), ("root", "absolute"), ("dbt_project", "relative")],
+)
+def test_dbt_opens_the_database_extract_paths_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, variable: str | None
+) -> None:
+    """The profile's path, and every path the plugin hands to the macros, are
+    ArtifactPaths(root).database etc., for the root Python resolves the same way."""
+    repo = repo_copy(tmp_path)
+    cwd, args = (
+        (repo, None)
+        if where == "root"
+        else (repo / "dbt_project", ("--profiles-dir", "../profiles"))
+    )
+    value = {None: None, "absolute": tmp_path / "elsewhere", "relative": Path("rel")}[variable]
+    monkeypatch.chdir(cwd)
+    if value is None:
+        root = checkout_artifacts(repo)  # the copy's, as the real profile's is the checkout's
+    else:
+        monkeypatch.setenv(ENV_ARTIFACTS, str(value))
+        root = default_artifacts()  # what the CLI and the extractor use
+    root.mkdir(parents=True)
+
+    run = dbt(
+        "run-operation",
+        "iqb_paths",
+        artifacts=value,
+        target=tmp_path / "t",
+        cwd=cwd,
+        project_args=args,
+    )
+
+    [line] = [ln for ln in run.output.splitlines() if ln.startswith("{")]
+    seen = json.loads(line)
+    expected = ArtifactPaths(root)
+    assert Path(os.path.abspath(cwd / seen.pop("target_path"))) == expected.database
+    assert seen.pop("cache_period_regex") == PERIOD_SQL_RE
+    assert seen == expected.as_dict()
+    assert [p.relative_to(tmp_path) for p in tmp_path.rglob("*.duckdb")] == [
+        expected.database.relative_to(tmp_path)
+    ]

@@ -16,17 +16,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from extract.sync.manifest import MANIFEST_KEY, Manifest, parse_manifest
+from extract.paths import MANIFEST
+from extract.sync.manifest import Manifest, parse_manifest
 from extract.sync.pull import pull
 from extract.sync.push import PushReport, push
-from extract.sync.remote import (
-    ConflictError,
-    GcsRemote,
-    SyncError,
-    Transfer,
-    load_manifest,
-    source_for,
-)
+from extract.sync.remote import ConflictError, GcsRemote, SyncError, Transfer
+from extract.sync.source import load_manifest, source_for
 from tests.conftest import REAL_CACHE, REAL_MANIFESTS, REPO
 from tests.sync.helpers import IQB, Bucket, fake_gcs, iqb, tree
 
@@ -74,7 +69,7 @@ def test_push_then_pull_into_an_empty_directory_is_byte_identical(
     assert all(
         r.url.startswith(f"{bucket.server}/{bucket.name}/objects/") for r in manifest.files.values()
     )
-    assert (demo / MANIFEST_KEY).read_bytes() == requests.get(bucket.manifest_http).content
+    assert (demo / MANIFEST).read_bytes() == requests.get(bucket.manifest_http).content
     push_spans = spans(report.log)
     assert len(push_spans) == 50 and all(s["ok"] for s in push_spans)
     assert {s["op"] for s in push_spans} == {"upload", "keep", "publish"}

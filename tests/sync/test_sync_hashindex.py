@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 import extract.cache.hashindex as hashindex
-from extract.cache.hashindex import INDEX_PATH, HashIndex
+from extract.cache.hashindex import HashIndex
 from extract.cache.layout import Entry
 from extract.datasets import DATASETS
+from extract.paths import HASH_INDEX
 from extract.sync.compare import FileState, Selection, compare
 from extract.sync.manifest import FileRecord, Manifest
 
@@ -69,14 +70,14 @@ def test_size_or_mtime_change_is_noticed(tmp_path: Path) -> None:
 
 
 def test_corrupt_index_is_ignored_and_rewritten(tmp_path: Path) -> None:
-    (tmp_path / INDEX_PATH).parent.mkdir(parents=True)
-    (tmp_path / INDEX_PATH).write_text("{garbage")
+    (tmp_path / HASH_INDEX).parent.mkdir(parents=True)
+    (tmp_path / HASH_INDEX).write_text("{garbage")
     path = tmp_path / "f.bin"
     _write(path, b"x")
     index = HashIndex(tmp_path)
     assert index.sha256("f", path) == hashlib.sha256(b"x").hexdigest()
     index.save()
-    assert '"v":2' in (tmp_path / INDEX_PATH).read_text()
+    assert '"v":2' in (tmp_path / HASH_INDEX).read_text()
 
 
 def test_a_file_moved_over_with_the_same_stat_is_hashed_again(tmp_path: Path) -> None:

@@ -20,20 +20,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from extract.sync.history import (
-    History,
-    apply_retention,
-    describe_state,
-    document,
-    history,
-    publish_state,
-    repo_commit,
-    rollback,
-    select_prunable,
-)
-from extract.sync.manifest import MANIFEST_KEY, parse_manifest
+from extract.paths import MANIFEST
+from extract.sync.history import apply_retention, history, rollback, select_prunable
+from extract.sync.manifest import parse_manifest
 from extract.sync.push import PushReport, push, read_published
 from extract.sync.remote import ConflictError, GcsRemote, SyncError, Transfer
+from extract.sync.states import History, describe_state, document, publish_state, repo_commit
 from tests.conftest import REPO
 from tests.sync.helpers import Bucket, iqb, tree
 
@@ -105,7 +97,7 @@ def test_history_lists_both_states_newest_first_with_commit_and_counts(
     # The kept copy of B is the very bytes of the current manifest (and of the local copy).
     current = requests.get(bucket.manifest_http, timeout=5).content
     assert requests.get(listed[0]["manifest_url"], timeout=5).content == current
-    assert (demo / MANIFEST_KEY).read_bytes() == current
+    assert (demo / MANIFEST).read_bytes() == current
     state = json.loads(current)["state"]
     assert (state["id"], state["previous"], state["rollback_of"]) == (b.state.id, a.state.id, None)
 
@@ -495,7 +487,7 @@ def test_a_garbage_current_manifest_can_still_be_listed_and_rolled_back(
 ) -> None:
     """The worst bad publish: state/manifest.json is not a manifest at all."""
     a, b, a_tree = two_states
-    bucket.client.bucket(bucket.name).blob(MANIFEST_KEY).upload_from_string(b"<html>oops")
+    bucket.client.bucket(bucket.name).blob(MANIFEST).upload_from_string(b"<html>oops")
     proc = iqb("sync", "push", "--allow-synthetic", "--artifacts", str(demo))
     assert proc.returncode == 1 and "The published manifest is unusable" in proc.stderr
     listed = iqb("sync", "history", "--json")

@@ -16,10 +16,12 @@ import pytest
 
 from extract.cache.layout import Entry
 from extract.cache.store import lock_for_file
-from extract.sync.manifest import MANIFEST_KEY, parse_manifest
+from extract.paths import MANIFEST
+from extract.sync.manifest import parse_manifest
 from extract.sync.pull import pull
 from extract.sync.push import push
-from extract.sync.remote import GcsRemote, SyncError, Transfer, load_manifest, source_for
+from extract.sync.remote import GcsRemote, SyncError, Transfer
+from extract.sync.source import load_manifest, source_for
 from tests.conftest import REAL_CACHE, REPO
 from tests.sync.helpers import DEMO_CONFIG, Bucket, fake_gcs, iqb, tree
 
@@ -109,7 +111,7 @@ def test_the_environment_beats_dotenv_and_dry_run_names_the_target(
 def test_no_secret_in_any_message_or_log(demo: Path, bucket: Bucket, tmp_path: Path) -> None:
     push(demo, GcsRemote.from_env(FAST), allow_synthetic=True)
     manifest = parse_manifest(
-        bucket.client.bucket(bucket.name).blob(MANIFEST_KEY).download_as_bytes(), "m"
+        bucket.client.bucket(bucket.name).blob(MANIFEST).download_as_bytes(), "m"
     )
     host = bucket.server.removeprefix("http://")
     # every URL with credentials: user-info and token parameters (the server ignores them)
@@ -202,7 +204,7 @@ def test_a_dead_or_unknown_host_fails_a_pull_within_seconds(
         manifest_file.write_bytes(
             storage.Client(project="iqb-test", credentials=AnonymousCredentials())
             .bucket("dead")
-            .blob(MANIFEST_KEY)
+            .blob(MANIFEST)
             .download_as_bytes()
         )
         server.stop()

@@ -8,11 +8,12 @@
   var S = { period: null, country: null, level: 'subdivision1', selectedRow: null,
             sort: { ranking: ['iqb_score', -1], drill: ['download_sample_count', -1] } };
 
-  var USE_CASE_NAMES = {
-    web_browsing: 'Web browsing', video_streaming: 'Video streaming',
-    audio_streaming: 'Audio streaming', video_conferencing: 'Video conferencing',
-    online_backup: 'Online backup', gaming: 'Gaming'
-  };
+  // The use cases are the data's (d.use_cases: the seed iqb_use_cases); each is shown
+  // by its id, spaced and capitalised: 'some_use_case' -> 'Some use case'.
+  function useCaseName(id) {
+    var words = String(id).replace(/_/g, ' ');
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  }
   // requirement -> metric, unit, comparison that passes
   var REQUIREMENTS = {
     download_throughput_mbps: { metric: 'download', unit: 'Mbit/s', op: '>' },
@@ -406,7 +407,7 @@
     var thin = !r.meets_min_samples;
     var body = d.use_cases.map(function (u) {
       var score = r[u.use_case + '_score'];
-      return '<tr><td class="name">' + esc(USE_CASE_NAMES[u.use_case] || u.use_case) + '</td><td><b>' +
+      return '<tr><td class="name">' + esc(useCaseName(u.use_case)) + '</td><td><b>' +
         (thin ? '\u2013' : fmt(score, 'score')) + '</b></td>' + reqKeys.map(function (k) {
           var q = (reqs[u.use_case] || {})[k];
           var spec = REQUIREMENTS[k];
@@ -507,7 +508,7 @@
       var m = REQUIREMENTS[k].metric;
       return '<th>' + METRIC_NAMES[m] + ' p' + d.score_percentile + ' ' + REQUIREMENTS[k].op + '<small>' + UNITS[m] + '; weight, threshold</small></th>';
     }).join('') + '</tr></thead><tbody>' + d.use_cases.map(function (u) {
-      return '<tr><td class="name">' + esc(USE_CASE_NAMES[u.use_case] || u.use_case) + ' (' + u.weight + ')</td>' +
+      return '<tr><td class="name">' + esc(useCaseName(u.use_case)) + ' (' + u.weight + ')</td>' +
         reqKeys.map(function (k) {
           var q = (reqs[u.use_case] || {})[k];
           return '<td>' + (q ? 'w ' + q.weight + ', ' + fmt(q.threshold, REQUIREMENTS[k].metric) : '\u2013') + '</td>';

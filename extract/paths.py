@@ -1,0 +1,194 @@
+"""The artifacts root and every path under it: the one place that names them.
+
+::
+
+    <root>/                          $IQB_ARTIFACTS, else ./artifacts (see below)
+      cache/v1/<start>/<end>/<dataset>/{data.parquet,stats.json}
+                                     the cache; entries: extract/cache/layout.py (upstream's layout)
+      raw/<table>/<YYYY-MM>.parquet  the embedded engine's input (``iqb sample``)
+      iqb.duckdb                     dbt's database (profiles/profiles.yml, see below)
+      marts/<mart>/period=<start>_<end>/data_0.parquet
+                                     the published marts; marts/.staging/ while a build runs
+      read_only/iqb_<UTC>.duckdb     the database snapshots a push publishes
+      report/                        ``iqb report --html``
+      state/                         local working state, never published:
+        locks/  hash-index.json  verified/  logs/  snapshot.json
+        manifest.json                the last manifest pushed (its key in the bucket too)
+        manifests/<id>.json          (in the bucket only) every published manifest kept
+
+The relative names (``CACHE_VERSION_DIR``, ``MANIFEST``, ...) are also keys in
+the bucket; :class:`ArtifactPaths` turns them into paths under one root.
+
+Which root: the CLI takes ``--artifacts``, else ``$IQB_ARTIFACTS`` (relative to
+the working directory), else ``./artifacts`` (:func:`default_artifacts`). dbt
+reads the same variable: ``profiles/profiles.yml`` names the database
+``$IQB_ARTIFACTS/iqb.duckdb``, and when the variable is unset
+``<checkout>/artifacts/iqb.duckdb`` (:func:`checkout_artifacts`: the profile
+anchors it on its own folder, which sits at the checkout's root, so dbt run
+from the root or from ``dbt_project/`` opens the same file). The dbt plugin
+refuses a database named otherwise, and tests/dbt/test_paths.py checks that
+dbt and this module agree. ``extract.api`` (notebooks) looks further: see
+:func:`find_artifacts`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+ENV_ARTIFACTS = "IQB_ARTIFACTS"
+DEFAULT_ROOT = "artifacts"  # relative to the working directory, or to the checkout (dbt)
+
+# Relative names under the root; the published ones are also the bucket's keys.
+CACHE_DIR = "cache"
+CACHE_VERSION_DIR = "cache/v1"
+RAW = "raw"
+DATABASE = "iqb.duckdb"
+MARTS = "marts"
+MARTS_STAGING = "marts/.staging"
+READ_ONLY = "read_only"
+REPORT = "report"
+STATE = "state"
+LOCKS = "state/locks"
+HASH_INDEX = "state/hash-index.json"
+VERIFIED = "state/verified"
+LOGS = "state/logs"
+MANIFEST = "state/manifest.json"
+MANIFESTS_HISTORY = "state/manifests/"  # a prefix: <id>.json follows
+SNAPSHOT_STATE = "state/snapshot.json"
+SNAPSHOT_STAMP = "%Y%m%dT%H%M%SZ"
+
+# The trees that hold data files written through a temp file (leftovers are swept)
+# and the trees a push publishes; the rest (raw/, state/, the live database) stays local.
+WRITTEN_TREES = (CACHE_DIR, MARTS, READ_ONLY)
+PUBLISHED_TREES = (CACHE_VERSION_DIR, READ_ONLY, MARTS, REPORT)
+
+CHECKOUT = Path(__file__).resolve().parents[1]  # when running from a checkout of the repo
+
+
+_DB_STEM, _DB_SUFFIX = os.path.splitext(DATABASE)
+# read_only/iqb_<UTC>.duckdb: the snapshots of the database a push writes and publishes
+SNAPSHOT_KEY_RE = re.compile(
+    rf"^{re.escape(READ_ONLY)}/{re.escape(_DB_STEM)}_\d{{8}}T\d{{6}}Z{re.escape(_DB_SUFFIX)}$"
+)
+
+
+def snapshot_key(when: datetime) -> str:
+    """The key of a snapshot of the database taken ``when`` (UTC): see SNAPSHOT_KEY_RE."""
+    return f"{READ_ONLY}/{_DB_STEM}_{when:{SNAPSHOT_STAMP}}{_DB_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class ArtifactPaths:
+    """Every path under one artifacts root (see the module docstring for the tree)."""
+
+    root: Path
+
+    @classmethod
+    def of_database(cls, database: str | Path) -> ArtifactPaths:
+        """The root of a database path (its folder), refusing a file not named ``iqb.duckdb``:
+        the database and everything else must be found from one root."""
+        path = Path(os.path.abspath(database))
+        if path.name != DATABASE:
+            raise ValueError(
+                f"the database is {path}, but the artifacts root holds {DATABASE} "
+                "(extract/paths.py); name it so in profiles/profiles.yml"
+            )
+        return cls(path.parent)
+
+    @property
+    def cache(self) -> Path:
+        """``cache/v1``: where the cache entries are."""
+        return self.root / CACHE_VERSION_DIR
+
+    @property
+    def raw(self) -> Path:
+        return self.root / RAW
+
+    @property
+    def database(self) -> Path:
+        return self.root / DATABASE
+
+    @property
+    def marts(self) -> Path:
+        return self.root / MARTS
+
+    @property
+    def marts_staging(self) -> Path:
+        return self.root / MARTS_STAGING
+
+    @property
+    def read_only(self) -> Path:
+        return self.root / READ_ONLY
+
+    @property
+    def report(self) -> Path:
+        return self.root / REPORT
+
+    @property
+    def state(self) -> Path:
+        return self.root / STATE
+
+    @property
+    def locks(self) -> Path:
+        return self.root / LOCKS
+
+    @property
+    def hash_index(self) -> Path:
+        return self.root / HASH_INDEX
+
+    @property
+    def verified(self) -> Path:
+        return self.root / VERIFIED
+
+    @property
+    def logs(self) -> Path:
+        return self.root / LOGS
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def manifests_history(self) -> Path:
+        return self.root / MANIFESTS_HISTORY
+
+    @property
+    def snapshot_state(self) -> Path:
+        return self.root / SNAPSHOT_STATE
+
+    def as_dict(self) -> dict[str, str]:
+        """Every path by name (what ``dbt run-operation iqb_paths`` prints)."""
+        names = [n for n, v in vars(type(self)).items() if isinstance(v, property)]
+        return {"root": str(self.root), **{n: str(getattr(self, n)) for n in names}}
+
+
+def default_artifacts() -> Path:
+    """The CLI's root without ``--artifacts``: ``$IQB_ARTIFACTS`` or ``./artifacts``."""
+    return Path(os.environ.get(ENV_ARTIFACTS) or DEFAULT_ROOT).absolute()
+
+
+def checkout_artifacts(checkout: Path = CHECKOUT) -> Path:
+    """``<checkout>/artifacts``: dbt's root when ``$IQB_ARTIFACTS`` is unset (the profile
+    says ``<profiles dir>/../artifacts``, and profiles/ sits at the checkout's root)."""
+    return checkout / DEFAULT_ROOT
+
+
+def find_artifacts(artifacts: str | Path | None = None) -> Path:
+    """The root ``extract.api`` reads: ``artifacts``, else ``$IQB_ARTIFACTS``, else the
+    nearest ``artifacts/iqb.duckdb`` above the working directory, else the checkout's
+    (:func:`checkout_artifacts`) when this package runs from one, else ``./artifacts``."""
+    if artifacts is not None:
+        return Path(artifacts).expanduser().absolute()
+    if os.environ.get(ENV_ARTIFACTS):
+        return Path(os.environ[ENV_ARTIFACTS]).expanduser().absolute()
+    cwd = Path.cwd()
+    for folder in (cwd, *cwd.parents):
+        if ArtifactPaths(folder / DEFAULT_ROOT).database.is_file():
+            return folder / DEFAULT_ROOT
+    if (CHECKOUT / "pyproject.toml").is_file():
+        return checkout_artifacts()
+    return cwd / DEFAULT_ROOT
