@@ -56,7 +56,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check extract tests bench
 	$(BIN)/ruff check extract tests bench
 	$(BIN)/mypy extract bench
-	$(BIN)/sqlfluff lint dbt_project/models
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests
 
 test: setup lint wheels
 	$(BIN)/python -m pytest

@@ -57,8 +57,10 @@
             {%- do tested.append(r.node.attached_node) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- for r in results if r.node.resource_type == 'model' and r.status == 'success' and r.node.unique_id not in tested -%}
-        {%- for test in graph.nodes.values() if test.resource_type == 'test' and test.attached_node == r.node.unique_id -%}
+    {%- for r in results if r.node.resource_type == 'model' and r.status == 'success'
+                            and r.node.unique_id not in tested -%}
+        {%- for test in graph.nodes.values() if test.resource_type == 'test'
+                                                and test.attached_node == r.node.unique_id -%}
             {%- if loop.first -%}{%- do problems.append(r.node.name ~ " (not tested in this run)") -%}{%- endif -%}
         {%- endfor -%}
     {%- endfor -%}
@@ -134,7 +136,8 @@
                              ~ "where table_catalog = current_database()").rows -%}
         {%- do existing_types.update({row[0]: row[1]}) -%}
     {%- endfor -%}
-    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.config.materialized == 'audited_periods' -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model'
+                                            and node.config.materialized == 'audited_periods' -%}
         {%- set files = iqb_call('iqb_published_files', [node.alias]) -%}
         {%- for schema in schemas -%}
             {%- set name = schema ~ '.' ~ adapter.quote(node.alias) -%}
@@ -159,7 +162,8 @@
 {% macro warn_invalid_values() -%}
     {#- Name the places whose values are NaN, infinite or out of range in the
         periods just published: they are kept, flagged, and not scored. -#}
-    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.config.materialized == 'audited_periods' -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model'
+                                            and node.config.materialized == 'audited_periods' -%}
         {%- set relation = adapter.get_relation(database=node.database, schema='main', identifier=node.alias) -%}
         {%- if relation is not none -%}
             {%- set rows = run_query("select period_start, country_code, count(*) over () from " ~ relation
@@ -167,7 +171,9 @@
             {%- if rows -%}
                 {%- set shown = [] -%}
                 {%- for row in rows -%}{%- do shown.append(row[1] ~ " " ~ row[0]) -%}{%- endfor -%}
-                {%- do log("iqb: WARNING " ~ node.alias ~ ": " ~ rows[0][2] ~ " row(s) with NaN, infinite or out-of-range values, kept and not scored (has_invalid_values), e.g. " ~ shown | join(', '), info=true) -%}
+                {%- do log("iqb: WARNING " ~ node.alias ~ ": " ~ rows[0][2] ~ " row(s) with NaN, infinite or"
+                           ~ " out-of-range values, kept and not scored (has_invalid_values), e.g. "
+                           ~ shown | join(', '), info=true) -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}

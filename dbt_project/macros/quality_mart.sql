@@ -137,7 +137,6 @@ select * from final
 {%- endmacro %}
 
 
-
 {% macro invalid_values(relation) -%}
     {#- True when a percentile is NaN, infinite or negative, or a loss above 1:
         such a row is kept and flagged, and its scores are NULL (iqb_scores).
@@ -147,7 +146,9 @@ select * from final
     {%- for metric in ['download', 'upload', 'latency', 'loss'] %}
     {%- set metric_loop = loop %}
     {%- for column in percentile_columns(metric) %}
-        {{ "or " if not (loop.first and metric_loop.first) }}coalesce(not isfinite({{ relation }}.{{ column }}) or {{ relation }}.{{ column }} < 0{{ " or " ~ relation ~ "." ~ column ~ " > 1" if metric == 'loss' }}, false)
+    {%- set value = relation ~ '.' ~ column %}
+        {{ "or " if not (loop.first and metric_loop.first) }}coalesce(not isfinite({{ value }}) or {{ value }} < 0
+        {{- " or " ~ value ~ " > 1" if metric == 'loss' }}, false)
     {%- endfor %}
     {%- endfor %}
     )

@@ -32,14 +32,19 @@
     {%- for i in range(columns | length - 1) -%}
         {%- do steps.append(columns[i] ~ ' ' ~ op ~ ' ' ~ columns[i + 1]) -%}
     {%- endfor -%}
-    {%- do checks.append((metric ~ ' percentiles ' ~ ('non-decreasing' if op == '>' else 'non-increasing') ~ ' from p1 to p99',
+    {%- do checks.append((metric ~ ' percentiles ' ~ ('non-decreasing' if op == '>' else 'non-increasing')
+                          ~ ' from p1 to p99',
                           'not has_invalid_values and (' ~ steps | join(' or ') ~ ')')) -%}
 {%- endfor -%}
 {%- if between -%}
     {%- for column in between['columns'] -%}
         {%- set bounds = [] -%}
-        {%- if between.get('min_value') is not none -%}{%- do bounds.append(column ~ ' < ' ~ between['min_value']) -%}{%- endif -%}
-        {%- if between.get('max_value') is not none -%}{%- do bounds.append(column ~ ' > ' ~ between['max_value']) -%}{%- endif -%}
+        {%- if between.get('min_value') is not none -%}
+            {%- do bounds.append(column ~ ' < ' ~ between['min_value']) -%}
+        {%- endif -%}
+        {%- if between.get('max_value') is not none -%}
+            {%- do bounds.append(column ~ ' > ' ~ between['max_value']) -%}
+        {%- endif -%}
         {%- do checks.append((column ~ ' within [' ~ between.get('min_value') ~ ', ' ~ between.get('max_value') ~ ']',
                               bounds | join(' or '))) -%}
     {%- endfor -%}
