@@ -1,11 +1,11 @@
-{#- Data tests of an incremental build test the periods that build loaded. See docs/dbt.md. -#}
+{#- Data tests of a build test the periods that build wrote. See docs/dbt.md. -#}
 
 {% macro get_where_subquery(relation) -%}
     {#- dbt wraps the relation of every generic data test in this macro (the
         `where` config). Overridden for the placeholder __periods_loaded_by_this_run__
         (dbt_project.yml sets it on the tests of models/marts/): it becomes a
         constant filter on the periods that this invocation wrote into the
-        incremental mart under the tested model, so that a build that added one
+        audited_periods mart under the tested model, so that a build that added one
         month tests that month, not every month again.
 
         `where` is rendered when the project is parsed; the periods are only
@@ -27,7 +27,7 @@
 {% macro periods_loaded_by_this_run() -%}
     {#- A condition on period_start/period_end for the running test: `true`
         (every row), unless this invocation rewrote some but not all periods
-        of the incremental mart the tested model is (or is built on). So:
+        of the audited_periods mart the tested model is (or is built on). So:
 
         - first build, --full-refresh, a new min_sample_count: every row was
           written now, every row is tested;
@@ -43,7 +43,7 @@
     {%- if not execute -%}
         {{- return('true') -}}
     {%- endif -%}
-    {%- set mart = incremental_mart_under(model.attached_node) -%}
+    {%- set mart = audited_mart_under(model.attached_node) -%}
     {%- if adapter.get_relation(database=mart.database, schema=mart.schema, identifier=mart.alias) is none -%}
         {#- not built yet (`dbt compile` on a new database): nothing to narrow -#}
         {{- return('true') -}}
@@ -66,9 +66,9 @@
 {%- endmacro %}
 
 
-{% macro incremental_mart_under(unique_id) -%}
-    {#- The incremental model `unique_id` is, or the one incremental model it
-        selects from (the score views read one quality mart). -#}
+{% macro audited_mart_under(unique_id) -%}
+    {#- The audited_periods model `unique_id` is, or the one audited_periods
+        model it selects from (the score views read one quality mart). -#}
     {%- set node = graph.nodes[unique_id] -%}
     {%- if node.config.materialized == 'audited_periods' -%}
         {{- return(node) -}}
@@ -82,7 +82,7 @@
     {%- endfor -%}
     {%- if marts | length != 1 -%}
         {{- exceptions.raise_compiler_error(
-            "__periods_loaded_by_this_run__: " ~ unique_id ~ " is not an incremental model "
+            "__periods_loaded_by_this_run__: " ~ unique_id ~ " is not an audited_periods model "
             ~ "and does not read exactly one (" ~ marts | map(attribute='name') | join(', ') ~ ")") -}}
     {%- endif -%}
     {{- return(marts[0]) -}}

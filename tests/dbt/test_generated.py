@@ -62,7 +62,7 @@ def test_exposures_name_every_mart_and_where_it_goes() -> None:
     doc = yaml.safe_load((PROJECT / "models/exposures.yml").read_text())
     exposures = {e["name"]: e for e in doc["exposures"]}
     assert set(exposures) == {"parquet_exports", "html_report", "bucket"}
-    marts = {p.stem for p in (PROJECT / "models/marts").glob("*.sql")}
+    marts = {p.stem for p in (PROJECT / "models/marts").glob("*/*.sql")}
     assert {r.split("'")[1] for r in exposures["bucket"]["depends_on"]} == marts
     assert all(e["owner"]["name"] and e["description"] for e in exposures.values())
 

@@ -66,8 +66,8 @@ def build_step(root: Path, target: Path, *args: str) -> Snapshot:
 
 def snapshot(root: Path, run: DbtRun, target: Path) -> Snapshot:
     snap = Snapshot(run)
-    # the SQL of each data test of models/marts/ (target/run/iqb/models/marts/<model>.yml/)
-    for f in (target / "run" / "iqb" / "models" / "marts").glob("*.yml/*.sql"):
+    # the SQL of each data test of models/marts/ (target/run/iqb/models/marts/*/<model>.yml/)
+    for f in (target / "run" / "iqb" / "models" / "marts").glob("*/*.yml/*.sql"):
         snap.data_tests[f"{f.parent.name}/{f.stem}"] = f.read_text()
     for mart in MARTS:
         for period, n, stamps in query(

@@ -360,7 +360,7 @@ def test_a_noop_build_rereads_nothing_but_a_changed_seed_is_tested(tmp_path: Pat
         """Per model: does its row_checks test read nothing (`where false`)?"""
         return {
             f.parent.name.removesuffix(".yml"): "where false" in f.read_text()
-            for f in (target / "run/iqb/models/marts").glob("*.yml/*_row_checks.sql")
+            for f in (target / "run/iqb/models/marts").glob("*/*.yml/*_row_checks.sql")
         }
 
     dbt("build", artifacts=None, target=target, cwd=repo)

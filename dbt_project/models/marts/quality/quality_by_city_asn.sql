@@ -1,7 +1,5 @@
 -- One row per period and city and network (ASN): downloads and uploads side by side.
 -- The SQL is in macros/quality_mart.sql, shared by the six quality marts.
-{{ config(materialized='audited_periods') }}
-
 {{ quality_mart(
     downloads=ref('stg_downloads_by_country_city_asn'),
     uploads=ref('stg_uploads_by_country_city_asn'),

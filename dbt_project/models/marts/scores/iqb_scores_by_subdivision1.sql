@@ -1,8 +1,5 @@
 -- IQB scores per period and country subdivision, from quality_by_subdivision1 and the seeds
 -- iqb_requirements and iqb_use_cases. The SQL is in macros/iqb_scores.sql.
--- A view: edited seeds apply on the next `dbt build`, with no full refresh.
-{{ config(materialized='view') }}
-
 {{ iqb_scores(
     quality_mart=ref('quality_by_subdivision1'),
     place_keys=['country_code', 'subdivision1_iso_code', 'subdivision1_name']
