@@ -96,6 +96,18 @@ def copy_real_october(
         shutil.copytree(src, artifacts / OCT_2024 / name)
 
 
+def repo_copy(tmp_path: Path) -> Path:
+    """profiles/ and dbt_project/ (without build output) under a fresh root."""
+    root = tmp_path / "repo"
+    shutil.copytree(PROFILES, root / "profiles")
+    shutil.copytree(
+        PROJECT,
+        root / "dbt_project",
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
+    return root
+
+
 def query(artifacts: Path, sql: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(artifacts / "iqb.duckdb"), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,23 +20,11 @@ import pytest
 from extract.cache.layout import PERIOD_SQL_RE
 from extract.paths import ENV_ARTIFACTS, ArtifactPaths, checkout_artifacts, default_artifacts
 from tests.conftest import REPO
-from tests.dbt.helpers import PROFILES, PROJECT, copy_real_october, dbt, query
+from tests.dbt.helpers import copy_real_october, dbt, query, repo_copy
 
 pytestmark = pytest.mark.slow
 
 SELECT = ("--select", "+iqb_scores_by_country")  # the country mart, its scores, their tests
-
-
-def repo_copy(tmp_path: Path) -> Path:
-    """profiles/ and dbt_project/ (without build output) under a fresh root."""
-    root = tmp_path / "repo"
-    shutil.copytree(PROFILES, root / "profiles")
-    shutil.copytree(
-        PROJECT,
-        root / "dbt_project",
-        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
-    )
-    return root
 
 
 def duckdb_files(root: Path) -> list[Path]:

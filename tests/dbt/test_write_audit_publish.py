@@ -27,7 +27,7 @@ import pytest
 
 from extract.sync.manifest import publishable_files
 from tests.conftest import REPO
-from tests.dbt.helpers import DBT, OCT_2024, copy_real_october, dbt, env, query
+from tests.dbt.helpers import DBT, OCT_2024, copy_real_october, dbt, env, query, repo_copy
 
 pytestmark = pytest.mark.slow
 
@@ -349,8 +349,6 @@ def test_a_killed_build_is_followed_by_one_that_completes(
 
 
 def test_a_noop_build_rereads_nothing_but_a_changed_seed_is_tested(tmp_path: Path) -> None:
-    from tests.dbt.test_paths import repo_copy
-
     repo = repo_copy(tmp_path)
     root = repo / "artifacts"
     copy_real_october(root)
