@@ -2,14 +2,16 @@
 
 A column renamed or retyped in the SQL of a quality mart (materialization
 audited_periods, checked by the pre-hook assert_mart_contract) or of a score
-view (dbt's view materialization) fails `dbt build` with dbt's contract error,
-before the model is written; the build then publishes nothing. Real builds on
-a copy of the project over M-Lab's real October 2024 country files.
+view (dbt's view materialization), or retyped in the YAML alone, fails
+`dbt build` with dbt's contract error before the model is written; the build
+then publishes nothing. Real builds on a copy of the project over M-Lab's real
+October 2024 country files.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,8 +22,8 @@ from tests.dbt.helpers import copy_real_october, dbt, query, repo_copy
 pytestmark = pytest.mark.slow
 
 CONTRACT_ERROR = "This model has an enforced contract that failed."
-QUALITY = "dbt_project/models/marts/quality/quality_by_country.sql"
-SCORES = "dbt_project/models/marts/scores/iqb_scores_by_country.sql"
+QUALITY = "dbt_project/models/marts/quality/quality_by_country"  # .sql, .yml
+SCORES = "dbt_project/models/marts/scores/iqb_scores_by_country"
 
 
 def published_state(root: Path) -> tuple:
@@ -57,34 +59,52 @@ def mismatches(output: str) -> set[tuple[str, ...]]:
     return rows - {("column_name", "definition_type", "contract_type", "mismatch_reason")}
 
 
-def wrap(path: Path, select: str) -> None:
-    """Put the model's SQL under `select`, as an edit of the model would change it."""
-    path.write_text(f"{select} from (\n{path.read_text()}\n) as model\n")
+def wrap(select: str) -> Callable[[str], str]:
+    """An edit of a model's SQL: the SQL put under `select`."""
+    return lambda sql: f"{select} from (\n{sql}\n) as model\n"
+
+
+def retype(column: str, old: str, new: str) -> Callable[[str], str]:
+    """An edit of a model's YAML: one column's declared data_type changed."""
+
+    def edit(text: str) -> str:
+        at = text.index(f"data_type: {old}", text.index(f"- name: {column}\n"))
+        return text[:at] + f"data_type: {new}" + text[at + len(f"data_type: {old}") :]
+
+    return edit
 
 
 @pytest.mark.parametrize(
-    ("model", "select", "mismatch"),
+    ("path", "edit", "mismatch"),
     [
-        # a quality mart: a column retyped (BIGINT in the YAML)
+        # a quality mart's SQL: a column retyped (BIGINT in the YAML); the
+        # pre-hook checks it on every build
         (
-            QUALITY,
-            "select * replace (download_sample_count::integer as download_sample_count)",
+            f"{QUALITY}.sql",
+            wrap("select * replace (download_sample_count::integer as download_sample_count)"),
             {("download_sample_count", "INTEGER", "BIGINT", "data type mismatch")},
         ),
-        # a score view: a column renamed
+        # a score view's SQL: a column renamed
         (
-            SCORES,
-            "select * rename (iqb_score as score)",
+            f"{SCORES}.sql",
+            wrap("select * rename (iqb_score as score)"),
             {
                 ("iqb_score", "", "DOUBLE", "missing in definition"),
                 ("score", "DOUBLE", "", "missing in contract"),
             },
         ),
+        # a score view's YAML alone: its SQL is unchanged, yet the view is
+        # rebuilt (the column types are part of its fingerprint) and checked
+        (
+            f"{SCORES}.yml",
+            retype("iqb_score", "double", "float"),
+            {("iqb_score", "DOUBLE", "FLOAT", "data type mismatch")},
+        ),
     ],
-    ids=["quality_mart_retyped", "score_view_renamed"],
+    ids=["quality_mart_sql_retyped", "score_view_sql_renamed", "score_view_yaml_retyped"],
 )
 def test_a_broken_contract_fails_the_build_and_publishes_nothing(
-    tmp_path: Path, model: str, select: str, mismatch: set[tuple[str, ...]]
+    tmp_path: Path, path: str, edit: Callable[[str], str], mismatch: set[tuple[str, ...]]
 ) -> None:
     repo = repo_copy(tmp_path)
     root = repo / "artifacts"
@@ -93,11 +113,11 @@ def test_a_broken_contract_fails_the_build_and_publishes_nothing(
     before = published_state(root)
     assert before[2][0][0] == 237 and len(before[0]) == 1
 
-    wrap(repo / model, select)
+    (repo / path).write_text(edit((repo / path).read_text()))
     run = dbt("build", artifacts=None, target=tmp_path / "t1", cwd=repo, check=False)
 
     assert run.returncode != 0, run.output
-    name = Path(model).stem
+    name = Path(path).stem
     statuses = run.statuses()
     assert statuses[f"model.iqb.{name}"] == "error"
     assert CONTRACT_ERROR in run.output, run.output

@@ -21,10 +21,13 @@
 
 
 {% macro view_fingerprint(compiled_sql, node) -%}
-    {#- What a built view depends on: its SQL and the comments persist_docs writes. -#}
+    {#- What a built view depends on: its SQL, the comments persist_docs writes,
+        and the column types its enforced contract checks (a type changed in the
+        YAML alone must rebuild the view, so that the contract is checked again). -#}
     {%- set parts = [compiled_sql, node.description or ''] -%}
     {%- for name in node.columns | sort -%}
-        {%- do parts.append(name ~ ': ' ~ (node.columns[name].description or '')) -%}
+        {%- set column = node.columns[name] -%}
+        {%- do parts.append(name ~ ' ' ~ (column.data_type or '') ~ ': ' ~ (column.description or '')) -%}
     {%- endfor -%}
     {{- return(local_md5(parts | join('\n'))) -}}
 {%- endmacro %}
