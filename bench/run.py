@@ -451,7 +451,8 @@ class Bench:
         parts = [
             f"{kind}s {seconds:.1f} s" for kind, seconds in sorted(kinds.items()) if seconds >= 0.05
         ]
-        threads = results.get("args", {}).get("threads") or 1
+        # --threads when given, else the profile's (run_results.json records only the flag)
+        threads = results.get("args", {}).get("threads") or "the profile's"
         if spent <= wall:
             parts.append(f"dbt itself {wall - spent:.1f} s")
         else:  # several threads: node times overlap, their sum exceeds the wall time
