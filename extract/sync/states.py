@@ -25,10 +25,11 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
 
@@ -46,6 +47,8 @@ from extract.sync.remote import (
 STATE_ID_FORMAT = "%Y%m%dT%H%M%SZ"
 STATE_ID_RE = re.compile(r"^\d{8}T\d{6}Z$")
 _ID_ATTEMPTS = 5  # two publishes in one second: the later waits for the next second
+
+T = TypeVar("T")
 
 
 def repo_commit() -> str:
@@ -225,7 +228,7 @@ class History:
     def url(self, state_id: str) -> str:
         return public_url(self.remote.bucket_name, self.name(state_id))
 
-    def _call(self, what: str, fn):  # type: ignore[no-untyped-def]
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
         return self.remote.transfer.call(f"{what} {self.remote.label}", fn, retry=False)
 
     def list(self) -> list[KeptState]:
