@@ -84,6 +84,24 @@ def iqb(*args: str, emulator: str | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def extract_on_bigquery(
+    config: Path, artifacts: Path, *extra: str, emulator: str | None = None
+) -> tuple[int, str]:
+    """``iqb extract run -c CONFIG --engine bigquery --artifacts ARTIFACTS EXTRA...``."""
+    return iqb(
+        "extract",
+        "run",
+        "-c",
+        str(config),
+        "--engine",
+        "bigquery",
+        "--artifacts",
+        str(artifacts),
+        *extra,
+        emulator=emulator,
+    )
+
+
 def bq_field(f: pa.Field) -> bigquery.SchemaField:
     """Arrow field -> BigQuery field (structs become RECORDs), for loading the sample."""
     if pa.types.is_struct(f.type):

@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.bigquery.bq_harness import iqb, write_config
+from tests.bigquery.bq_harness import extract_on_bigquery, write_config
 from tests.servers import free_port
 
 FIX = ("gcloud auth application-default login", "GOOGLE_APPLICATION_CREDENTIALS")
@@ -40,15 +40,9 @@ def no_adc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def run_bigquery(root: Path) -> tuple[int, str]:
     config = write_config(root / "pipeline.yaml", "[country]")
-    return iqb(
-        "extract",
-        "run",
-        "-c",
-        str(config),
-        "--engine",
-        "bigquery",
-        "--artifacts",
-        str(root / "artifacts"),
+    return extract_on_bigquery(
+        config,
+        root / "artifacts",
     )
 
 

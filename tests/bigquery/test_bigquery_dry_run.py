@@ -12,7 +12,13 @@ from pathlib import Path
 
 from extract.cache.layout import Entry
 from extract.datasets import DATASETS
-from tests.bigquery.bq_harness import MONTH, NEXT_MONTH, FaultProxy, iqb, write_config
+from tests.bigquery.bq_harness import (
+    MONTH,
+    NEXT_MONTH,
+    FaultProxy,
+    extract_on_bigquery,
+    write_config,
+)
 
 GIB = 2**30
 ENTRIES = [Entry(d, MONTH, NEXT_MONTH) for d in DATASETS]
@@ -22,16 +28,10 @@ def dry_run(
     proxy: FaultProxy, root: Path, *extra: str, granularities: str | None = None
 ) -> tuple[int, str]:
     config = write_config(root / "pipeline.yaml", *([granularities] if granularities else []))
-    return iqb(
-        "extract",
-        "run",
-        "-c",
-        str(config),
-        "--engine",
-        "bigquery",
+    return extract_on_bigquery(
+        config,
+        root / "artifacts",
         "--dry-run",
-        "--artifacts",
-        str(root / "artifacts"),
         *extra,
         emulator=proxy.url,
     )

@@ -27,7 +27,7 @@ from tests.bigquery.bq_harness import (
     Emulator,
     Fault,
     FaultProxy,
-    iqb,
+    extract_on_bigquery,
     write_config,
 )
 from tests.servers import free_port
@@ -86,15 +86,9 @@ def test_the_summary_names_each_failure_and_the_others_still_run(
 ) -> None:
     bq_proxy.faults = [Fault("POST", JOB_INSERT, status=400, times=None, body="unified_uploads")]
     config = write_config(tmp_path / "pipeline.yaml", "[country, country_asn]")
-    code, output = iqb(
-        "extract",
-        "run",
-        "-c",
-        str(config),
-        "--engine",
-        "bigquery",
-        "--artifacts",
-        str(tmp_path / "a"),
+    code, output = extract_on_bigquery(
+        config,
+        tmp_path / "a",
         emulator=bq_proxy.url,
     )
     assert code == 1
@@ -154,15 +148,9 @@ def test_a_job_that_never_finishes_times_out_and_is_cancelled(
 def test_emulator_down_is_one_clear_error_within_seconds(tmp_path: Path) -> None:
     config = write_config(tmp_path / "pipeline.yaml")
     t0 = time.monotonic()
-    code, output = iqb(
-        "extract",
-        "run",
-        "-c",
-        str(config),
-        "--engine",
-        "bigquery",
-        "--artifacts",
-        str(tmp_path / "a"),
+    code, output = extract_on_bigquery(
+        config,
+        tmp_path / "a",
         emulator=f"127.0.0.1:{free_port()}",
     )
     assert time.monotonic() - t0 < 10
@@ -176,15 +164,9 @@ def test_a_missing_table_is_named_before_anything_runs(
 ) -> None:
     config = write_config(tmp_path / "pipeline.yaml")
     missing = f"{EMULATOR_PROJECT}.ndt.no_such_table"
-    code, output = iqb(
-        "extract",
-        "run",
-        "-c",
-        str(config),
-        "--engine",
-        "bigquery",
-        "--artifacts",
-        str(tmp_path / "a"),
+    code, output = extract_on_bigquery(
+        config,
+        tmp_path / "a",
         "--source-table",
         f"uploads={missing}",
         emulator=bq_emulator.url,

@@ -45,7 +45,7 @@ from tests.bigquery.bq_harness import (
     SAMPLE_ROWS,
     Emulator,
     FaultProxy,
-    iqb,
+    extract_on_bigquery,
     write_config,
 )
 
@@ -85,15 +85,9 @@ def run(bq_emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iter
     config = write_config(work / "pipeline.yaml")
     proxy = FaultProxy(bq_emulator.url)
     try:
-        code, output = iqb(
-            "extract",
-            "run",
-            "-c",
-            str(config),
-            "--engine",
-            "bigquery",
-            "--artifacts",
-            str(work / "bq"),
+        code, output = extract_on_bigquery(
+            config,
+            work / "bq",
             emulator=proxy.url,
         )
         reference = work / "duckdb"
@@ -194,28 +188,16 @@ def test_every_job_is_capped_labelled_and_parameterised(run: MatrixRun) -> None:
 
 def test_a_second_run_and_its_dry_run_submit_no_job(run: MatrixRun) -> None:
     before = len(run.proxy.jobs_inserted())
-    code, output = iqb(
-        "extract",
-        "run",
-        "-c",
-        str(run.config),
-        "--engine",
-        "bigquery",
-        "--artifacts",
-        str(run.artifacts),
+    code, output = extract_on_bigquery(
+        run.config,
+        run.artifacts,
         emulator=run.proxy.url,
     )
     assert code == 0, output
     assert "skipped" in output and "done" not in output
-    code, output = iqb(
-        "extract",
-        "run",
-        "-c",
-        str(run.config),
-        "--engine",
-        "bigquery",
-        "--artifacts",
-        str(run.artifacts),
+    code, output = extract_on_bigquery(
+        run.config,
+        run.artifacts,
         "--dry-run",
         emulator=run.proxy.url,
     )
@@ -241,15 +223,9 @@ def test_results_stream_page_by_page(bq_emulator: Emulator, tmp_path: Path) -> N
 
 def test_source_table_override_reads_the_named_table(bq_emulator: Emulator, tmp_path: Path) -> None:
     config = write_config(tmp_path / "pipeline.yaml", "[country]")
-    code, output = iqb(
-        "extract",
-        "run",
-        "-c",
-        str(config),
-        "--engine",
-        "bigquery",
-        "--artifacts",
-        str(tmp_path / "a"),
+    code, output = extract_on_bigquery(
+        config,
+        tmp_path / "a",
         "--source-table",
         f"downloads={MIRROR_TABLE}",
         emulator=bq_emulator.url,

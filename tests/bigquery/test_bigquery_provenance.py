@@ -21,7 +21,15 @@ from extract.cache.state import EntryState, entry_status
 from extract.datasets import DATASETS_BY_NAME
 from extract.engines.duckdb import DuckDBEngine
 from extract.runner import RunOptions, run_matrix
-from tests.bigquery.bq_harness import MONTH, NEXT_MONTH, Emulator, FaultProxy, iqb, write_config
+from tests.bigquery.bq_harness import (
+    MONTH,
+    NEXT_MONTH,
+    Emulator,
+    FaultProxy,
+    extract_on_bigquery,
+    iqb,
+    write_config,
+)
 from tests.conftest import REAL_CACHE
 
 GIB = 2**30
@@ -61,16 +69,10 @@ def test_dry_run_prices_nothing_for_what_the_remote_holds(
 ) -> None:
     bq_proxy.dry_run_bytes = 3 * GIB
     config = write_config(tmp_path / "pipeline.yaml", "[country, country_asn]")
-    code, output = iqb(
-        "extract",
-        "run",
-        "-c",
-        str(config),
-        "--engine",
-        "bigquery",
+    code, output = extract_on_bigquery(
+        config,
+        tmp_path / "a",
         "--dry-run",
-        "--artifacts",
-        str(tmp_path / "a"),
         "--remote",
         mlab_remote,
         "--allow-http",
@@ -102,15 +104,9 @@ def test_synthetic_entries_are_rerun_for_real(
     code, output = iqb("extract", "run", "-c", str(config), "--artifacts", str(root))
     assert code == 0 and re.search(r"skipped\s*│\s*2", output), output
     # ... BigQuery is not: it runs them, without --force
-    code, output = iqb(
-        "extract",
-        "run",
-        "-c",
-        str(config),
-        "--engine",
-        "bigquery",
-        "--artifacts",
-        str(root),
+    code, output = extract_on_bigquery(
+        config,
+        root,
         emulator=bq_proxy.url,
     )
     assert code == 0, output
@@ -119,15 +115,9 @@ def test_synthetic_entries_are_rerun_for_real(
         stats = json.loads(entry.stats_path(root).read_text())
         assert stats["source"]["kind"] == "bigquery" and stats["source"]["tables"]
         assert entry_status(entry, root).state == EntryState.PRESENT
-    code, output = iqb(
-        "extract",
-        "run",
-        "-c",
-        str(config),
-        "--engine",
-        "bigquery",
-        "--artifacts",
-        str(root),
+    code, output = extract_on_bigquery(
+        config,
+        root,
         emulator=bq_proxy.url,
     )
     assert code == 0 and re.search(r"skipped\s*│\s*2", output), output

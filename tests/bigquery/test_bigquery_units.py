@@ -20,7 +20,7 @@ from extract.engines.bigquery import (
     render_sql,
 )
 from extract.retry import is_transient, is_transient_http
-from tests.bigquery.bq_harness import iqb, write_config
+from tests.bigquery.bq_harness import extract_on_bigquery, write_config
 
 DOWNLOADS, UPLOADS = SOURCE_TABLES["downloads"], SOURCE_TABLES["uploads"]
 
@@ -118,17 +118,11 @@ def test_bad_options_fail_before_any_credentials_are_needed(
     tmp_path: Path, option: str, value: str, message: str
 ) -> None:
     config = write_config(tmp_path / "pipeline.yaml", "[country]")
-    code, output = iqb(
-        "extract",
-        "run",
-        "-c",
-        str(config),
-        "--engine",
-        "bigquery",
+    code, output = extract_on_bigquery(
+        config,
+        tmp_path / "a",
         option,
         value,
-        "--artifacts",
-        str(tmp_path / "a"),
     )
     assert code == 2
     assert message in " ".join(output.split())
