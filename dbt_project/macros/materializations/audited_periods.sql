@@ -20,7 +20,7 @@
     {#- Rows sorted by cluster_by (model config) and written in small row groups:
         a lookup of one network or country then reads the row groups whose
         min/max statistics can hold it, not the whole file. Snappy, not zstd:
-        as small within 12 %, and cheaper to write and to read (docs/performance.md). -#}
+        cheaper to write and to read, for files ~19 % larger (docs/performance.md). -#}
     {%- set cluster_by = config.get('cluster_by') or [] -%}
     {%- set compression, row_group_rows = 'snappy', 10240 -%}
     {#- how the files are written is part of what they are: a change rebuilds them -#}

@@ -1,11 +1,11 @@
-{#- Views that are rebuilt only when they change. See docs/performance.md, "No-op build". -#}
+{#- Views that are rebuilt only when they change. See docs/dbt.md, "A build with nothing new re-creates nothing". -#}
 
 {% materialization view, adapter='duckdb' %}
     {#- dbt's own view materialization, skipped when the view exists and its
         compiled SQL and documentation are those it was last built with (the
         fingerprints on-run-end records in audit.iqb_view_fingerprints). A
         no-op build then re-creates none of the 18 staging and score views and
-        writes none of their ~700 column comments. --full-refresh, a changed
+        writes none of their column comments. --full-refresh, a changed
         model, a changed cache file list (staging) or a missing view builds as
         dbt always does. -#}
     {%- set existing = load_cached_relation(this) -%}
