@@ -26,9 +26,9 @@
     {%- set min_samples = min_sample_count() %}
 with
 
--- Each side is scanned once (ASN levels: the top row and the list of names come
--- from the same scan). `not materialized`: should a second reference appear, DuckDB
--- must not buffer a whole wide side (that cost 2 GB at city-ASN level, docs/performance.md).
+-- Each side is scanned once in full (ASN levels: plus once more for the keys
+-- alone). `not materialized`: DuckDB must not buffer a whole wide side for the
+-- second reference (that cost 2 GB at city-ASN level, docs/performance.md).
 downloads as not materialized (
 
     select * from {{ downloads }}
@@ -51,32 +51,43 @@ countries as (
 {%- if by_asn %}
 
 -- The row of the name with the most samples, and every name of the place
--- (counted with the other side's in joined.as_name_count).
-top_downloads as (
+-- (counted with the other side's in joined.as_name_count). A place has two rows
+-- on a side only when its network reported two names, which is rare: only those
+-- places go through the window, the others pass straight through (a window over
+-- every row cost ~0.2 CPU s per city-ASN period, docs/performance.md).
+{%- for side in ['downloads', 'uploads'] %}
+
+{{ side }}_named_twice as (
+
+    select {{ keys | join(', ') }}
+    from {{ side }}
+    group by {{ keys | join(', ') }}
+    having count(*) > 1
+
+),
+
+top_{{ side }} as (
+
+    select
+        *,
+        [as_name] as as_names
+    from {{ side }}
+    anti join {{ side }}_named_twice using ({{ keys | join(', ') }})
+
+    union all
 
     select
         *,
         list(as_name) over (partition by {{ keys | join(', ') }}) as as_names
-    from downloads
+    from {{ side }}
+    semi join {{ side }}_named_twice using ({{ keys | join(', ') }})
     qualify row_number() over (
         partition by {{ keys | join(', ') }}
         order by sample_count desc, as_name
     ) = 1
 
 ),
-
-top_uploads as (
-
-    select
-        *,
-        list(as_name) over (partition by {{ keys | join(', ') }}) as as_names
-    from uploads
-    qualify row_number() over (
-        partition by {{ keys | join(', ') }}
-        order by sample_count desc, as_name
-    ) = 1
-
-),
+{%- endfor %}
 {%- endif %}
 
 joined as (

@@ -14,7 +14,8 @@
     each failing check, its number of rows and up to three example keys (DuckDB's
     error()). Two scans instead of one query per check: the row checks filter
     first (example keys only for failing rows), uniqueness is a GROUP BY over
-    the keys alone; this is what makes a build's tests cheap (docs/performance.md). -#}
+    a hash of the keys (the keys themselves only for repeated hashes); this is
+    what makes a build's tests cheap (docs/performance.md). -#}
 {%- set checks = [] -%}
 {%- for column in not_null -%}
     {%- do checks.append(('not_null(' ~ column ~ ')', column ~ ' is null')) -%}
@@ -79,12 +80,24 @@ failing as (
 
 ),
 
--- Keys held by more than one row: a hash aggregate over the key columns alone,
--- far cheaper than a window over every row (docs/performance.md).
+-- Keys held by more than one row. First the hashes of the keys held by more
+-- than one row (an aggregate over one integer: ~40 % cheaper than over the
+-- key columns themselves, docs/performance.md); then, exactly, the keys of
+-- those rows alone, so that a hash collision is never reported as a duplicate.
+repeated_hashes as (
+
+    select hash({{ keys }}) as key_hash
+    from {{ model }}
+    group by key_hash
+    having count(*) > 1
+
+),
+
 duplicates as (
 
     select {{ keys }}, count(*) as n_rows
     from {{ model }}
+    where hash({{ keys }}) in (select key_hash from repeated_hashes)
     group by {{ keys }}
     having count(*) > 1
 
