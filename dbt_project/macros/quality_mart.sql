@@ -23,6 +23,7 @@
     {%- set d = 'top_downloads' if by_asn else 'downloads' -%}
     {%- set u = 'top_uploads' if by_asn else 'uploads' -%}
     {%- set keys = ['period_start', 'period_end'] + place_keys -%}
+    {%- set key_list = keys | join(', ') -%}
     {%- set min_samples = min_sample_count() %}
 with
 
@@ -59,9 +60,9 @@ countries as (
 
 {{ side }}_named_twice as (
 
-    select {{ keys | join(', ') }}
+    select {{ key_list }}
     from {{ side }}
-    group by {{ keys | join(', ') }}
+    group by {{ key_list }}
     having count(*) > 1
 
 ),
@@ -72,17 +73,17 @@ top_{{ side }} as (
         *,
         [as_name] as as_names
     from {{ side }}
-    anti join {{ side }}_named_twice using ({{ keys | join(', ') }})
+    anti join {{ side }}_named_twice using ({{ key_list }})
 
     union all
 
     select
         *,
-        list(as_name) over (partition by {{ keys | join(', ') }}) as as_names
+        list(as_name) over (partition by {{ key_list }}) as as_names
     from {{ side }}
-    semi join {{ side }}_named_twice using ({{ keys | join(', ') }})
+    semi join {{ side }}_named_twice using ({{ key_list }})
     qualify row_number() over (
-        partition by {{ keys | join(', ') }}
+        partition by {{ key_list }}
         order by sample_count desc, as_name
     ) = 1
 
@@ -106,7 +107,7 @@ joined as (
         {%- endfor %}{{ "," if not loop.last }}
         {%- endfor %}
     from {{ d }}
-    full outer join {{ u }} using ({{ keys | join(', ') }})
+    full outer join {{ u }} using ({{ key_list }})
 
 ),
 

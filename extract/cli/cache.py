@@ -7,8 +7,6 @@ extract/cache/ and extract/sync/; these functions parse options and print.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -25,6 +23,7 @@ from extract.cli.common import (
     load_manifest,
     load_or_exit,
     out,
+    print_json,
     selection,
 )
 from extract.cli.options import (
@@ -96,7 +95,7 @@ def cache_status(
     index.save()
     counts = Counter(s.state.value for s in states)
     if as_json:
-        json.dump(
+        print_json(
             {
                 "artifacts": str(root),
                 "counts": counts,
@@ -109,11 +108,8 @@ def cache_status(
                     }
                     for s in states
                 ],
-            },
-            sys.stdout,
-            indent=2,
+            }
         )
-        sys.stdout.write("\n")
         return
     table = Table(title=f"cache under {root}")
     table.add_column("entry", overflow="fold")
@@ -164,7 +160,7 @@ def _status_against_manifest(
     index.save()
     counts = Counter(d.state.value for d in diffs)
     if as_json:
-        json.dump(
+        print_json(
             {
                 "artifacts": str(root),
                 "manifest": redact(source),
@@ -180,11 +176,8 @@ def _status_against_manifest(
                     }
                     for d in diffs
                 ],
-            },
-            sys.stdout,
-            indent=2,
+            }
         )
-        sys.stdout.write("\n")
         return
     listed = diffs if show_all else [d for d in diffs if d.state != FileState.SAME]
     if listed:
@@ -213,7 +206,7 @@ def cache_usage(
     root = artifacts_root(artifacts)
     rows = usage(root, selection(dataset, granularity, start, end))
     if as_json:
-        json.dump(
+        print_json(
             {
                 "artifacts": str(root),
                 "periods": [
@@ -228,11 +221,8 @@ def cache_usage(
                     }
                     for r in rows
                 ],
-            },
-            sys.stdout,
-            indent=2,
+            }
         )
-        sys.stdout.write("\n")
         return
     table = Table(title=f"cache usage under {root}")
     for col in ("period", "entries", "files", "MB", "GB billed", "GB processed"):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import errno
 import functools
+import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec
@@ -63,6 +65,13 @@ def load_or_exit(config: Path) -> Matrix:
     except ConfigError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         raise typer.Exit(2) from None
+
+
+def print_json(document: object) -> None:
+    """``--json`` output: indented, one trailing newline, on stdout (never through rich,
+    whose markup and wrapping would change the text)."""
+    json.dump(document, sys.stdout, indent=2)
+    sys.stdout.write("\n")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

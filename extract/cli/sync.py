@@ -8,16 +8,14 @@ history.py; these functions parse options and print.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from extract.cli.common import artifacts_root, err, fail, out
+from extract.cli.common import artifacts_root, err, fail, out, print_json
 from extract.cli.options import ArtifactsOpt, EnvFileOpt, RetryOpt, TimeoutOpt
 from extract.cli.sync_push import print_kept_state, sync_push
 
@@ -141,8 +139,7 @@ def sync_history(
             highlight=False,
         )
     if as_json:
-        json.dump([e.to_json() for e in listing.entries], sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json([e.to_json() for e in listing.entries])
         return
     if not listing.entries:
         out.print(
