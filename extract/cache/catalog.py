@@ -59,13 +59,8 @@ class CatalogEntry:
         return self.integrity != Integrity.CORRUPT
 
 
-def read_stats_object(path: Path) -> tuple[dict[str, Any] | None, str]:
-    """The stats.json object, or None and why not (missing, not JSON, not an object)."""
-    doc, _, why = _read_stats(path)
-    return doc, why
-
-
 def _read_stats(path: Path) -> tuple[dict[str, Any] | None, bytes, str]:
+    """The stats.json object and its bytes, or None and why not (missing, not JSON, ...)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
