@@ -102,12 +102,14 @@
         {%- if built is not none -%}
             {%- do statements.append('create or replace table main.' ~ adapter.quote(node.alias)
                 ~ ' as select * from ' ~ built) -%}
+            {%- do statements.extend(comments('table', 'main.' ~ adapter.quote(node.alias), node)) -%}
         {%- endif -%}
     {%- endfor -%}
     {%- for r in results if r.node.resource_type == 'model' and r.node.config.materialized == 'view'
                             and r.node.config.schema == 'audit' -%}
         {%- do statements.append('create or replace view main.' ~ adapter.quote(r.node.alias) ~ ' as '
             ~ r.node.compiled_code | replace('."audit".', '."main".')) -%}
+        {%- do statements.extend(comments('view', 'main.' ~ adapter.quote(r.node.alias), r.node)) -%}
     {%- endfor -%}
     {%- do statements.append('drop table if exists audit.iqb_published_views') -%}  {#- an earlier design's record -#}
     {%- do run_statements(statements) -%}
@@ -145,15 +147,33 @@
             {%- set drop = 'drop ' ~ ('view' if existing == 'VIEW' else 'table') ~ ' ' ~ name -%}
             {%- if files -%}
                 {%- if existing is not none -%}{%- do statements.append(drop) -%}{%- endif -%}
-                {%- do statements.append('create view ' ~ name
-                    ~ ' as select * from read_parquet(' ~ sql_string_list(files) ~ ')') -%}
+                {%- do statements.append('create view ' ~ name ~ ' as select * from ' ~ read_mart_files(files)) -%}
+                {%- do statements.extend(comments('view', name, node)) -%}
             {%- elif schema == 'main' and (node.schema ~ '.' ~ node.alias) in existing_types -%}
                 {#- no published period: an empty table with the mart's columns -#}
                 {%- if existing is not none -%}{%- do statements.append(drop) -%}{%- endif -%}
                 {%- do statements.append('create table ' ~ name ~ ' as select * from '
                     ~ node.schema ~ '.' ~ adapter.quote(node.alias) ~ ' where false') -%}
+                {%- do statements.extend(comments('table', name, node)) -%}
             {%- endif -%}
         {%- endfor -%}
+    {%- endfor -%}
+    {{- return(statements) -}}
+{%- endmacro %}
+
+
+{% macro comments(kind, name, node) -%}
+    {#- Statements that give the relation `name` (a `kind`: view or table) the
+        descriptions of `node` from its YAML. A relation re-created on publish
+        loses what persist_docs wrote on the built one, and `main` is what
+        people read with `describe` or duckdb_columns() in the shell. -#}
+    {%- set statements = [] -%}
+    {%- if node.description -%}
+        {%- do statements.append('comment on ' ~ kind ~ ' ' ~ name ~ ' is ' ~ sql_string(node.description)) -%}
+    {%- endif -%}
+    {%- for column in node.columns.values() if column.description -%}
+        {%- do statements.append('comment on column ' ~ name ~ '.' ~ adapter.quote(column.name)
+            ~ ' is ' ~ sql_string(column.description)) -%}
     {%- endfor -%}
     {{- return(statements) -}}
 {%- endmacro %}

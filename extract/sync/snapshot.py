@@ -71,7 +71,7 @@ def _published_relations(con: duckdb.DuckDBPyConnection, catalog: str) -> list[t
 def _state_fingerprint(
     con: duckdb.DuckDBPyConnection, catalog: str, artifacts: Path, index: HashIndex
 ) -> str:
-    """What the published relations show: view definitions, table contents, mart files.
+    """What the published relations show: definitions, contents, comments, mart files.
 
     The live file changes on every build (views are re-created), so its bytes
     would make a new snapshot each time; this changes only when the data does.
@@ -90,7 +90,7 @@ def _state_fingerprint(
                 f"select md5(coalesce(string_agg(t::varchar, '|' order by t::varchar), '')) "
                 f"from {qualified} as t"
             ).fetchall()
-        digest.update(f"{name}\0{kind}\0{sql}\0".encode())
+        digest.update(f"{name}\0{kind}\0{sql}\0{_comments(con, catalog, name)}\0".encode())
     for key, path in publishable_files(artifacts).items():
         if key.startswith(MARTS + "/"):
             digest.update(f"{key}\0{index.sha256(key, path)}\0".encode())
@@ -100,11 +100,37 @@ def _state_fingerprint(
 def _copy_published(con: duckdb.DuckDBPyConnection, catalog: str, target: Path) -> None:
     con.execute(f"ATTACH {_literal(target)} AS snapshot")
     for name, _ in _published_relations(con, catalog):
+        copy = f"snapshot.main.{_identifier(name)}"
         con.execute(
-            f"CREATE TABLE snapshot.main.{_identifier(name)} AS "
-            f"SELECT * FROM {_identifier(catalog)}.main.{_identifier(name)}"
+            f"CREATE TABLE {copy} AS SELECT * FROM {_identifier(catalog)}.main.{_identifier(name)}"
         )
+        _copy_comments(con, catalog, name, copy)
     con.execute("DETACH snapshot")
+
+
+def _comments(
+    con: duckdb.DuckDBPyConnection, catalog: str, name: str
+) -> list[tuple[str | None, str]]:
+    """(column, or None for the relation itself; its comment) of relation ``name`` in ``main``."""
+    where = "database_name = ? and schema_name = 'main' and {} = ? and comment is not null"
+    return con.execute(
+        f"select null, comment from duckdb_views() where {where.format('view_name')} union all "
+        f"select null, comment from duckdb_tables() where {where.format('table_name')} union all "
+        f"select column_name, comment from duckdb_columns() where {where.format('table_name')} "
+        "order by 1 nulls first",
+        [catalog, name] * 3,
+    ).fetchall()
+
+
+def _copy_comments(con: duckdb.DuckDBPyConnection, catalog: str, name: str, copy: str) -> None:
+    """The descriptions of relation ``name`` and its columns, onto the table ``copy``.
+
+    CREATE TABLE AS copies rows, not comments, and a snapshot's reader has
+    nothing else to learn what a column means.
+    """
+    for column, comment in _comments(con, catalog, name):
+        target = f"TABLE {copy}" if column is None else f"COLUMN {copy}.{_identifier(column)}"
+        con.execute(f"COMMENT ON {target} IS {_literal(comment)}")
 
 
 def materialise_published(db: Path, target: Path) -> None:

@@ -8,6 +8,7 @@ still succeed.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from extract.datasets import PERCENTILES
+from extract.sync.snapshot import materialise_published
 from tests.conftest import REAL_CACHE, REPO
 from tests.dbt.helpers import (
     DUCKDB_CLI,
@@ -268,6 +270,69 @@ def test_duckdb_shell_opens_the_file_dbt_wrote_read_only(built, tmp_path: Path) 
     refused = shell(db, "create table scratch as select 1;\n", "-bail", cwd=tmp_path)
     assert refused.returncode != 0
     assert "read-only" in (refused.stdout + refused.stderr).lower()
+
+
+# What users query in `main`, one of each kind: a quality mart (a view over
+# Parquet files), a score view and a seed (a table).
+DOCUMENTED = {
+    "quality_by_country": "model",
+    "iqb_scores_by_country": "model",
+    "iso3166_countries": "seed",
+}
+
+
+def comments(database: Path) -> dict[tuple[str, str | None], str | None]:
+    """(relation, column or None for the relation) -> its comment, in schema main."""
+    names = list(DOCUMENTED)
+    with duckdb.connect(str(database), read_only=True) as con:
+        rows = con.execute(
+            "select table_name, column_name, comment from duckdb_columns() "
+            "where schema_name = 'main' and table_name in ? union all "
+            "select view_name, null, comment from duckdb_views() "
+            "where schema_name = 'main' and view_name in ? union all "
+            "select table_name, null, comment from duckdb_tables() "
+            "where schema_name = 'main' and table_name in ?",
+            [names] * 3,
+        ).fetchall()
+    return {(relation, column): comment for relation, column, comment in rows}
+
+
+def test_what_users_query_and_its_snapshot_carry_the_yaml_descriptions(
+    built, tmp_path: Path
+) -> None:
+    root, target, _ = built
+    nodes = json.loads((target / "manifest.json").read_text())["nodes"]
+    want: dict[tuple[str, str | None], str | None] = {}
+    for name, kind in DOCUMENTED.items():
+        node = nodes[f"{kind}.iqb.{name}"]
+        want[(name, None)] = node["description"] or None
+        columns = query(
+            root,
+            "select column_name from duckdb_columns() "
+            "where schema_name = 'main' and table_name = ?",
+            [name],
+        )
+        # exactly the YAML's columns (the mart's folders period=... add none)
+        assert sorted(c for (c,) in columns) == sorted(node["columns"]), name
+        for column in node["columns"].values():
+            want[(name, column["name"])] = column["description"] or None
+    live = comments(root / "iqb.duckdb")
+    assert live == want
+    assert want[("quality_by_country", "download_p95")]  # documented, so not a vacuous match
+    assert want[("quality_by_country", None)] and want[("iso3166_countries", None)]
+
+    # the read-only snapshot that a push publishes: every relation a table, same comments
+    snapshot = tmp_path / "elsewhere" / "iqb_snapshot.duckdb"
+    snapshot.parent.mkdir()
+    materialise_published(root / "iqb.duckdb", snapshot)
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        assert con.execute("select count(*) from duckdb_views() where not internal").fetchone() == (
+            0,
+        )
+        assert con.execute("select count(*) from quality_by_country").fetchone() == tuple(
+            query(root, "select count(*) from quality_by_country")[0]
+        )
+    assert comments(snapshot) == live
 
 
 def test_iqb_report(built) -> None:

@@ -68,7 +68,7 @@
     {% call statement('main') -%}
         create view {{ target_relation }} as
         {% if files -%}
-            select * from read_parquet({{ sql_string_list(files) }})
+            select * from {{ read_mart_files(files) }}
         {%- else -%}
             {{ with_provenance(sql | replace(period_placeholder(), 'false'), none) }}
         {%- endif %}
@@ -94,4 +94,13 @@
     from (
         {{ period_sql }}
     ) as rows
+{%- endmacro %}
+
+
+{% macro read_mart_files(files) -%}
+    {#- A mart's period files as one relation. Their folders are named
+        period=<start>_<end> so that pyarrow, pandas or Spark read a mart's
+        folder as one partitioned table; DuckDB would read that name as one
+        more column, `period`, which the contract does not have. -#}
+    read_parquet({{ sql_string_list(files) }}, hive_partitioning = false)
 {%- endmacro %}
