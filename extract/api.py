@@ -37,7 +37,7 @@ import duckdb
 import pandas as pd
 
 from extract.paths import ArtifactPaths, find_artifacts
-from extract.report import LEVELS, ReportError, connect_readonly
+from extract.report import LEVELS, ReportError, open_database
 
 __all__ = [
     "LEVELS",
@@ -77,17 +77,10 @@ def connect(artifacts: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConn
     """A read-only DuckDB connection to the database, closed on exit."""
     path = ArtifactPaths(artifacts_root(artifacts)).database
     try:
-        con = connect_readonly(path)
+        with open_database(path) as con:
+            yield con
     except ReportError as exc:
         raise ApiError(str(exc)) from None
-    except duckdb.ConnectionException:
-        # This process already holds the file open with other settings (a notebook's own
-        # duckdb.connect(..., read_only=True)): DuckDB then shares that instance.
-        con = duckdb.connect(str(path), read_only=True)
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 def sql(

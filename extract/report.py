@@ -8,8 +8,11 @@ period, and how to open the database in the ``duckdb`` shell. The database is
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -69,8 +72,32 @@ class Report:
     not_scored: dict[str, int] = field(default_factory=dict)  # score_status -> country rows
 
 
-def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
-    """Open the database read-only, or raise ReportError saying what to do."""
+@contextmanager
+def open_database(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The database read-only, closed on exit; ReportError for what a user can fix.
+
+    The marts are views over their Parquet files by absolute path, so a file
+    deleted or damaged since the build, or a database copied away from its
+    artifacts folder, shows only when a query reads it. The first is turned
+    into one message that names the file, and the second is refused here:
+    the copy would silently read the original folder's files.
+    """
+    con = _connect(path)
+    try:
+        _check_marts_folder(con, path)
+        yield con
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        if ".parquet" not in str(exc):
+            raise
+        raise ReportError(
+            f"{path}: a mart's Parquet file cannot be read ({str(exc).splitlines()[0]}); "
+            f"`{DBT_BUILD}` re-writes a missing or damaged period"
+        ) from None
+    finally:
+        con.close()
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     if not path.is_file():
         raise ReportError(
             f"no database at {path}: build it first with `{DBT_BUILD}` "
@@ -80,6 +107,10 @@ def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(
             str(path), read_only=True, config={"autoinstall_known_extensions": False}
         )
+    except duckdb.ConnectionException:
+        # This process already holds the file open with other settings (a notebook's own
+        # duckdb.connect(..., read_only=True)): DuckDB then shares that instance.
+        return duckdb.connect(str(path), read_only=True)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise ReportError(
@@ -87,6 +118,29 @@ def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
                 "dbt build?); try again when it is done"
             ) from None
         raise ReportError(f"cannot open {path}: {exc}") from None
+
+
+# The first file a mart view of dbt_project/macros/publish.sql reads, in DuckDB's text of it.
+_FIRST_FILE = re.compile(r"read_parquet\((?:main\.list_value\()?'((?:[^']|'')+)'")
+
+
+def _check_marts_folder(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    marts = ArtifactPaths(path.parent).marts.resolve()
+    for name, sql in con.execute(
+        "select view_name, sql from duckdb_views() "
+        "where database_name = current_database() and schema_name = 'main'"
+    ).fetchall():
+        match = _FIRST_FILE.search(sql)
+        if match is None:
+            continue
+        first = Path(match[1].replace("''", "'")).resolve()
+        if not first.is_relative_to(marts):
+            raise ReportError(
+                f"{path} was built in another folder: its view {name} reads the files "
+                f"under {first.parents[2]}, not {marts}. Run `{DBT_BUILD}` with "
+                f"IQB_ARTIFACTS={path.parent} to point it here, or open a read_only/ "
+                "snapshot of `sync push`, which holds its data"
+            )
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -104,8 +158,7 @@ def _country(row: tuple) -> CountryScore:
 
 def build_report(artifacts: Path, top: int = 5) -> Report:
     path = ArtifactPaths(artifacts).database
-    con = connect_readonly(path)
-    try:
+    with open_database(path) as con:
         missing = [n for n in (*MARTS, *SCORES) if n not in _tables(con)]
         if missing:
             raise ReportError(
@@ -180,8 +233,6 @@ def build_report(artifacts: Path, top: int = 5) -> Report:
         assert scored is not None  # an aggregate without GROUP BY returns one row
         report.scored_countries = scored[0]
         return report
-    finally:
-        con.close()
 
 
 def shell_command(database: Path) -> str:

@@ -27,8 +27,8 @@ from typing import Any
 import pycountry
 
 from extract.paths import ArtifactPaths
-from extract.report import DBT_BUILD, ReportError, connect_readonly
-from extract.report_html.data import read_drill, read_summary, read_use_cases
+from extract.report import DBT_BUILD, ReportError, open_database
+from extract.report_html.data import RELATIONS, read_drill, read_summary, read_use_cases
 
 VENDOR = Path(__file__).resolve().parent / "vendor" / "node_modules"
 # (file in the npm packages of vendor/package.json, name in the report's assets/)
@@ -66,20 +66,14 @@ def write_html_report(
             f"{VENDOR.parent}`)"
         )
     path = ArtifactPaths(artifacts).database
-    con = connect_readonly(path)
-    try:
+    with open_database(path) as con:
         tables = {
             r[0]
             for r in con.execute(
                 "select table_name from information_schema.tables where table_schema = 'main'"
             ).fetchall()
         }
-        needed = [
-            *(f"quality_by_{lvl}" for lvl in ("country", "subdivision1", "city", "country_asn")),
-            *(f"iqb_scores_by_{lvl}" for lvl in ("country", "subdivision1", "city", "country_asn")),
-            "iqb_requirements",
-            "iqb_use_cases",
-        ]
+        needed = [*RELATIONS, "iqb_requirements", "iqb_use_cases"]
         missing = [n for n in needed if n not in tables]
         if missing:
             raise ReportError(f"{path} lacks {', '.join(missing)}: run `{DBT_BUILD}`")
@@ -94,8 +88,6 @@ def write_html_report(
             p["start"]: read_drill(con, p["start"], drill_limit, summary["percentiles"], use_cases)
             for p in summary["periods"]
         }
-    finally:
-        con.close()
 
     out = (out_dir or ArtifactPaths(artifacts).report).absolute()
     _check_target(out)

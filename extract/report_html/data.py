@@ -18,7 +18,6 @@ from typing import Any
 import duckdb
 
 from extract.months import is_one_month
-from extract.report import MARTS, SCORES
 from extract.report_html.provenance import period_sources
 
 METRICS = ("download", "upload", "latency", "loss")
@@ -34,6 +33,10 @@ PLACE_KEYS = {
     "city": ("country_code", "subdivision1_iso_code", "subdivision1_name", "city"),
     "country_asn": ("country_code", "asn"),
 }
+# The relations the report reads, by name: the quality mart and score view of each level above.
+RELATIONS = tuple(
+    f"{kind}_by_{level}" for kind in ("quality", "iqb_scores") for level in PLACE_KEYS
+)
 
 
 def _num(value: Any, digits: int = 3) -> Any:
@@ -166,14 +169,14 @@ def read_summary(
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "database_built_at": _num(loaded_at),
-        "database": str(path),
+        "database": path.name,  # the report is published: not this machine's folders
         "commit": _commit(),
         "score_percentile": score_pct,
         "percentiles": percentiles,
         "periods": periods,
         "requirements": requirements,
         "use_cases": use_cases,
-        "relations": [*MARTS, *SCORES],
+        "relations": list(RELATIONS),
         "countries": {"cols": cols, "rows": country_rows},
         "drill_files": {},
     }

@@ -9,12 +9,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from extract import api
 from extract.report_html.build import write_html_report
 from extract.sync.manifest import key_problem, publishable_files
+from extract.sync.snapshot import materialise_published
+from tests.dbt.helpers import dbt
 from tests.report.conftest import run_iqb
 from tests.report.helpers import read_data_script, rows
 
 pytestmark = pytest.mark.slow
+
+UNREAD = ("subdivision1_asn", "city_asn")  # levels the report has no view of
 
 
 @pytest.fixture(scope="module")
@@ -152,11 +157,33 @@ def test_sync_publishes_the_report(demo_db: Path, tmp_path: Path) -> None:
     root = tmp_path / "artifacts"
     root.mkdir()
     shutil.copyfile(demo_db / "iqb.duckdb", root / "iqb.duckdb")
-    write_html_report(root)
+    write_html_report(demo_db, root / "report")
     keys = set(publishable_files(root))
     assert {"report/index.html", "report/assets/echarts.min.js", "report/data/summary.js"} <= keys
     assert key_problem("report/../iqb.duckdb") is not None
     assert key_problem("report/assets/x.exe") is not None
+
+
+def test_reads_only_the_relations_it_names_and_no_local_path(
+    demo_db: Path, demo_report: Path, tmp_path: Path
+) -> None:
+    # a snapshot of the demo database (every relation a table) without the relations
+    # the report says it does not read: the report is still made, from the others
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    materialise_published(demo_db / "iqb.duckdb", root / "iqb.duckdb")
+    unread = [f"{kind}_by_{level}" for kind in ("quality", "iqb_scores") for level in UNREAD]
+    with duckdb.connect(str(root / "iqb.duckdb")) as con:
+        for name in unread:
+            con.execute(f"drop table {name}")
+    _, summary = read_data_script(write_html_report(root).directory / "data/summary.js")
+    assert set(summary["relations"]).isdisjoint(unread)
+    assert {"quality_by_country", "iqb_scores_by_country_asn"} <= set(summary["relations"])
+    # the folder is published: it names the database file, not where it was on this machine
+    assert summary["database"] == "iqb.duckdb"
+    for path in demo_report.rglob("*"):
+        if path.is_file():
+            assert str(demo_db) not in path.read_text(errors="replace"), path
 
 
 def test_clear_errors_without_database_or_marts(tmp_path: Path) -> None:
@@ -170,3 +197,33 @@ def test_clear_errors_without_database_or_marts(tmp_path: Path) -> None:
     proc = run_iqb("report", "--html", artifacts=empty)
     assert proc.returncode == 1 and "lacks quality_by_country" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_copied_or_damaged_database_is_one_clear_error(demo_db: Path, tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    shutil.copytree(demo_db, root)
+    target = tmp_path / "target"
+
+    # a copy's views still read the original folder's files: refused, not read
+    proc = run_iqb("report", artifacts=root)
+    assert proc.returncode == 1, proc.stdout
+    assert "was built in another folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert str((demo_db / "marts").resolve()) in proc.stderr.replace("\n", "")
+    with pytest.raises(api.ApiError, match="built in another folder"):
+        api.scores("country", artifacts=root)
+    # what the message says to run points it at its own folder
+    assert dbt("build", artifacts=root, target=target).returncode == 0
+    assert run_iqb("report", artifacts=root).returncode == 0
+
+    # a published file damaged since: one message naming it, for the CLI and the API
+    victim = sorted((root / "marts" / "quality_by_country").glob("*/data_0.parquet"))[-1]
+    victim.write_bytes(victim.read_bytes()[:1000])
+    for args in (["report"], ["report", "--html"]):
+        proc = run_iqb(*args, artifacts=root)
+        assert proc.returncode == 1, proc.stdout
+        assert "Traceback" not in proc.stderr
+        assert "cannot be read" in proc.stderr and victim.name in proc.stderr
+    with pytest.raises(api.ApiError, match=r"cannot be read.*dbt build"):
+        api.scores("country", artifacts=root)
+    assert dbt("build", artifacts=root, target=target).returncode == 0
+    assert run_iqb("report", artifacts=root).returncode == 0
