@@ -78,20 +78,16 @@ def cache_status(
     from extract.cache.hashindex import HashIndex
     from extract.cache.state import entry_status
 
+    chosen = selection(dataset, granularity, start, end)
     if manifest:
         _status_against_manifest(
-            manifest,
-            as_json,
-            selection(dataset, granularity, start, end),
-            allow_http,
-            artifacts_root(artifacts),
-            show_all,
+            manifest, as_json, chosen, allow_http, artifacts_root(artifacts), show_all
         )
         return
     matrix = load_or_exit(config)
     root = artifacts_root(artifacts)
     index = HashIndex(root)
-    states = [entry_status(e, root, index) for e in matrix.entries()]
+    states = [entry_status(e, root, index) for e in matrix.entries() if chosen.matches_entry(e)]
     index.save()
     counts = Counter(s.state.value for s in states)
     if as_json:

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from extract.cache.hashindex import HashIndex
-from extract.cache.layout import parse_cache_key
+from extract.cache.layout import Entry, parse_cache_key
 from extract.datasets import DATASETS_BY_NAME, GRANULARITY_LEVELS
 from extract.sync.manifest import FileRecord, Manifest, publishable_files
 
@@ -85,9 +85,9 @@ class Selection:
         if not self.active:
             return True
         parsed = parse_cache_key(key)
-        if parsed is None:
-            return False
-        entry, _ = parsed
+        return parsed is not None and self.matches_entry(parsed[0])
+
+    def matches_entry(self, entry: Entry) -> bool:
         return (
             (not self.datasets or entry.dataset.name in self.datasets)
             and (not self.granularities or entry.dataset.granularity in self.granularities)

@@ -170,6 +170,16 @@ def test_stale_entries_are_reported_and_refreshed_on_request(workspace: Path) ->
     status = json.loads(output)
     assert status["counts"] == {"present": 11, "stale": 1}
 
+    # the selection options narrow the matrix, and a bad value is refused
+    code, output = iqb("cache", "status", "--json", "--granularity", "country_asn")
+    assert code == 0
+    assert json.loads(output)["counts"] == {"present": 1, "stale": 1}
+    code, output = iqb("cache", "status", "--json", "--dataset", "uploads_by_country")
+    assert code == 0
+    assert [e["key"] for e in json.loads(output)["entries"]] == [entry("uploads_by_country").key]
+    code, output = iqb("cache", "status", "--granularity", "planet")
+    assert code == 2 and "unknown granularity 'planet'" in output
+
     code, output = iqb("extract", "run")
     assert code == 0 and "stale" in output and "--refresh-stale" in output
     assert json.loads(stats_path.read_text())["template_hash"] == "0" * 64
