@@ -56,7 +56,7 @@ def report(
     try:
         rep = build_report(root, top=top)
     except ReportError as exc:
-        raise fail(str(exc)) from None
+        raise _failure(exc, root) from None
     table = Table(title=f"marts in {rep.database}")
     table.add_column("mart", no_wrap=True)
     for col in ("rows", "periods", "latest period", "meet min samples"):
@@ -130,6 +130,18 @@ def _num(value: float | None, fmt: str = ".1f") -> str:
     return "-" if value is None else f"{value:{fmt}}"
 
 
+def _failure(exc: Exception, root: Path) -> typer.Exit:
+    """The report's error; with no database under ``root`` (``iqb`` run from a sub-folder,
+    such as dbt_project/), also the one that the Python API would find."""
+    from extract.paths import ArtifactPaths, find_artifacts
+
+    message = str(exc)
+    found = find_artifacts()
+    if not ArtifactPaths(root).database.is_file() and ArtifactPaths(found).database.is_file():
+        message += f"; there is one under {found}: pass --artifacts {found}"
+    return fail(message)
+
+
 def _html_report(root: Path, out_dir: Path | None, drill_limit: int) -> None:
     from extract.report import ReportError
     from extract.report_html.build import write_html_report
@@ -137,7 +149,7 @@ def _html_report(root: Path, out_dir: Path | None, drill_limit: int) -> None:
     try:
         rep = write_html_report(root, out_dir, drill_limit=drill_limit)
     except ReportError as exc:
-        raise fail(str(exc)) from None
+        raise _failure(exc, root) from None
     data = sum(n for name, n in rep.files.items() if name.startswith("data/"))
     out.print(
         f"wrote {rep.index} ({rep.periods} period(s), {rep.countries} countries; "

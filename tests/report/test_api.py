@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import duckdb
 import pytest
 
 from extract import api
+from tests.dbt.helpers import IQB, env
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +70,12 @@ def test_finds_the_database_from_a_subfolder(
     assert demo_db.name == "artifacts"
     monkeypatch.chdir(workspace / "artifacts" / "sub" / "deeper")
     assert api.artifacts_root() == demo_db
+    # `iqb` reads ./artifacts, and says where the API's database is
+    proc = subprocess.run(
+        [str(IQB), "report"], cwd=Path.cwd(), env=env(None), capture_output=True, text=True
+    )
+    assert proc.returncode == 1 and "no database at" in proc.stderr
+    assert f"there is one under {demo_db}: pass --artifacts {demo_db}" in proc.stderr
     monkeypatch.setenv("IQB_ARTIFACTS", "/nonexistent/elsewhere")
     assert api.artifacts_root() == Path("/nonexistent/elsewhere")
 
