@@ -170,6 +170,9 @@ def check_reachable(urls: list[str], source: object, transfer: Transfer) -> None
 def load_manifest(source: str, reader: UrlSource) -> Manifest:
     """Read and validate a manifest from a URL or a file; any problem is one error."""
     if "://" in source:
+        refused = reader.problem(source)
+        if refused:  # before any connection: a refused URL is refused whether its host answers
+            raise SyncError(refused)
         check_reachable([source], reader, reader.transfer)
         data = reader.read_bytes(source)
     else:

@@ -430,6 +430,9 @@ def test_http_is_refused_without_allow_http(demo: Path, bucket: Bucket, tmp_path
     assert not other.exists() or tree(other) == {}
     proc = iqb("cache", "pull", bucket.manifest_http, "--artifacts", str(other))
     assert proc.returncode == 2 and "plain http is refused" in proc.stderr
+    # refused for what it is, before any connection: a host that does not resolve too
+    proc = iqb("cache", "pull", "http://iqb.invalid/m.json", "--artifacts", str(other))
+    assert proc.returncode == 2 and "plain http is refused" in proc.stderr
     proc = iqb("cache", "pull", str(manifest), "--allow-http", "--artifacts", str(other))
     assert proc.returncode == 0, proc.stderr
     assert tree(other) == tree(demo)
