@@ -508,9 +508,15 @@ def test_stopped_server_gives_a_clear_error_within_seconds(
             str(demo),
         )
         assert time.monotonic() - t0 < 15
-        assert proc.returncode == 1
-        assert "reading gs://gone/state/manifest.json" in proc.stderr
-        assert "Connection refused" in proc.stderr
+        assert proc.returncode == 2
+        assert proc.stderr.count("\n") == 1, proc.stderr  # one message
+        assert "cannot reach" in proc.stderr and "Connection refused" in proc.stderr
+        assert "gs://gone was not reached, nothing was changed" in proc.stderr
+        # nor does history wait out the retry deadline (30 s by default)
+        t0 = time.monotonic()
+        proc = iqb("sync", "history")
+        assert time.monotonic() - t0 < 10
+        assert proc.returncode == 2 and "gs://gone was not reached" in proc.stderr
         t0 = time.monotonic()  # default retry deadline (30 s): the dead host is seen at once
         proc = iqb(
             "cache",
