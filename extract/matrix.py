@@ -109,6 +109,26 @@ def _parse_date(value: Any, field: str, problems: list[str]) -> date | None:
         return None
 
 
+def _parse_months(spec: str, field: str, problems: list[str]) -> list[Period]:
+    """One period per month of ``A..B`` (both included)."""
+    if ".." not in spec:
+        problems.append(f"{field}: {spec!r} must look like 'YYYY-MM..YYYY-MM'")
+        return []
+    first_text, last_text = spec.split("..", 1)
+    first = _month_start(first_text.strip(), f"{field} (first month)", problems)
+    last = _month_start(last_text.strip(), f"{field} (last month)", problems)
+    if first is None or last is None:
+        return []
+    if first > last:
+        problems.append(f"{field}: {spec!r} is reversed (first month after last)")
+        return []
+    periods = []
+    while first <= last:
+        periods.append(Period(first, next_month(first)))
+        first = next_month(first)
+    return periods
+
+
 def _parse_dates_item(item: Any, field: str, problems: list[str]) -> list[Period]:
     if not isinstance(item, dict):
         problems.append(
@@ -120,23 +140,7 @@ def _parse_dates_item(item: Any, field: str, problems: list[str]) -> list[Period
         unknown = sorted(set(item) - {"months"})
         if unknown:
             problems.append(f"{field}: unknown key(s) {unknown} beside 'months'")
-        spec = str(item["months"])
-        if ".." not in spec:
-            problems.append(f"{field}.months: {spec!r} must look like 'YYYY-MM..YYYY-MM'")
-            return []
-        first_text, last_text = spec.split("..", 1)
-        first = _month_start(first_text.strip(), f"{field}.months", problems)
-        last = _month_start(last_text.strip(), f"{field}.months", problems)
-        if first is None or last is None:
-            return []
-        if first > last:
-            problems.append(f"{field}.months: {spec!r} is reversed (first month after last)")
-            return []
-        periods = []
-        while first <= last:
-            periods.append(Period(first, next_month(first)))
-            first = next_month(first)
-        return periods
+        return _parse_months(str(item["months"]), f"{field}.months", problems)
     unknown = sorted(set(item) - {"start", "end"})
     if unknown:
         problems.append(f"{field}: unknown key(s) {unknown} (expected start, end)")
@@ -158,7 +162,7 @@ def _parse_dates_item(item: Any, field: str, problems: list[str]) -> list[Period
 def parse_month_range(spec: str, field: str) -> tuple[list[Period], list[str]]:
     """The ``months: "A..B"`` shorthand on its own (also ``iqb sample --months``)."""
     problems: list[str] = []
-    periods = _parse_dates_item({"months": spec}, field, problems)
+    periods = _parse_months(spec, field, problems)
     return periods, problems
 
 
@@ -256,10 +260,14 @@ def load_matrix(path: Path) -> Matrix:
         raise ConfigError(path, [f"cannot read the file: {err.strerror or err}"]) from err
     except UnicodeDecodeError as err:
         raise ConfigError(path, [f"not UTF-8 text: {err}"]) from err
+    loader = _StrictLoader(text)  # a SafeLoader subclass: no arbitrary objects
+    loader.name = str(path)  # its error marks name the file, not "<unicode string>"
     try:
-        doc = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+        doc = loader.get_single_data()
     except DuplicateKeyError as err:
         raise ConfigError(path, err.problems) from None
     except yaml.YAMLError as err:
         raise ConfigError(path, [f"not valid YAML: {err}"]) from err
+    finally:
+        loader.dispose()
     return parse_matrix(doc, path)

@@ -110,7 +110,9 @@ def extract_run(
             "the engine.",
         ),
     ] = None,
-    no_remote: Annotated[bool, typer.Option(help="Ignore --remote / IQB_REMOTE_MANIFEST.")] = False,
+    no_remote: Annotated[
+        bool, typer.Option("--no-remote", help="Ignore --remote / IQB_REMOTE_MANIFEST.")
+    ] = False,
     allow_http: AllowHttpOpt = False,
     artifacts: ArtifactsOpt = None,
     project: Annotated[

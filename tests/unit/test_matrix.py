@@ -113,6 +113,20 @@ def test_each_bad_config_names_its_field(tmp_path: Path, text: str, expected: st
     assert any(expected in p for p in problems), problems
 
 
+def test_a_yaml_error_points_into_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 0\nmatrix: [\n")
+    [problem] = problems_of(path)
+    assert f'in "{path}", line 3' in problem and "<unicode string>" not in problem
+
+
+def test_sample_months_says_which_end_is_wrong() -> None:
+    result = CliRunner().invoke(app, ["sample", "--months", "1999-01..2030-02"])
+    assert result.exit_code == 2
+    assert "--months (first month): year 1999 is outside" in result.output
+    assert "--months (last month): year 2030 is outside" in result.output
+    assert "--months.months" not in result.output
+
+
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     text = """\
 version: 3
@@ -174,7 +188,7 @@ def test_cli_exits_2_and_writes_nothing(
         (
             '- {start: "2024-10-01", end: "2024-11-01"}',
             '- {months: "2008-12..2009-02"}',
-            "matrix.dates[0].months: year 2008 is outside 2009..",
+            "matrix.dates[0].months (first month): year 2008 is outside 2009..",
         ),
         (
             "[country]",
