@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +35,7 @@ from extract.paths import default_artifacts
 if TYPE_CHECKING:
     from extract.sync.compare import Selection
     from extract.sync.manifest import Manifest
-    from extract.sync.remote import Transfer
+    from extract.sync.remote import GcsRemote, Transfer
     from extract.sync.source import UrlSource
 
 
@@ -149,3 +150,35 @@ def load_manifest(
         return load_manifest(source, reader), reader, transfer
     except (SyncError, ManifestError) as exc:
         raise fail(str(exc), 2) from None
+
+
+def gcs_remote(env_file: Path, timeout: float, retry_deadline: float) -> GcsRemote:
+    """The bucket from GCP_PROJECT / GCP_BUCKET (environment, then ``env_file``), or exit 2.
+
+    Its endpoint is reached once first: the storage client would retry a dead or
+    unresolvable one for the whole retry deadline before saying anything.
+    """
+    from dotenv import load_dotenv
+
+    from extract.sync.bucket import bucket_problem
+    from extract.sync.remote import ENV_BUCKET, ENV_EMULATOR, GcsRemote, SyncError, Transfer
+    from extract.sync.source import check_reachable
+
+    if env_file.is_file():
+        load_dotenv(env_file, override=False)
+    name = os.environ.get(ENV_BUCKET, "").removeprefix("gs://").strip("/")
+    if name and (problem := bucket_problem(name)):  # the client would raise a bare ValueError
+        raise fail(f"{ENV_BUCKET}: {problem}", 2)
+    try:
+        remote = GcsRemote.from_env(Transfer(read_timeout=timeout, retry_deadline=retry_deadline))
+        check_reachable(
+            [remote.url_for_manifest()],
+            None,
+            remote.transfer,
+            f"{remote.label} was not reached, nothing was changed (check the network"
+            + (f", or {ENV_EMULATOR}" if os.environ.get(ENV_EMULATOR) else "")
+            + ")",
+        )
+    except SyncError as exc:
+        raise fail(str(exc), 2) from None
+    return remote

@@ -10,35 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from extract.cli.common import artifacts_root, err, fail, out, print_json
+from extract.cli.common import artifacts_root, err, fail, gcs_remote, out, print_json
 from extract.cli.options import ArtifactsOpt, EnvFileOpt, RetryOpt, TimeoutOpt
 from extract.cli.sync_push import print_kept_state, sync_push
-
-if TYPE_CHECKING:
-    from extract.sync.remote import GcsRemote
-
-
-def gcs_remote(env_file: Path, timeout: float, retry_deadline: float) -> GcsRemote:
-    """The bucket from GCP_PROJECT / GCP_BUCKET (environment, then ``env_file``), or exit 2."""
-    from dotenv import load_dotenv
-
-    from extract.sync.bucket import bucket_problem
-    from extract.sync.remote import ENV_BUCKET, GcsRemote, SyncError, Transfer
-
-    if env_file.is_file():
-        load_dotenv(env_file, override=False)
-    name = os.environ.get(ENV_BUCKET, "").removeprefix("gs://").strip("/")
-    if name and (problem := bucket_problem(name)):  # the client would raise a bare ValueError
-        raise fail(f"{ENV_BUCKET}: {problem}", 2)
-    try:
-        return GcsRemote.from_env(Transfer(read_timeout=timeout, retry_deadline=retry_deadline))
-    except SyncError as exc:
-        raise fail(str(exc), 2) from None
 
 
 def sync_create_bucket(

@@ -18,6 +18,7 @@ from extract.cli.common import (
     disk_errors,
     err,
     fail,
+    gcs_remote,
     out,
     transfer_progress,
 )
@@ -70,7 +71,7 @@ def sync_push(
     from dotenv import load_dotenv
 
     from extract.sync.push import SyntheticRefused, push
-    from extract.sync.remote import ENV_BUCKET, ENV_PROJECT, GcsRemote, SyncError, Transfer
+    from extract.sync.remote import ENV_BUCKET, ENV_PROJECT, SyncError
 
     # The environment wins over .env (override=False): `GCP_BUCKET=B ./sync_artifacts.sh`
     # publishes to B whatever .env says; say where each setting came from.
@@ -85,10 +86,7 @@ def sync_push(
             }
         )
     root = artifacts_root(artifacts)
-    try:
-        remote = GcsRemote.from_env(Transfer(read_timeout=timeout, retry_deadline=retry_deadline))
-    except SyncError as exc:
-        raise fail(str(exc), 2) from None
+    remote = gcs_remote(env_file, timeout, retry_deadline)
     if dry_run:
         out.print(
             f"dry run: would push {root} to {remote.label} (bucket from "

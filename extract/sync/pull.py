@@ -49,8 +49,8 @@ from extract.sync.install import Fetcher, install_entry, install_file, record_ve
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import Manifest, ManifestError
 from extract.sync.redact import redact
-from extract.sync.remote import SyncError, Transfer, check_reachable
-from extract.sync.source import Source, load_manifest, source_for
+from extract.sync.remote import SyncError, Transfer
+from extract.sync.source import Source, check_reachable, load_manifest, source_for
 
 
 @dataclass

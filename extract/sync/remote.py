@@ -4,9 +4,8 @@ Two small Protocols keep the rest of ``extract.sync`` independent of Google:
 ``Remote`` (here) is what a push needs from a bucket, ``Source``
 (``source.py``) what a pull needs to read a URL. ``GcsRemote`` implements the
 first with google-cloud-storage; another store (S3, a directory) would
-implement the same five methods. ``Transfer`` (timeouts, the retry policy),
-``check_reachable`` (a dead host fails in seconds, once, instead of every
-request retrying) and ``SyncError`` serve both sides.
+implement the same five methods. ``Transfer`` (timeouts, the retry policy)
+and ``SyncError`` serve both sides.
 
 Objects are content-addressed: the file under key ``cache/v1/.../data.parquet``
 with hash H is stored as ``objects/cache/v1/.../H/data.parquet``. A changed
@@ -22,14 +21,12 @@ import base64
 import contextlib
 import os
 import re
-import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 import google_crc32c
 import requests
@@ -171,69 +168,6 @@ def storage_client(project: str | None) -> storage.Client:
         return storage.Client.create_anonymous_client()
 
 
-REACH_ATTEMPTS = 2  # a single lost SYN should not fail a pull; a dead host fails in seconds
-
-
-def _endpoint(url: str, source: object) -> tuple[str, int] | None:
-    """(host, port) a URL will be fetched from; gs:// and via-GCS go to the storage API."""
-    parts = urlsplit(url)
-    if parts.scheme == "gs" or (getattr(source, "via_gcs", False) and gcs_location(url)):
-        parts = urlsplit(public_base())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    proxy = requests.utils.get_environ_proxies(parts.geturl()).get(parts.scheme)
-    if proxy:  # through a proxy (HTTPS_PROXY ...): the proxy is what must be reachable
-        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    if not parts.hostname:  # a proxy URL without a host (the target's was checked above)
-        return None
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return None
-    return parts.hostname, port
-
-
-def check_reachable(
-    urls: list[str], source: object, transfer: Transfer, unreached: str = ""
-) -> None:
-    """Open one TCP connection to each distinct host of ``urls``, or raise one SyncError.
-
-    A name that does not resolve or a host that refuses or does not answer is
-    not worth retrying request by request for the whole retry deadline: it is
-    said once, within ``REACH_ATTEMPTS`` connect timeouts, followed by
-    ``unreached`` (by default, a pull's: nothing was downloaded).
-    """
-    seen: set[tuple[str, int]] = set()
-    for url in urls:
-        endpoint = _endpoint(url, source)
-        if endpoint is None or endpoint in seen:
-            continue
-        seen.add(endpoint)
-        host, port = endpoint
-        problem = ""
-        for attempt in range(REACH_ATTEMPTS):
-            try:
-                socket.create_connection(endpoint, timeout=transfer.connect_timeout).close()
-                problem = ""
-                break
-            except socket.gaierror as exc:
-                problem = f"cannot resolve host {host}: {exc.strerror}"
-                break  # a name that does not resolve now will not in a second either
-            except OSError as exc:
-                problem = f"cannot reach {host}:{port}: {exc.strerror or 'timed out'}"
-                if attempt + 1 < REACH_ATTEMPTS:
-                    time.sleep(0.5)
-        if problem:
-            raise SyncError(
-                f"{problem}; "
-                + (
-                    unreached
-                    or "nothing was downloaded (check the network, or the "
-                    f"manifest's URLs: e.g. {url})"
-                )
-            )
-
-
 @dataclass(frozen=True)
 class StoredObject:
     name: str
@@ -299,16 +233,6 @@ class GcsRemote:
                 f"it in .env (see README, 'Distribute: the bucket')"
             )
         bucket = os.environ[ENV_BUCKET].removeprefix("gs://").strip("/")
-        # the storage client would retry a dead endpoint for the whole retry deadline
-        where = f"the storage endpoint ({ENV_EMULATOR})" if os.environ.get(ENV_EMULATOR) else ""
-        check_reachable(
-            [public_url(bucket, MANIFEST)],
-            None,
-            transfer,
-            f"gs://{bucket} was not reached, nothing was changed (check the network"
-            + (f", or {where}" if where else "")
-            + ")",
-        )
         return cls(bucket, os.environ[ENV_PROJECT], transfer)
 
     def url_for(self, key: str, sha256: str) -> str:

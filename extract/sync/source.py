@@ -11,7 +11,9 @@ and the ``Transfer`` policy both sides obey: ``remote.py``.
 from __future__ import annotations
 
 import os
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -26,8 +28,8 @@ from extract.sync.remote import (
     ENV_PROJECT,
     SyncError,
     Transfer,
-    check_reachable,
     gcs_location,
+    public_base,
     storage_client,
 )
 
@@ -107,6 +109,69 @@ class UrlSource:
 
     def read_bytes(self, url: str) -> bytes:
         return self.transfer.call(f"reading {url}", lambda: b"".join(self.stream(url)))
+
+
+REACH_ATTEMPTS = 2  # a single lost SYN should not fail a pull; a dead host fails in seconds
+
+
+def _endpoint(url: str, source: object) -> tuple[str, int] | None:
+    """(host, port) a URL will be fetched from; gs:// and via-GCS go to the storage API."""
+    parts = urlsplit(url)
+    if parts.scheme == "gs" or (getattr(source, "via_gcs", False) and gcs_location(url)):
+        parts = urlsplit(public_base())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    proxy = requests.utils.get_environ_proxies(parts.geturl()).get(parts.scheme)
+    if proxy:  # through a proxy (HTTPS_PROXY ...): the proxy is what must be reachable
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if not parts.hostname:  # a proxy URL without a host (the target's was checked above)
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return parts.hostname, port
+
+
+def check_reachable(
+    urls: list[str], source: object, transfer: Transfer, unreached: str = ""
+) -> None:
+    """Open one TCP connection to each distinct host of ``urls``, or raise one SyncError.
+
+    A name that does not resolve or a host that refuses or does not answer is
+    not worth retrying request by request for the whole retry deadline: it is
+    said once, within ``REACH_ATTEMPTS`` connect timeouts, followed by
+    ``unreached`` (by default, a pull's: nothing was downloaded).
+    """
+    seen: set[tuple[str, int]] = set()
+    for url in urls:
+        endpoint = _endpoint(url, source)
+        if endpoint is None or endpoint in seen:
+            continue
+        seen.add(endpoint)
+        host, port = endpoint
+        problem = ""
+        for attempt in range(REACH_ATTEMPTS):
+            try:
+                socket.create_connection(endpoint, timeout=transfer.connect_timeout).close()
+                problem = ""
+                break
+            except socket.gaierror as exc:
+                problem = f"cannot resolve host {host}: {exc.strerror}"
+                break  # a name that does not resolve now will not in a second either
+            except OSError as exc:
+                problem = f"cannot reach {host}:{port}: {exc.strerror or 'timed out'}"
+                if attempt + 1 < REACH_ATTEMPTS:
+                    time.sleep(0.5)
+        if problem:
+            raise SyncError(
+                f"{problem}; "
+                + (
+                    unreached
+                    or "nothing was downloaded (check the network, or the "
+                    f"manifest's URLs: e.g. {url})"
+                )
+            )
 
 
 def load_manifest(source: str, reader: UrlSource) -> Manifest:
