@@ -318,6 +318,12 @@ def test_what_users_query_and_its_snapshot_carry_the_yaml_descriptions(
             want[(name, column["name"])] = column["description"] or None
     live = comments(root / "iqb.duckdb")
     assert live == want
+    undocumented = query(
+        root,
+        "select table_name, column_name from duckdb_columns() where database_name = 'iqb' "
+        "and schema_name = 'main' and coalesce(comment, '') = ''",
+    )
+    assert not undocumented  # every column people query says what it is
     assert want[("quality_by_country", "download_p95")]  # documented, so not a vacuous match
     assert want[("quality_by_country", None)] and want[("iso3166_countries", None)]
 
