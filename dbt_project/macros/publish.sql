@@ -41,7 +41,8 @@
 
 {% macro iqb_after_build(results) -%}
     {#- on-run-end: publish this build's staged marts when every node passed and
-        every model that has tests was tested; otherwise publish nothing. -#}
+        every model and seed that has tests was tested; otherwise (or with
+        --empty, which builds the models without rows) publish nothing. -#}
     {%- if not execute or flags.WHICH not in ('build', 'run') -%}
         {{- return('') -}}
     {%- endif -%}
@@ -57,7 +58,7 @@
             {%- do tested.append(r.node.attached_node) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- for r in results if r.node.resource_type == 'model' and r.status == 'success'
+    {%- for r in results if r.node.resource_type in ('model', 'seed') and r.status == 'success'
                             and r.node.unique_id not in tested -%}
         {%- for test in graph.nodes.values() if test.resource_type == 'test'
                                                 and test.attached_node == r.node.unique_id -%}
@@ -66,6 +67,9 @@
     {%- endfor -%}
     {%- if skipped -%}
         {%- do problems.append(skipped | length ~ " node(s) skipped") -%}
+    {%- endif -%}
+    {%- if flags.EMPTY -%}
+        {%- do problems.append("--empty builds every model without rows (a check of the SQL)") -%}
     {%- endif -%}
     {%- if problems -%}
         {%- do iqb_call('iqb_discard', [invocation_id]) -%}
@@ -92,12 +96,15 @@
 
 {% macro publish_database(results) -%}
     {#- Point `main` at what is published, in one transaction: each quality mart
-        a view over its published files, each seed a copy, each view built by
-        this run (the scores) re-created over `main`'s relations. The marts'
-        relations in `audit` are re-pointed too, so that a later `dbt test`
-        tests what is published. -#}
+        a view over its published files, a copy of each seed this run loaded
+        (and so tested: iqb_after_build), each view built by this run (the
+        scores) re-created over `main`'s relations. A seed that this run did
+        not load is left as published: `audit` may hold one that failed its
+        tests in an earlier build. The marts' relations in `audit` are
+        re-pointed too, so that a later `dbt test` tests what is published. -#}
     {%- set statements = mart_views(['main', 'audit']) -%}
-    {%- for node in graph.nodes.values() if node.resource_type == 'seed' -%}
+    {%- for r in results if r.node.resource_type == 'seed' and r.status == 'success' -%}
+        {%- set node = r.node -%}
         {%- set built = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
         {%- if built is not none -%}
             {%- do statements.append('create or replace table main.' ~ adapter.quote(node.alias)

@@ -378,6 +378,35 @@ def test_a_noop_build_rereads_nothing_but_a_changed_seed_is_tested(tmp_path: Pat
     assert not any(v for k, v in checks.items() if k.startswith("iqb_scores_by_"))
 
 
+def test_a_failed_seed_and_an_empty_build_are_never_published(tmp_path: Path) -> None:
+    repo = repo_copy(tmp_path)
+    root = repo / "artifacts"
+    copy_real_october(root)
+    dbt("build", artifacts=None, target=tmp_path / "t0", cwd=repo)
+    before = visible(root), query(root, "select * from iqb_use_cases order by all")
+    assert before[0][1][0][0] > 150  # countries with a score
+
+    seed = repo / "dbt_project/seeds/iqb_use_cases.csv"
+    good_seed = seed.read_text()
+    seed.write_text(good_seed.replace("gaming,1", "gaming,-3"))  # a negative weight fails
+    failed = dbt("build", artifacts=None, target=tmp_path / "t1", cwd=repo, check=False)
+    assert failed.returncode != 0 and "NOTHING PUBLISHED" in failed.output
+    # the CSV is fixed, and a build of one mart passes: the seed that failed its
+    # test is still in `audit`, and must not reach `main`
+    seed.write_text(good_seed)
+    one = dbt(
+        "build", "--select", "quality_by_country", artifacts=None, target=tmp_path / "t2", cwd=repo
+    )
+    assert "published" in one.output
+    assert (visible(root), query(root, "select * from iqb_use_cases order by all")) == before
+    assert query(root, "select max(iqb_score) <= 1 from iqb_scores_by_country") == [(True,)]
+
+    # --empty checks the SQL on no rows: nothing of it is published
+    empty = dbt("build", "--empty", artifacts=None, target=tmp_path / "t3", cwd=repo)
+    assert "NOTHING PUBLISHED" in empty.output and "--empty" in empty.output
+    assert visible(root) == before[0]
+
+
 def test_unit_tests_run_on_request(good: Path, tmp_path: Path) -> None:
     """The routine build skips them (they pin SQL, not data); make test runs them here."""
     run = dbt(
