@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from extract.cache.catalog import SYNTHETIC, source_kind
-from extract.cache.hashindex import HashIndex
+from extract.cache.hashindex import HashIndex, file_sha256
 from extract.cache.layout import STATS_FILE, parse_cache_key
 from extract.cache.store import atomic_path, read_stats
 from extract.paths import DATABASE, MANIFEST, ArtifactPaths
@@ -247,6 +247,17 @@ def _upload_all(
     """Upload in parallel, each file once; return the failures."""
 
     def one(up: Upload) -> bool:
+        # The hash index trusts a file's (size, mtime): bytes changed under both (a disk
+        # error, an in-place edit) would be stored under a hash they do not have, and
+        # every later push would keep naming that object. One more read settles it.
+        actual = file_sha256(up.path)
+        if actual != up.sha256:
+            raise SyncError(
+                f"{up.path}: its bytes changed since they were hashed (SHA-256 {actual[:12]}..., "
+                f"recorded {up.sha256[:12]}... for the same size and modification time: a disk "
+                "error, or an edit that kept both); not uploaded. `iqb cache verify` re-reads "
+                "the cache; `dbt build --full-refresh` re-writes the marts"
+            )
         with log.span("upload", up.key, remote.url_for(up.key, up.sha256)) as span:
             created = remote.upload(up.path, up.key, up.sha256)
             span.bytes = up.size if created else 0

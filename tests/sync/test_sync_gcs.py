@@ -23,7 +23,7 @@ from extract.sync.push import PushReport, push
 from extract.sync.remote import ConflictError, GcsRemote, SyncError, Transfer
 from extract.sync.source import load_manifest, source_for
 from tests.conftest import REAL_CACHE, REAL_MANIFESTS, REPO
-from tests.sync.helpers import IQB, Bucket, fake_gcs, iqb, tree
+from tests.sync.helpers import DEMO_CONFIG, IQB, Bucket, fake_gcs, iqb, tree
 
 SCRIPT = str(REPO / "sync_artifacts.sh")
 FAST = Transfer(connect_timeout=2, read_timeout=10, retry_deadline=2)
@@ -417,6 +417,26 @@ def test_pull_killed_midway_resumes_without_downloading_finished_files(
     assert not done & set(report.downloaded)
     assert set(report.downloaded) | done == set(tree(artifacts))
     assert tree(other) == tree(artifacts)
+
+
+def test_bytes_changed_under_the_same_size_and_mtime_are_not_uploaded(
+    demo: Path, bucket: Bucket
+) -> None:
+    data = demo / OCT / "downloads_by_country" / "data.parquet"
+    an_hour_ago = time.time() - 3600  # the index trusts no file written just before hashing
+    os.utime(data, (an_hour_ago, an_hour_ago))
+    assert iqb("cache", "status", "-c", str(DEMO_CONFIG), "--artifacts", str(demo)).returncode == 0
+    # the hash index now knows the file by (size, mtime, inode); one byte rots in place
+    st = data.stat()
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    data.write_bytes(bytes(raw))
+    os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(SyncError, match="its bytes changed since they were hashed") as info:
+        do_push(demo)
+    assert str(data) in str(info.value) and "1 upload(s) failed" in str(info.value)
+    # nothing was published, so no manifest can name an object with other bytes
+    assert requests.get(bucket.manifest_http, timeout=5).status_code == 404
 
 
 def test_http_is_refused_without_allow_http(demo: Path, bucket: Bucket, tmp_path: Path) -> None:
