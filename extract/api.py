@@ -113,8 +113,10 @@ def quality(
     """Rows of ``quality_by_<level>``: counts, ``meets_min_samples`` and the 36 percentiles.
 
     ``country``: ISO alpha-2 code. ``period``: ``"2024-10"``, ``"2024-10-01"``,
-    a date, or ``"latest"``. ``place``: a subdivision (ISO code or name), a
-    city, or an AS name, whichever the level has. ``asn``: an AS number.
+    a date, ``"latest"``, or ``"2024-10-01..2024-10-16"`` when two periods
+    share a start (then a start alone is refused, naming them). ``place``: a
+    subdivision (ISO code or name), a city, or an AS name, whichever the level
+    has. ``asn``: an AS number.
     """
     return _select(f"quality_by_{_level(level)}", level, country, period, place, asn, artifacts)
 
@@ -168,16 +170,42 @@ def _level(level: str) -> str:
     return level
 
 
-def _period_start(con: duckdb.DuckDBPyConnection, relation: str, period: str | date) -> date | None:
-    if isinstance(period, date):
-        return period
+def _period(
+    con: duckdb.DuckDBPyConnection, relation: str, period: str | date
+) -> tuple[date | None, date | None]:
+    """(period_start, period_end) that ``period`` names. A start alone must name one
+    period: a matrix may hold two with the same start (a month and its first half),
+    whose rows would otherwise come back mixed."""
+    if isinstance(period, str) and ".." in period:
+        first, last = (_day(p, period) for p in period.split("..", 1))
+        return first, last
     if period == "latest":
         latest = con.execute(f"select max(period_start) from {relation}").fetchone()
         assert latest is not None  # an aggregate without GROUP BY returns one row
-        return latest[0]
-    m = _PERIOD_RE.match(period.strip())
+        start = latest[0]
+    else:
+        start = period if isinstance(period, date) else _day(period, period)
+    ends = [
+        e
+        for (e,) in con.execute(
+            f"select distinct period_end from {relation} where period_start = ? order by 1",
+            [start],
+        ).fetchall()
+    ]
+    if len(ends) > 1:
+        named = ", ".join(f"'{start}..{e}'" for e in ends)
+        raise ApiError(
+            f"period {period!r} starts {len(ends)} periods: name one, e.g. period={named}"
+        )
+    return start, (ends[0] if ends else None)
+
+
+def _day(text: str, period: str) -> date:
+    m = _PERIOD_RE.match(text.strip())
     if not m:
-        raise ApiError(f"period {period!r}: use 'YYYY-MM', 'YYYY-MM-DD', a date or 'latest'")
+        raise ApiError(
+            f"period {period!r}: use 'YYYY-MM', 'YYYY-MM-DD', 'START..END', a date or 'latest'"
+        )
     try:
         return date(int(m[1]), int(m[2]), int(m[3] or 1))
     except ValueError:
@@ -201,8 +229,12 @@ def _select(
             where.append("country_code = ?")
             params.append(country.upper())
         if period is not None:
+            first, last = _period(con, relation, period)
             where.append("period_start = ?")
-            params.append(_period_start(con, relation, period))
+            params.append(first)
+            if last is not None:
+                where.append("period_end = ?")
+                params.append(last)
         if asn is not None:
             if "asn" not in cols:
                 raise ApiError(f"level {level!r} has no networks: use an *_asn level for asn=")

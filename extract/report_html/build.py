@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass, field
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,14 @@ def write_html_report(
                 "data and run `dbt build` first"
             )
         drills = {
-            p["start"]: read_drill(con, p["start"], drill_limit, summary["percentiles"], use_cases)
+            p["id"]: read_drill(
+                con,
+                date.fromisoformat(p["start"]),
+                date.fromisoformat(p["end"]),
+                drill_limit,
+                summary["percentiles"],
+                use_cases,
+            )
             for p in summary["periods"]
         }
 
@@ -107,9 +115,9 @@ def write_html_report(
     for name in STATIC:
         target = out / name if name == "index.html" else assets / name
         target.write_text(static.joinpath(name).read_text())
-    for start, drill in drills.items():
-        summary["drill_files"][start] = f"data/drill-{start}.js"
-        _write_js(data / f"drill-{start}.js", "IQB.drill", drill, key=start)
+    for period, drill in drills.items():
+        summary["drill_files"][period] = f"data/drill-{period}.js"
+        _write_js(data / f"drill-{period}.js", "IQB.drill", drill, key=period)
     _write_js(data / "summary.js", "IQB.summary", summary)
 
     files = {

@@ -103,36 +103,38 @@ def read_summary(
         *metric_cols,
     ]
     sources = period_sources(con)
-    index = {s.start: i for i, s in enumerate(sources)}
+    index = {(s.start, s.end): i for i, s in enumerate(sources)}
     select = ", ".join(
         [f"q.{c}" for c in cols[1:6]]
         + [f"s.{c}" for c in score_cols]
         + [f"q.{c}" for c in metric_cols]
     )
     rows = con.execute(
-        f"select q.period_start, {select} from quality_by_country as q "
+        f"select q.period_start, q.period_end, {select} from quality_by_country as q "
         "left join iqb_scores_by_country as s using (period_start, period_end, country_code) "
-        "order by q.period_start, q.country_code"
+        "order by q.period_start, q.period_end, q.country_code"
     ).fetchall()
     country_rows = [
         [
-            index[r[0]],
+            index[(r[0], r[1])],
             *(
                 _num(v, 4 if c.endswith("_score") else 3)
-                for c, v in zip(cols[1:], r[1:], strict=True)
+                for c, v in zip(cols[1:], r[2:], strict=True)
             ),
         ]
         for r in rows
     ]
     min_samples = con.execute(
-        "select period_start, max(min_sample_count) from quality_by_country group by all"
+        "select period_start, period_end, max(min_sample_count) from quality_by_country "
+        "group by all"
     ).fetchall()
-    min_by_period = {s: n for s, n in min_samples}
+    min_by_period = {(start, end): n for start, end, n in min_samples}
     periods = []
     for s in sources:
-        in_period = [r for r in country_rows if r[0] == index[s.start]]
+        in_period = [r for r in country_rows if r[0] == index[(s.start, s.end)]]
         periods.append(
             {
+                "id": period_id(s.start, s.end),
                 "start": s.start.isoformat(),
                 "end": s.end.isoformat(),
                 "label": _period_label(s.start, s.end),
@@ -140,7 +142,7 @@ def read_summary(
                 "evidence": s.evidence,
                 "countries": len(in_period),
                 "scored": sum(r[6] is not None for r in in_period),
-                "min_sample_count": min_by_period.get(s.start),
+                "min_sample_count": min_by_period.get((s.start, s.end)),
             }
         )
     row = con.execute("select max(loaded_at) from quality_by_country").fetchone()
@@ -184,7 +186,8 @@ def read_summary(
 
 def read_drill(
     con: duckdb.DuckDBPyConnection,
-    start: str,
+    start: date,
+    end: date,
     limit: int,
     percentiles: list[int],
     use_cases: list[str],
@@ -232,13 +235,13 @@ def read_drill(
                 from quality_by_{level} as q
                 left join iqb_scores_by_{level} as s
                     using (period_start, period_end, {", ".join(keys)})
-                where q.period_start = ?
+                where q.period_start = ? and q.period_end = ?
             )
             select * exclude (rank_in_country) from ranked
             where rank_in_country <= ?
             order by 1, rank_in_country
             """,
-            [date.fromisoformat(start), limit],
+            [start, end, limit],
         ).fetchall()
         totals = {r[0]: r[-1] for r in rows}
         out["levels"][level] = {
@@ -253,6 +256,15 @@ def read_drill(
             "totals": totals,
         }
     return out
+
+
+def period_id(start: date, end: date) -> str:
+    """How the report names a period (its option, its link, its drill-down file): the
+    start day for a calendar month, else start_end. Two periods may share a start
+    (a month and its first half), so the start alone does not name one."""
+    if is_one_month(start, end):
+        return start.isoformat()
+    return f"{start.isoformat()}_{end.isoformat()}"
 
 
 def _period_label(start: date, end: date) -> str:

@@ -186,6 +186,43 @@ def test_reads_only_the_relations_it_names_and_no_local_path(
             assert str(demo_db) not in path.read_text(errors="replace"), path
 
 
+def test_two_periods_with_one_start_stay_apart(demo_db: Path, tmp_path: Path) -> None:
+    # October's first half beside the month: a matrix may hold both
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    materialise_published(demo_db / "iqb.duckdb", root / "iqb.duckdb")
+    with duckdb.connect(str(root / "iqb.duckdb")) as con:
+        for table in ("quality_by_country", "iqb_scores_by_country"):
+            con.execute(
+                f"insert into {table} select * replace (date '2024-10-16' as period_end"
+                + (", 7 as download_sample_count" if table.startswith("quality") else "")
+                + f") from {table} where period_start = '2024-10-01'"
+            )
+        [(october,)] = con.execute(
+            "select count(*) from quality_by_country where period_start = '2024-10-01' "
+            "and period_end = '2024-11-01'"
+        ).fetchall()
+    out = write_html_report(root).directory
+    _, summary = read_data_script(out / "data/summary.js")
+    periods = {p["id"]: p for p in summary["periods"]}
+    assert list(periods) == ["2024-09-01", "2024-10-01_2024-10-16", "2024-10-01"]
+    assert periods["2024-10-01"]["countries"] == october  # not twice as many
+    assert periods["2024-10-01_2024-10-16"]["countries"] == october
+    half = list(periods).index("2024-10-01_2024-10-16")
+    counts = {r["download_sample_count"] for r in rows(summary["countries"]) if r["period"] == half}
+    assert counts == {7}
+    for period_id in periods:
+        key, _ = read_data_script(out / summary["drill_files"][period_id])
+        assert key == period_id
+    # the API: a start alone is refused, naming both; START..END names one
+    for period in ("2024-10", "latest"):
+        with pytest.raises(api.ApiError, match=r"starts 2 periods.*'2024-10-01\.\.2024-10-16'"):
+            api.scores("country", period=period, artifacts=root)
+    half_rows = api.quality("country", period="2024-10-01..2024-10-16", artifacts=root)
+    assert len(half_rows) == october and set(half_rows.download_sample_count) == {7}
+    assert len(api.quality("country", period="2024-09", artifacts=root)) > 200
+
+
 def test_clear_errors_without_database_or_marts(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -69,7 +69,7 @@
   function $all(sel) { return Array.prototype.slice.call(document.querySelectorAll(sel)); }
   function setText(sel, text) { $all(sel).forEach(function (el) { el.textContent = text; }); }
 
-  function period() { return IQB.data.periods.find(function (p) { return p.start === S.period; }); }
+  function period() { return IQB.data.periods.find(function (p) { return p.id === S.period; }); }
   function periodIndex() { return IQB.data.periods.indexOf(period()); }
   function countriesIn(idx) { return IQB.countries.filter(function (r) { return r.period === idx; }); }
   function countryRow(cc, idx) {
@@ -90,11 +90,11 @@
     IQB.countries = objects(data.countries);
     init();
   };
-  IQB.drill = function (start, data) {
+  IQB.drill = function (id, data) {
     data.objects = {};
     Object.keys(data.levels).forEach(function (lvl) { data.objects[lvl] = objects(data.levels[lvl]); });
-    IQB.drills[start] = data;
-    if (start === S.period) renderDrill();
+    IQB.drills[id] = data;
+    if (id === S.period) renderDrill();
   };
 
   function readHash() {
@@ -112,8 +112,8 @@
   function init() {
     var d = IQB.data, h = readHash();
     var periods = d.periods;
-    S.period = periods.some(function (p) { return p.start === h.period; }) ? h.period
-      : periods[periods.length - 1].start;
+    S.period = periods.some(function (p) { return p.id === h.period; }) ? h.period
+      : periods[periods.length - 1].id;
     var idx = periodIndex();
     var inPeriod = countriesIn(idx);
     if (h.country && IQB.countries.some(function (r) { return r.country_code === h.country; })) {
@@ -127,7 +127,7 @@
 
     var sel = $('#period');
     sel.innerHTML = periods.map(function (p) {
-      return '<option value="' + p.start + '">' + esc(p.label) + (p.synthetic ? ' (synthetic)' : ' (real)') + '</option>';
+      return '<option value="' + p.id + '">' + esc(p.label) + (p.synthetic ? ' (synthetic)' : ' (real)') + '</option>';
     }).join('');
     sel.value = S.period;
     sel.addEventListener('change', function () { S.period = sel.value; S.selectedRow = null; renderAll(); });
