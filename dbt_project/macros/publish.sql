@@ -29,6 +29,14 @@
             ~ " under " ~ cache['cache'] ~ "; nothing was built:\n" ~ lines | join("\n")
             ~ "\nRe-make them with `iqb extract run` (or `iqb cache pull <manifest>`), then build again.") -}}
     {%- endif -%}
+    {%- if cache['unverified'] -%}
+        {%- set n = cache['unverified'] | length -%}
+        {%- do log("iqb: WARNING " ~ n ~ " cache entr" ~ ("y" if n == 1 else "ies") ~ " in upstream's format"
+                   ~ " (no SHA-256 in stats.json, nothing recorded) are built as their folders say, e.g. "
+                   ~ cache['unverified'][:3] | join(', ') ~ ". Nothing shows that their bytes belong under"
+                   ~ " that period and dataset: `iqb cache pull <manifest>` checks each against its key's"
+                   ~ " hash in the manifest (`iqb cache status` lists them)", info=true) -%}
+    {%- endif -%}
     {%- if cache['readable'] == 0 -%}
         {{- exceptions.raise_compiler_error(
             "iqb: nothing to build: no cache entry under " ~ cache['cache']

@@ -1,8 +1,12 @@
 """What the cache holds, entry by entry, and whether each file is what its record says.
 
 dbt reads the cache through this list (``extract/transform/dbt_plugin.py``), never through a
-glob, so a truncated file, a file copied under another period's key, or a data
-file without its ``stats.json`` (a writer killed half-way) is never read as data.
+glob, so a truncated file, one of our entries copied under another period's key
+(its ``stats.json`` names its period), or a data file without its ``stats.json``
+(a writer killed half-way) is never read as data. Upstream's ``stats.json``
+names no period and no hash: such an entry stays *unverified* until a pull
+checks it against a manifest (where its key has a hash), and dbt builds it
+with a warning.
 
 An entry is
 - **present**: ``stats.json`` records the size and SHA-256 of ``data.parquet``,

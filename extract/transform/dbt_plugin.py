@@ -29,7 +29,7 @@ import duckdb
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
-from extract.cache.catalog import CatalogEntry, scan
+from extract.cache.catalog import CatalogEntry, Integrity, scan
 from extract.cache.layout import PERIOD_SQL_RE
 from extract.paths import DATABASE, ArtifactPaths
 from extract.transform import marts
@@ -96,6 +96,9 @@ class Plugin(BasePlugin):
                 "corrupt": [
                     {"key": c.entry.key, "reason": c.reason}
                     for c in marts.corrupt_entries(self.entries)
+                ],
+                "unverified": [
+                    c.entry.key for c in self.entries if c.integrity == Integrity.UNVERIFIED
                 ],
             }
         )

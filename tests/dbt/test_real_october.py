@@ -35,6 +35,7 @@ pytestmark = pytest.mark.slow
 
 OCT = (date(2024, 10, 1), date(2024, 11, 1))
 REAL = REAL_CACHE / "v1/20241001T000000Z/20241101T000000Z"
+OCT_KEY = "cache/v1/20241001T000000Z/20241101T000000Z"
 # Big, small, fast and slow countries; UM has uploads only.
 COUNTRIES = ["US", "DE", "BR", "IN", "ZA", "JP", "NG", "NR", "UM"]
 
@@ -116,7 +117,10 @@ def test_the_build_passes_every_model_and_data_test(built) -> None:
 
 
 def test_real_data_is_not_synthetic(built) -> None:
-    root, _, _ = built
+    root, _, run = built
+    # hand-copied upstream entries: nothing shows their bytes belong under their key
+    assert "WARNING 2 cache entries in upstream's format" in run.output
+    assert f"{OCT_KEY}/downloads_by_country, {OCT_KEY}/uploads_by_country." in run.output
     assert query(root, "select distinct is_synthetic, source_kind from quality_by_country") == [
         (False, "upstream")
     ]  # M-Lab's published files: upstream's stats.json

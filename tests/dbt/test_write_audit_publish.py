@@ -112,6 +112,9 @@ def test_data_that_fails_a_test_is_never_published(good: Path, tmp_path: Path) -
     for attempt in (1, 2):  # and it fails again until the data is fixed
         run = dbt("build", artifacts=good, target=tmp_path / f"t{attempt}", check=False)
         assert run.returncode != 0, run.output
+        # our record now vouches for the downloads; the uploads are still upstream's
+        assert "WARNING 1 cache entry in upstream's format" in run.output
+        assert "e.g. cache/v1/20241001T000000Z/20241101T000000Z/uploads_by_country." in run.output
         # the check, the mart and example keys, in one message
         assert (
             "quality_by_country fails: download percentiles non-decreasing from p1 to p99: "
