@@ -12,9 +12,9 @@ Order of a push, and why:
    makes this fail instead of silently dropping its files);
 6. with ``--delete``, prune kept manifests past retention, then remove the
    objects that neither the new manifest nor any kept one names.
-Before any of it, cache entries made from synthetic data (``iqb sample``) are
-refused unless ``allow_synthetic``: a shared bucket must never serve them as
-M-Lab measurements.
+Before any of it, cache entries made from synthetic data (``iqb sample``), and
+mart files built from such entries, are refused unless ``allow_synthetic``: a
+shared bucket must never serve them as M-Lab measurements.
 A push killed before 5 leaves the old manifest, whose objects are untouched;
 the rerun finds the objects it already uploaded and reuses them.
 """
@@ -27,11 +27,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
 from extract.cache.catalog import SYNTHETIC, source_kind
 from extract.cache.hashindex import HashIndex, file_sha256
 from extract.cache.layout import STATS_FILE, parse_cache_key
 from extract.cache.store import atomic_path, read_stats
-from extract.paths import DATABASE, MANIFEST, ArtifactPaths
+from extract.paths import DATABASE, MANIFEST, MARTS, ArtifactPaths
 from extract.sync.history import DEFAULT_KEEP_DAYS, DEFAULT_KEEP_LAST, apply_retention
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import (
@@ -92,6 +96,28 @@ class SyntheticRefused(SyncError):
     """Synthetic entries would be published; nothing was uploaded (exit 2: a usage error)."""
 
 
+def synthetic_marts(artifacts: Path, keys: list[str]) -> list[str]:
+    """Mart files among ``keys`` with a row built from synthetic entries (``is_synthetic``).
+
+    The cache check alone misses marts built from synthetic entries that have
+    since left the cache (moved away, or replaced by real ones without a build).
+    """
+    found = []
+    for key in keys:
+        if not (key.startswith(f"{MARTS}/") and key.endswith(".parquet")):
+            continue
+        try:
+            file = pq.ParquetFile(artifacts / key)
+            if file.schema_arrow.get_field_index("is_synthetic") < 0:
+                continue
+            flags = file.read(columns=["is_synthetic"]).column(0)
+        except (OSError, pa.ArrowException):
+            continue  # not a mart the build wrote: nothing says it is synthetic
+        if pc.any(flags).as_py():
+            found.append(key)
+    return found
+
+
 def synthetic_entries(artifacts: Path, keys: list[str]) -> list[str]:
     """Entry keys among ``keys`` whose stats.json says the data is synthetic."""
     found = []
@@ -128,19 +154,28 @@ def push(
             f"({half_published[0].parent}); run `dbt build` (it finishes the publish) and "
             "push again"
         )
-    synthetic = (
-        [] if allow_synthetic else synthetic_entries(artifacts, list(publishable_files(artifacts)))
-    )
-    if synthetic:
+    keys = [] if allow_synthetic else list(publishable_files(artifacts))
+    entries, mart_files = synthetic_entries(artifacts, keys), synthetic_marts(artifacts, keys)
+    if entries or mart_files:
+        synthetic = entries + mart_files
         shown = "\n".join(f"  - {k}" for k in synthetic[:10])
         more = f"\n  ... and {len(synthetic) - 10} more" if len(synthetic) > 10 else ""
-        are = "y is" if len(synthetic) == 1 else "ies are"
+        what = []
+        if entries:
+            are = "y is" if len(entries) == 1 else "ies are"
+            what.append(
+                f"{len(entries)} cache entr{are} synthetic (made from `iqb sample` data; "
+                "stats.json source.kind is 'synthetic')"
+            )
+        if mart_files:
+            what.append(
+                f"{len(mart_files)} mart file(s) hold rows built from synthetic entries "
+                "(is_synthetic)"
+            )
         raise SyntheticRefused(
-            f"{len(synthetic)} cache entr{are} synthetic (made from "
-            "`iqb sample` data; stats.json source.kind is 'synthetic'); "
-            f"refusing to publish them as real measurements, "
+            f"{'; '.join(what)}; refusing to publish them as real measurements, "
             f"nothing was uploaded:\n{shown}{more}\nRe-make them from real "
-            "data (`iqb extract run --engine bigquery`), or pass "
+            "data (`iqb extract run --engine bigquery`, then `dbt build`), or pass "
             "--allow-synthetic to publish them labelled as synthetic."
         )
     index = HashIndex(artifacts)

@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from extract.cache.layout import Entry
@@ -55,6 +57,16 @@ def test_synthetic_entries_are_refused_unless_allowed(
     )
     assert proc.returncode == 0, proc.stderr
     assert "uploaded 4 file(s)" in proc.stdout
+    # a mart built from synthetic entries that have since left the cache is refused too
+    mart = real / "marts/quality_by_country/period=2024-09-01_2024-10-01/data_0.parquet"
+    mart.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"country_code": ["ZA", "BR"], "is_synthetic": [False, True]}), mart)
+    proc = iqb("sync", "push", "--artifacts", str(real))
+    assert proc.returncode == 2, proc.stderr
+    assert "1 mart file(s) hold rows built from synthetic entries" in proc.stderr
+    assert "  - marts/quality_by_country/period=2024-09-01_2024-10-01/data_0.parquet" in proc.stderr
+    pq.write_table(pa.table({"country_code": ["ZA"], "is_synthetic": [False]}), mart)
+    assert iqb("sync", "push", "--artifacts", str(real)).returncode == 0
     proc = subprocess.run(
         [SCRIPT, "--allow-synthetic", "--artifacts", str(demo)],
         cwd=tmp_path,
