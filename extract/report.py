@@ -83,12 +83,13 @@ def open_database(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     the copy would silently read the original folder's files.
     """
     con = _connect(path)
+    marts = ArtifactPaths(path.parent).marts
     try:
-        _check_marts_folder(con, path)
+        _check_marts_folder(con, path, marts.resolve())
         yield con
     except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-        if ".parquet" not in str(exc):
-            raise
+        if not any(f"{folder}/" in str(exc) for folder in {marts, marts.resolve()}):
+            raise  # not a mart file (a caller's own SQL, through the API): DuckDB's error
         raise ReportError(
             f"{path}: a mart's Parquet file cannot be read ({str(exc).splitlines()[0]}); "
             f"`{DBT_BUILD}` re-writes a missing or damaged period"
@@ -124,8 +125,7 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
 _FIRST_FILE = re.compile(r"read_parquet\((?:main\.list_value\()?'((?:[^']|'')+)'")
 
 
-def _check_marts_folder(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    marts = ArtifactPaths(path.parent).marts.resolve()
+def _check_marts_folder(con: duckdb.DuckDBPyConnection, path: Path, marts: Path) -> None:
     for name, sql in con.execute(
         "select view_name, sql from duckdb_views() "
         "where database_name = current_database() and schema_name = 'main'"

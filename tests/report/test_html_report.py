@@ -262,5 +262,8 @@ def test_a_copied_or_damaged_database_is_one_clear_error(demo_db: Path, tmp_path
         assert "cannot be read" in proc.stderr and victim.name in proc.stderr
     with pytest.raises(api.ApiError, match=r"cannot be read.*dbt build"):
         api.scores("country", artifacts=root)
+    # a file of the caller's own SQL is not a mart: DuckDB's error, as it is
+    with pytest.raises(duckdb.IOException, match=r"no-such\.parquet"):
+        api.sql("select * from read_parquet('/nonexistent/no-such.parquet')", artifacts=root)
     assert dbt("build", artifacts=root, target=target).returncode == 0
     assert run_iqb("report", artifacts=root).returncode == 0
