@@ -38,3 +38,10 @@ def test_test_only_switches_are_not_options() -> None:
     """The BigQuery emulator is reached through the environment (docs/bigquery.md)."""
     text = run("extract", "run", "--help")
     assert "emulator" not in text.lower(), text
+
+
+def test_a_flag_reads_as_a_flag() -> None:
+    """typer 0.29 printed `--help <bool>`, as if a flag took a value (pinned 0.28)."""
+    text = run("sync", "push", "--help")
+    assert "--dry-run" in text and "--allow-synthetic" in text
+    assert "<bool>" not in text, text
