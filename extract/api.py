@@ -15,8 +15,9 @@ another reader, and never changes the file) and reads the relations
 ``quality_by_<level>`` and ``iqb_scores_by_<level>`` by name. The artifacts
 root is found as the CLI finds it: the ``artifacts=`` argument, else
 ``$IQB_ARTIFACTS``, else ``./artifacts``; from a sub-folder of the workspace
-(such as ``notebooks/``) the nearest ``artifacts/iqb.duckdb`` above the
-working directory, then the one of the checkout this package lives in.
+(such as ``notebooks/``) the nearest ``artifacts/`` folder above the working
+directory, then the one of the checkout this package lives in. A folder
+without a database is an error (ApiError), never a fall back to another one.
 
 Percentiles follow the polarity convention: ``download_p95`` is what the
 best-served 5% get (the high end); ``latency_p95`` and ``loss_p95`` are what

@@ -179,15 +179,19 @@ def checkout_artifacts(checkout: Path = CHECKOUT) -> Path:
 
 def find_artifacts(artifacts: str | Path | None = None) -> Path:
     """The root ``extract.api`` reads: ``artifacts``, else ``$IQB_ARTIFACTS``, else the
-    nearest ``artifacts/iqb.duckdb`` above the working directory, else the checkout's
-    (:func:`checkout_artifacts`) when this package runs from one, else ``./artifacts``."""
+    nearest ``artifacts/`` folder above the working directory, else the checkout's
+    (:func:`checkout_artifacts`) when this package runs from one, else ``./artifacts``.
+
+    The nearest folder, with or without a database: a workspace whose build failed,
+    or that only pulled the cache, must get "no database here", never the numbers of
+    the checkout's (often synthetic, ``make demo``) database."""
     if artifacts is not None:
         return Path(artifacts).expanduser().absolute()
     if os.environ.get(ENV_ARTIFACTS):
         return Path(os.environ[ENV_ARTIFACTS]).expanduser().absolute()
     cwd = Path.cwd()
     for folder in (cwd, *cwd.parents):
-        if ArtifactPaths(folder / DEFAULT_ROOT).database.is_file():
+        if (folder / DEFAULT_ROOT).is_dir():
             return folder / DEFAULT_ROOT
     if (CHECKOUT / "pyproject.toml").is_file():
         return checkout_artifacts()

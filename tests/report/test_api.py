@@ -80,6 +80,21 @@ def test_finds_the_database_from_a_subfolder(
     assert api.artifacts_root() == Path("/nonexistent/elsewhere")
 
 
+def test_an_artifacts_folder_without_database_is_an_error_not_the_checkouts(
+    demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workspace that only pulled a cache, or whose first build failed, has
+    artifacts/ but no database: the API must say so, not answer from the
+    checkout's (here the demo's synthetic) database."""
+    monkeypatch.delenv("IQB_ARTIFACTS", raising=False)
+    (tmp_path / "artifacts" / "cache").mkdir(parents=True)
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert api.artifacts_root() == tmp_path / "artifacts"
+    with pytest.raises(api.ApiError, match=f"no database at {tmp_path}/artifacts/iqb.duckdb"):
+        api.scores("country", period="latest")
+
+
 def test_reads_read_only_beside_another_reader(demo_db: Path) -> None:
     before = (demo_db / "iqb.duckdb").stat().st_mtime_ns
     with duckdb.connect(str(demo_db / "iqb.duckdb"), read_only=True):
