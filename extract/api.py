@@ -28,6 +28,7 @@ Never average percentiles across places or periods.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -43,6 +44,7 @@ from extract.report import LEVELS, ReportError, open_database
 __all__ = [
     "LEVELS",
     "ApiError",
+    "SyntheticDataWarning",
     "artifacts_root",
     "connect",
     "periods",
@@ -93,10 +95,18 @@ def sql(
 
 
 def periods(artifacts: str | Path | None = None) -> pd.DataFrame:
-    """Every period in the database: start, end, and how many countries have a score."""
+    """Every period in the database: start, end, how many countries have a score, and
+    whether any of its rows, at any level, come from synthetic data (``iqb sample``)."""
+    marts = " union all ".join(
+        f"select period_start, period_end, is_synthetic from quality_by_{level}"
+        for level in PLACE_COLUMNS
+    )
     return sql(
+        "with synthetic as (select period_start, period_end, bool_or(is_synthetic) as "
+        f"is_synthetic from ({marts}) group by all) "
         "select period_start, period_end, count(*) as countries, "
-        "count(iqb_score) as countries_scored from iqb_scores_by_country "
+        "count(iqb_score) as countries_scored, any_value(synthetic.is_synthetic) as is_synthetic "
+        "from iqb_scores_by_country left join synthetic using (period_start, period_end) "
         "group by all order by period_start, period_end",
         artifacts=artifacts,
     )
@@ -108,7 +118,7 @@ def quality(
     country: str | None = None,
     period: str | date | None = None,
     place: str | int | None = None,
-    asn: int | None = None,
+    asn: int | str | None = None,
     artifacts: str | Path | None = None,
 ) -> pd.DataFrame:
     """Rows of ``quality_by_<level>``: counts, ``meets_min_samples`` and the 36 percentiles.
@@ -128,7 +138,7 @@ def scores(
     country: str | None = None,
     period: str | date | None = None,
     place: str | int | None = None,
-    asn: int | None = None,
+    asn: int | str | None = None,
     artifacts: str | Path | None = None,
 ) -> pd.DataFrame:
     """Rows of ``iqb_scores_by_<level>``: the six use-case scores and ``iqb_score``.
@@ -146,7 +156,7 @@ def trend(
     level: str = "country",
     *,
     place: str | int | None = None,
-    asn: int | None = None,
+    asn: int | str | None = None,
     artifacts: str | Path | None = None,
 ) -> pd.DataFrame:
     """One place across every period: its quality row with its scores, oldest first."""
@@ -201,6 +211,14 @@ def _period(
     return start, (ends[0] if ends else None)
 
 
+def _asn(asn: int | str) -> int:
+    """An AS number, also as upstream and whois write it: ``"AS15169"``."""
+    text = str(asn).strip().upper().removeprefix("AS")
+    if not text.isdigit():
+        raise ApiError(f"asn {asn!r} is not an AS number (e.g. 15169 or 'AS15169')")
+    return int(text)
+
+
 def _day(text: str, period: str) -> date:
     m = _PERIOD_RE.match(text.strip())
     if not m:
@@ -213,34 +231,36 @@ def _day(text: str, period: str) -> date:
         raise ApiError(f"period {period!r} is not a date") from None
 
 
+class SyntheticDataWarning(UserWarning):
+    """Rows made by ``iqb sample``: shown, so that a notebook never passes them off as real."""
+
+
+# A filter of _select: what the user asked for (for messages), its SQL, its parameters.
+_Filter = tuple[str, str, list[Any]]
+
+
 def _select(
     relation: str,
     level: str,
     country: str | None,
     period: str | date | None,
     place: str | int | None,
-    asn: int | None,
+    asn: int | str | None,
     artifacts: str | Path | None,
 ) -> pd.DataFrame:
-    where: list[str] = []
-    params: list[Any] = []
     cols = PLACE_COLUMNS[level]
+    filters: list[_Filter] = []
     with connect(artifacts) as con:
         if country is not None:
-            where.append("country_code = ?")
-            params.append(country.upper())
+            filters.append((f"country {country!r}", "country_code = ?", [country.upper()]))
         if period is not None:
             first, last = _period(con, relation, period)
-            where.append("period_start = ?")
-            params.append(first)
-            if last is not None:
-                where.append("period_end = ?")
-                params.append(last)
+            sql_period = "period_start = ?" + (" and period_end = ?" if last else "")
+            filters.append((f"period {period!r}", sql_period, [first, last] if last else [first]))
         if asn is not None:
             if "asn" not in cols:
                 raise ApiError(f"level {level!r} has no networks: use an *_asn level for asn=")
-            where.append("asn = ?")
-            params.append(int(asn))
+            filters.append((f"asn {asn!r}", "asn = ?", [_asn(asn)]))
         if place is not None:
             names = [c for c in cols if c != "asn"]
             if not names:
@@ -248,14 +268,46 @@ def _select(
                     f"level {level!r} has no places below the country: "
                     "use country= (or another level)"
                 )
-            where.append("(" + " or ".join(f"lower({c}) = lower(?)" for c in names) + ")")
-            params.extend([str(place)] * len(names))
-        clause = f" where {' and '.join(where)}" if where else ""
+            condition = "(" + " or ".join(f"lower({c}) = lower(?)" for c in names) + ")"
+            filters.append((f"place {place!r}", condition, [str(place)] * len(names)))
+        where = " and ".join(condition for _, condition, _ in filters)
+        params = [p for _, _, values in filters for p in values]
         order = ", ".join(["period_start", "country_code", *cols])
         try:
-            return con.execute(f"select * from {relation}{clause} order by {order}", params).df()
+            rows = con.execute(
+                f"select * from {relation}{' where ' + where if where else ''} order by {order}",
+                params,
+            ).df()
         except duckdb.CatalogException:
             raise ApiError(
                 f"{relation} is not in the database: run `dbt build` "
                 "(it builds every mart and score view)"
             ) from None
+        if rows.empty:
+            _explain_empty(con, relation, filters)
+    if "is_synthetic" in rows.columns and rows.is_synthetic.any():
+        warnings.warn(
+            f"{int(rows.is_synthetic.sum())} of {len(rows)} rows of {relation} come from "
+            "synthetic data (`iqb sample`), not from M-Lab measurements (column is_synthetic)",
+            SyntheticDataWarning,
+            stacklevel=3,
+        )
+    return rows
+
+
+def _explain_empty(con: duckdb.DuckDBPyConnection, relation: str, filters: list[_Filter]) -> None:
+    """No row matched: name a filter that matches no row of ``relation`` on its own (a
+    misspelt country or place, a period not built), which an empty DataFrame would
+    hide. When each matches alone, the empty answer is the true one: it is returned."""
+    for asked, condition, params in filters:
+        if con.execute(f"select 1 from {relation} where {condition} limit 1", params).fetchone():
+            continue
+        message = f"no row of {relation} has {asked}"
+        if asked.startswith("period"):
+            built = con.execute(
+                f"select distinct period_start, period_end from {relation} order by all"
+            ).fetchall()
+            message += "; its periods: " + ", ".join(f"{s}..{e}" for s, e in built)
+        elif asked.startswith("country"):
+            message += " (an ISO 3166 alpha-2 code, e.g. 'GB', not 'UK' or 'GBR')"
+        raise ApiError(message)

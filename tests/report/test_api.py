@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -112,11 +113,47 @@ def test_reads_read_only_beside_another_reader(demo_db: Path) -> None:
         (lambda r: api.scores(period="2024-13", artifacts=r), "is not a date"),
         (lambda r: api.quality("city", asn=1, artifacts=r), "has no networks"),
         (lambda r: api.quality("country", place="X", artifacts=r), "no places below"),
+        (lambda r: api.quality("country_asn", asn="ASX", artifacts=r), "not an AS number"),
+        # a filter that matches no row at all is named, never an empty DataFrame
+        (
+            lambda r: api.scores(country="UK", artifacts=r),
+            r"no row of iqb_scores_by_country has country 'UK' \(an ISO 3166 alpha-2",
+        ),
+        (lambda r: api.trend("ZAF", artifacts=r), "has country 'ZAF'"),
+        (
+            lambda r: api.quality(period="2023-01", artifacts=r),
+            "has period '2023-01'; its periods: 2024-09-01..2024-10-01, 2024-10-01..2024-11-01$",
+        ),
+        (lambda r: api.quality("city", place="Atlantis", artifacts=r), "has place 'Atlantis'"),
+        (lambda r: api.scores("country_asn", asn=4_000_000_000, artifacts=r), "asn 4000000000"),
     ],
 )
 def test_bad_arguments_say_what_to_do(demo_db: Path, call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(api.ApiError, match=message):
         call(demo_db)
+
+
+def test_an_asn_as_upstream_writes_it_and_a_true_empty_answer(demo_db: Path) -> None:
+    asn = q(demo_db, "select any_value(asn) from quality_by_country_asn")[0][0]
+    assert api.quality("country_asn", asn=f"AS{asn}", artifacts=demo_db).asn.unique() == [asn]
+    # each filter matches alone, together nothing: that answer is the empty frame
+    city, elsewhere = q(
+        demo_db,
+        "select a.city, b.country_code from quality_by_city a join quality_by_city b "
+        "on a.country_code <> b.country_code where a.city not in "
+        "(select city from quality_by_city where country_code = b.country_code) limit 1",
+    )[0]
+    assert api.quality("city", country=elsewhere, place=city, artifacts=demo_db).empty
+
+
+def test_synthetic_rows_are_said_in_a_warning_and_in_periods(demo_db: Path, real_db: Path) -> None:
+    with pytest.warns(api.SyntheticDataWarning, match=r"^\d+ of \d+ rows of iqb_scores_by_country"):
+        api.scores("country", period="latest", artifacts=demo_db)
+    assert api.periods(artifacts=demo_db).is_synthetic.all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # real M-Lab rows: no warning at all
+        assert len(api.scores("country", artifacts=real_db)) > 100
+    assert not api.periods(artifacts=real_db).is_synthetic.any()
 
 
 def test_missing_database_says_how_to_build_it(tmp_path: Path) -> None:

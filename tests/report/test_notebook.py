@@ -62,6 +62,9 @@ def test_notebook_runs_on_the_demo_database(demo_db: Path, monkeypatch: pytest.M
     assert str(top_asn[0]) in networks and "SYNTHETIC-AS" in networks
     world = by_source['world = api.scores("country", period="latest")']
     assert f"{n} countries, {scored} scored, {thin} thin" in world
+    # the demo's rows are synthetic, and every cell that shows them says so
+    assert "rows of iqb_scores_by_country come from synthetic data" in world
+    assert "is_synthetic" in by_source["from extract import api"]
     assert (
         "score_percentile"
         in by_source['row = api.scores("country", country=COUNTRY, period="latest")']
