@@ -12,6 +12,8 @@ from datetime import date
 
 import duckdb
 
+from extract.report import LEVELS
+
 
 @dataclass(frozen=True)
 class PeriodSource:
@@ -22,11 +24,20 @@ class PeriodSource:
 
 
 def period_sources(con: duckdb.DuckDBPyConnection) -> list[PeriodSource]:
-    """Every period of ``quality_by_country``, oldest first, with synthetic or real."""
+    """Every period of ``quality_by_country``, oldest first, with synthetic or real.
+
+    Over every level's mart, not the country one alone: real country entries
+    pulled over a synthetic demo leave its regions, cities and networks
+    synthetic, and the drill-down shows them under the period's label."""
+    marts = " union all ".join(
+        f"select period_start, period_end, is_synthetic, source_kind from quality_by_{level}"
+        for level in LEVELS
+    )
     rows = con.execute(
         "select period_start, period_end, bool_or(is_synthetic), "
         "string_agg(distinct source_kind, ',' order by source_kind) "
-        "from quality_by_country group by all order by 1, 2"
+        f"from ({marts}) semi join quality_by_country using (period_start, period_end) "
+        "group by all order by 1, 2"
     ).fetchall()
     return [
         PeriodSource(

@@ -6,17 +6,24 @@ from datetime import date
 
 import duckdb
 
+from extract.report import LEVELS
 from extract.report_html.provenance import period_sources
 
 SEP, OCT, NOV = date(2024, 9, 1), date(2024, 10, 1), date(2024, 11, 1)
 
 
-def test_each_period_says_what_its_entries_were() -> None:
+def marts() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    con.execute(
-        "create table quality_by_country (period_start date, period_end date, "
-        "country_code varchar, is_synthetic boolean, source_kind varchar)"
-    )
+    for level in LEVELS:
+        con.execute(
+            f"create table quality_by_{level} (period_start date, period_end date, "
+            "country_code varchar, is_synthetic boolean, source_kind varchar)"
+        )
+    return con
+
+
+def test_each_period_says_what_its_entries_were() -> None:
+    con = marts()
     con.execute(
         "insert into quality_by_country values "
         "(?, ?, 'ZA', true, 'synthetic'), (?, ?, 'AR', true, 'synthetic'), "
@@ -27,3 +34,14 @@ def test_each_period_says_what_its_entries_were() -> None:
     assert [(s.start, s.synthetic) for s in got] == [(SEP, True), (OCT, False)]
     assert got[0].evidence == "cache entries' source: synthetic (is_synthetic of the marts)"
     assert got[1].evidence == "cache entries' source: upstream (is_synthetic of the marts)"
+
+
+def test_a_period_with_real_countries_over_synthetic_cities_is_synthetic() -> None:
+    """Real country entries pulled over the demo: its cities are still synthetic."""
+    con = marts()
+    con.execute("insert into quality_by_country values (?, ?, 'ZA', false, 'upstream')", [OCT, NOV])
+    con.execute("insert into quality_by_city values (?, ?, 'ZA', true, 'synthetic')", [OCT, NOV])
+    con.execute("insert into quality_by_city values (?, ?, 'ZA', true, 'synthetic')", [SEP, OCT])
+    (got,) = period_sources(con)  # September has no country row: not a period of the report
+    assert (got.start, got.synthetic) == (OCT, True)
+    assert got.evidence == "cache entries' source: synthetic,upstream (is_synthetic of the marts)"
