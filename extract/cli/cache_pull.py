@@ -88,6 +88,13 @@ def cache_pull(
         out.print(f"log: {report.log}", highlight=False)
     for key, reason in report.failures:
         err.print(f"[red]failed[/] {escape(key)}: {escape(reason)}", highlight=False)
+    if report.mismatched:
+        raise fail(
+            f"{len(report.failures)} file(s) failed, {len(report.mismatched)} of them because "
+            "the bucket's bytes are not those the manifest names (the objects changed since "
+            "it was published): pulling again will not mend that; the publisher must push "
+            "again, or roll back to an intact state (`iqb sync history`)"
+        )
     if report.failures:
         raise fail(
             f"{len(report.failures)} file(s) failed; run the same pull again to "

@@ -200,13 +200,24 @@ def _diff(old: Manifest, new: Manifest) -> tuple[int, int, int]:
     return added, removed, changed
 
 
-def missing_objects(remote: GcsRemote, manifest: Manifest) -> list[str]:
-    """Keys whose object (in this bucket) no longer exists: such a state cannot be restored."""
+def unrestorable_objects(remote: GcsRemote, manifest: Manifest) -> list[str]:
+    """Keys whose object (in this bucket) is gone, or no longer the bytes the state
+    names (another size, or another SHA-256 than its push recorded): such a state
+    cannot be restored, and its readers' pulls would fail on every retry."""
     ours = public_url(remote.bucket_name, "objects/")
-    present = {obj.url for obj in remote.objects()}
-    return sorted(
-        k for k, r in manifest.files.items() if r.url.startswith(ours) and r.url not in present
-    )
+    stored = {obj.url: obj for obj in remote.objects()}
+    bad = []
+    for key, record in manifest.files.items():
+        if not record.url.startswith(ours):
+            continue
+        obj = stored.get(record.url)
+        if obj is None:
+            bad.append(f"{key} (deleted)")
+        elif (record.size is not None and obj.size != record.size) or (
+            obj.sha256 is not None and obj.sha256 != record.sha256
+        ):
+            bad.append(f"{key} (replaced: other bytes than the state names)")
+    return sorted(bad)
 
 
 def rollback(
@@ -217,8 +228,8 @@ def rollback(
     The new state is an ordinary entry of the history (with ``rollback_of``),
     published with the same compare-and-swap as a push, so a rollback racing a
     push or another rollback fails cleanly instead of overwriting it. It refuses
-    a state whose objects were deleted since: publishing it would hand readers
-    URLs that 404.
+    a state whose objects were deleted or replaced since: publishing it would
+    hand readers URLs that 404 or bytes that fail their SHA-256.
     """
     store = History(remote)
     target = store.read(check_state_id(state_id))
@@ -227,13 +238,14 @@ def rollback(
     report.added, report.removed, report.changed = _diff(current, target)
     if generation and current.dumps() == target.dumps():
         return report
-    missing = missing_objects(remote, target)
+    missing = unrestorable_objects(remote, target)
     if missing:
         shown = "\n".join(f"  - {k}" for k in missing[:10])
         more = f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else ""
         raise SyncError(
             f"state {state_id} names {len(missing)} object(s) that are no longer in "
-            f"{remote.label} (deleted by `push --delete`?); nothing was published. "
+            f"{remote.label} as it published them (deleted by `push --delete`, or "
+            "overwritten); nothing was published. "
             f"Restore them from the bucket's soft delete or pick another state:\n"
             f"{shown}{more}"
         )

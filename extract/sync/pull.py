@@ -45,7 +45,13 @@ from extract.cache.store import (
 )
 from extract.cache.templates import is_current
 from extract.sync.compare import FileState, Selection, compare
-from extract.sync.install import Fetcher, install_entry, install_file, record_verified
+from extract.sync.install import (
+    Fetcher,
+    IntegrityError,
+    install_entry,
+    install_file,
+    record_verified,
+)
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import Manifest, ManifestError
 from extract.sync.redact import redact
@@ -60,6 +66,8 @@ class PullReport:
     same: int = 0
     kept: list[str] = field(default_factory=list)  # changed locally, not replaced
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # of the failures, those whose bytes are not the manifest's: a retry cannot mend them
+    mismatched: list[str] = field(default_factory=list)
     log: Path | None = None
 
 
@@ -168,6 +176,8 @@ def pull(
             except Exception as exc:  # one failed file must not stop the others
                 with lock:
                     report.failures.append((keys[0], str(exc)))
+                    if isinstance(exc, IntegrityError):
+                        report.mismatched.append(keys[0])
                 continue
             with lock:
                 report.downloaded += keys

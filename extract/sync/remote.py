@@ -175,6 +175,7 @@ class StoredObject:
     generation: int
     created: datetime
     size: int
+    sha256: str | None = None  # as the push that uploaded it recorded it (object metadata)
 
 
 class Remote(Protocol):
@@ -320,6 +321,7 @@ class GcsRemote:
                     int(b.generation),
                     b.time_created,
                     int(b.size or 0),
+                    (b.metadata or {}).get("sha256"),
                 )
                 for b in self.client.list_blobs(
                     self.bucket_name, prefix=OBJECTS_PREFIX, **self._kwargs()

@@ -260,6 +260,9 @@ def test_corrupted_or_oversized_object_is_detected_and_not_installed(
     assert f"{flipped}: sha256" in proc.stderr and "not installed" in proc.stderr
     assert f"{longer}: " in proc.stderr
     assert f"sent more than the {files[longer].size} bytes" in proc.stderr
+    # a definite mismatch, not a dropped connection: not "run the same pull again"
+    assert "2 file(s) failed, 2 of them because the bucket's bytes are not" in proc.stderr
+    assert "run the same pull again" not in proc.stderr
     for key in (flipped, longer):
         entry_dir = other / key.rpartition("/")[0]
         assert [p.name for p in entry_dir.iterdir()] == []  # the entry stays absent as a whole

@@ -330,8 +330,36 @@ def test_rollback_refuses_a_state_whose_objects_are_gone(
     generation = bucket.manifest_generation()
     proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))
     assert proc.returncode == 1
-    assert "names 1 object(s) that are no longer in" in proc.stderr and CHANGED in proc.stderr
+    assert "names 1 object(s) that are no longer in" in proc.stderr
+    assert f"{CHANGED} (deleted)" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert bucket.manifest_generation() == generation
+
+
+def test_rollback_refuses_a_state_whose_objects_were_overwritten(
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
+    """Other bytes under the object's name: every reader's pull would fail its SHA-256."""
+    a, _, _ = two_states
+    a_manifest = History(remote()).read(a.state.id)  # type: ignore[union-attr]
+    same_size = next(k for k in a_manifest.files if k != CHANGED and k.endswith(".parquet"))
+    for key in (CHANGED, same_size):
+        name = a_manifest.files[key].url.split(f"/{bucket.name}/", 1)[1]
+        blob = bucket.client.bucket(bucket.name).get_blob(name)
+        if key == CHANGED:  # another size, and (as `gcloud storage cp` leaves it) no hash
+            blob.upload_from_string(b"other bytes")
+            continue
+        # the same size, uploaded with the hash of its own bytes: only the hash tells
+        data = bytearray(blob.download_as_bytes())
+        data[-1] ^= 1
+        blob.metadata = {**(blob.metadata or {}), "sha256": hashlib.sha256(data).hexdigest()}
+        blob.upload_from_string(bytes(data))
+    generation = bucket.manifest_generation()
+    proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))
+    assert proc.returncode == 1, proc.stderr
+    assert "names 2 object(s) that are no longer in" in proc.stderr
+    for key in (CHANGED, same_size):
+        assert f"{key} (replaced: other bytes than the state names)" in proc.stderr
     assert bucket.manifest_generation() == generation
 
 
