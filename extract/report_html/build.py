@@ -27,6 +27,7 @@ from typing import Any
 
 import pycountry
 
+from extract.cache.hashindex import file_sha256
 from extract.paths import ArtifactPaths
 from extract.report import DBT_BUILD, ReportError, open_database
 from extract.report_html.data import RELATIONS, read_drill, read_summary, read_use_cases
@@ -39,6 +40,7 @@ VENDOR_FILES = (
 )
 WORLD = "world-atlas/countries-110m.json"
 STATIC = ("index.html", "report.js", "report.css")
+FILES_PLACEHOLDER = "window.IQB_FILES = {};"
 DEFAULT_DRILL_LIMIT = 50
 
 
@@ -113,12 +115,22 @@ def write_html_report(
     )
     static = resources.files("extract.report_html").joinpath("static")
     for name in STATIC:
-        target = out / name if name == "index.html" else assets / name
-        target.write_text(static.joinpath(name).read_text())
+        if name != "index.html":
+            (assets / name).write_text(static.joinpath(name).read_text())
     for period, drill in drills.items():
         summary["drill_files"][period] = f"data/drill-{period}.js"
         _write_js(data / f"drill-{period}.js", "IQB.drill", drill, key=period)
     _write_js(data / "summary.js", "IQB.summary", summary)
+    # last: the page names the SHA-256 of every other file (its bucket addresses)
+    hashes = {
+        str(p.relative_to(out)): file_sha256(p)
+        for folder in (assets, data)
+        for p in sorted(folder.iterdir())
+    }
+    page = static.joinpath("index.html").read_text()
+    (out / "index.html").write_text(
+        page.replace(FILES_PLACEHOLDER, f"window.IQB_FILES = {json.dumps(hashes)};", 1)
+    )
 
     files = {
         str(p.relative_to(out)): p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file()

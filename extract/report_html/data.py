@@ -102,7 +102,7 @@ def read_summary(
         *score_cols,
         *metric_cols,
     ]
-    sources = period_sources(con)
+    sources = period_sources(con, tuple(PLACE_KEYS))
     index = {(s.start, s.end): i for i, s in enumerate(sources)}
     select = ", ".join(
         [f"q.{c}" for c in cols[1:6]]

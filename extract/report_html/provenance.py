@@ -7,12 +7,11 @@ report shows them as they are, so it can never call synthetic data real.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 import duckdb
-
-from extract.report import LEVELS
 
 
 @dataclass(frozen=True)
@@ -23,15 +22,15 @@ class PeriodSource:
     evidence: str  # one line a reader can check
 
 
-def period_sources(con: duckdb.DuckDBPyConnection) -> list[PeriodSource]:
+def period_sources(con: duckdb.DuckDBPyConnection, levels: Sequence[str]) -> list[PeriodSource]:
     """Every period of ``quality_by_country``, oldest first, with synthetic or real.
 
-    Over every level's mart, not the country one alone: real country entries
-    pulled over a synthetic demo leave its regions, cities and networks
-    synthetic, and the drill-down shows them under the period's label."""
+    Over the marts of every level the report shows, not the country one alone:
+    real country entries pulled over a synthetic demo leave its regions, cities
+    and networks synthetic, and the drill-down shows them under the period's label."""
     marts = " union all ".join(
         f"select period_start, period_end, is_synthetic, source_kind from quality_by_{level}"
-        for level in LEVELS
+        for level in levels
     )
     rows = con.execute(
         "select period_start, period_end, bool_or(is_synthetic), "

@@ -94,17 +94,27 @@ class Rendered:
 
 
 def render(
-    url: str, workdir: Path, *, screenshot: Path | None = None, size: tuple[int, int] = (1400, 2400)
+    url: str,
+    workdir: Path,
+    *,
+    screenshot: Path | None = None,
+    size: tuple[int, int] = (1400, 2400),
+    loopback: bool = False,
 ) -> Rendered:
-    """Load ``url`` in headless Chromium with the network blocked; the DOM after scripts ran."""
+    """Load ``url`` in headless Chromium with the network blocked (``loopback``: all but
+    loopback, where Chromium bypasses the dead proxy); the DOM after scripts ran."""
     browser = chromium()
-    prefix = _no_network_prefix()
+    prefix = [] if loopback else _no_network_prefix()
     netlog = workdir / "netlog.json"
     netlog.unlink(missing_ok=True)
+    flags = [
+        f"{f}, EXCLUDE 127.0.0.1" if loopback and f.startswith("--host-resolver-rules") else f
+        for f in BROWSER_FLAGS
+    ]
     base = [
         *prefix,
         browser,
-        *BROWSER_FLAGS,
+        *flags,
         f"--window-size={size[0]},{size[1]}",
         "--virtual-time-budget=15000",
         f"--user-data-dir={workdir / 'profile'}",

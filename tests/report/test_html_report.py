@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
@@ -50,9 +52,15 @@ def test_folder_is_self_contained(demo_report: Path) -> None:
     } == names
     html = (demo_report / "index.html").read_text()
     # every script and stylesheet is a relative path inside the folder
-    refs = re.findall(r'(?:src|href)="([^"#]+)"', html)
-    assert refs and all(not re.match(r"^[a-z]+:", r) for r in refs), refs
-    assert all((demo_report / r).is_file() for r in refs)
+    refs = re.findall(r"'((?:assets|data)/[^']+)'", html)
+    assert len(refs) == 6 and all((demo_report / r).is_file() for r in refs), refs
+    assert not re.search(r'(?:src|href)="[^"#]', html)  # the loader alone names files
+    # and the page knows each file's SHA-256: its address when opened from the bucket
+    files = json.loads(re.search(r"window\.IQB_FILES = (\{.*?\});", html)[1])  # type: ignore[index]
+    assert files == {
+        name: hashlib.sha256((demo_report / name).read_bytes()).hexdigest()
+        for name in names - {"index.html"}
+    }
     for name in ("report.js", "report.css"):
         text = (demo_report / "assets" / name).read_text()
         assert not re.search(r"https?://", text), f"{name} names a URL"

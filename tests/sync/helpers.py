@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 from google.cloud import storage
 
+from extract.sync.remote import Transfer
 from tests import servers
 from tests.conftest import REPO
+
+# Short timeouts and retries: a test that fails should fail in seconds.
+FAST = Transfer(connect_timeout=2, read_timeout=10, retry_deadline=2)
 
 IQB = str(Path(sys.executable).with_name("iqb"))
 DEMO_CONFIG = REPO / "pipeline.demo.yaml"

@@ -20,12 +20,11 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from extract.sync.bucket import BucketPlan, read_settings
-from extract.sync.remote import Transfer
 from tests.conftest import REPO
 from tests.servers import Running
+from tests.sync.helpers import FAST
 
 SCRIPT = str(REPO / "create_gcp_bucket.sh")
-FAST = Transfer(connect_timeout=2, read_timeout=10, retry_deadline=2)
 
 
 @pytest.fixture

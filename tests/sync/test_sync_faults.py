@@ -13,12 +13,10 @@ from pathlib import Path
 import pytest
 
 from extract.sync.push import push
-from extract.sync.remote import GcsRemote, Transfer
+from extract.sync.remote import GcsRemote
 from tests.conftest import REAL_CACHE
 from tests.disk import fill, read_only, tmpfs
-from tests.sync.helpers import DEMO_CONFIG, Bucket, iqb
-
-FAST = Transfer(connect_timeout=2, read_timeout=10, retry_deadline=2)
+from tests.sync.helpers import DEMO_CONFIG, FAST, Bucket, iqb
 
 
 @pytest.fixture

@@ -20,13 +20,12 @@ from extract.paths import MANIFEST
 from extract.sync.manifest import Manifest, parse_manifest
 from extract.sync.pull import pull
 from extract.sync.push import PushReport, push
-from extract.sync.remote import ConflictError, GcsRemote, SyncError, Transfer
+from extract.sync.remote import ConflictError, GcsRemote, SyncError
 from extract.sync.source import load_manifest, source_for
 from tests.conftest import REAL_CACHE, REAL_MANIFESTS, REPO
-from tests.sync.helpers import DEMO_CONFIG, IQB, Bucket, fake_gcs, iqb, tree
+from tests.sync.helpers import DEMO_CONFIG, FAST, IQB, Bucket, fake_gcs, iqb, tree
 
 SCRIPT = str(REPO / "sync_artifacts.sh")
-FAST = Transfer(connect_timeout=2, read_timeout=10, retry_deadline=2)
 OCT = "cache/v1/20241001T000000Z/20241101T000000Z"
 SEP = "cache/v1/20240901T000000Z/20241001T000000Z"
 

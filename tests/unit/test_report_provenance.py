@@ -30,7 +30,7 @@ def test_each_period_says_what_its_entries_were() -> None:
         "(?, ?, 'ZA', false, 'upstream')",
         [SEP, OCT, SEP, OCT, OCT, NOV],
     )
-    got = period_sources(con)
+    got = period_sources(con, LEVELS)
     assert [(s.start, s.synthetic) for s in got] == [(SEP, True), (OCT, False)]
     assert got[0].evidence == "cache entries' source: synthetic (is_synthetic of the marts)"
     assert got[1].evidence == "cache entries' source: upstream (is_synthetic of the marts)"
@@ -42,6 +42,6 @@ def test_a_period_with_real_countries_over_synthetic_cities_is_synthetic() -> No
     con.execute("insert into quality_by_country values (?, ?, 'ZA', false, 'upstream')", [OCT, NOV])
     con.execute("insert into quality_by_city values (?, ?, 'ZA', true, 'synthetic')", [OCT, NOV])
     con.execute("insert into quality_by_city values (?, ?, 'ZA', true, 'synthetic')", [SEP, OCT])
-    (got,) = period_sources(con)  # September has no country row: not a period of the report
+    (got,) = period_sources(con, LEVELS)  # September has no country row: not a period of the report
     assert (got.start, got.synthetic) == (OCT, True)
     assert got.evidence == "cache entries' source: synthetic,upstream (is_synthetic of the marts)"

@@ -434,7 +434,7 @@
     $('#drill tbody').innerHTML = '<tr><td class="name">loading\u2026</td></tr>';
     var src = IQB.data.drill_files[S.period];
     var s = document.createElement('script');
-    s.src = src;
+    s.src = IQB_URL(src);
     s.onerror = function () { $('#drill-caption').textContent = 'Could not load ' + src + ' (is the report folder complete?)'; };
     document.body.appendChild(s);
   }
