@@ -13,6 +13,7 @@
       report/                        ``iqb report --html``
       state/                         local working state, never published:
         locks/  hash-index.json  verified/  logs/  snapshot.json
+        pulled.json                  each file's SHA-256 as the last pull installed it
         manifest.json                the last manifest pushed (its key in the bucket too)
         manifests/<id>.json          (in the bucket only) every published manifest kept
 
@@ -59,6 +60,7 @@ LOGS = "state/logs"
 MANIFEST = "state/manifest.json"
 MANIFESTS_HISTORY = "state/manifests/"  # a prefix: <id>.json follows
 SNAPSHOT_STATE = "state/snapshot.json"
+PULLED = "state/pulled.json"
 SNAPSHOT_STAMP = "%Y%m%dT%H%M%SZ"
 
 # The trees that hold data files written through a temp file (leftovers are swept)
@@ -159,6 +161,10 @@ class ArtifactPaths:
     @property
     def snapshot_state(self) -> Path:
         return self.root / SNAPSHOT_STATE
+
+    @property
+    def pulled(self) -> Path:
+        return self.root / PULLED
 
     def as_dict(self) -> dict[str, str]:
         """Every path by name (what ``dbt run-operation iqb_paths`` prints)."""

@@ -84,6 +84,11 @@ def cache_pull(
             f"kept {len(report.kept)} local file(s) that differ from the manifest "
             "(--force replaces them; `iqb cache status --manifest` lists them)"
         )
+    if report.withdrawn:
+        out.print(
+            f"removed {len(report.withdrawn)} file(s) an earlier pull installed that the "
+            "manifest no longer names (a rollback, or push --delete)"
+        )
     if report.log:
         out.print(f"log: {report.log}", highlight=False)
     for key, reason in report.failures:

@@ -40,6 +40,7 @@ from extract.cache.layout import DATA_FILE, STATS_FILE, Entry, parse_cache_key
 from extract.cache.store import (
     LOCK_TIMEOUT,
     lock_for,
+    lock_for_file,
     remove_leftovers,
     sweep_leftovers,
 )
@@ -54,6 +55,7 @@ from extract.sync.install import (
 )
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import Manifest, ManifestError
+from extract.sync.pulled import read_pulled, write_pulled
 from extract.sync.redact import redact
 from extract.sync.remote import SyncError, Transfer
 from extract.sync.source import Source, check_reachable, load_manifest, source_for
@@ -65,6 +67,8 @@ class PullReport:
     bytes: int = 0
     same: int = 0
     kept: list[str] = field(default_factory=list)  # changed locally, not replaced
+    # installed by an earlier pull, no longer named by the manifest: removed
+    withdrawn: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     # of the failures, those whose bytes are not the manifest's: a retry cannot mend them
     mismatched: list[str] = field(default_factory=list)
@@ -114,17 +118,23 @@ def pull(
     sweep_leftovers(artifacts)
     index = HashIndex(artifacts)
     report = PullReport()
-    diffs = [
-        d
-        for d in compare(manifest, artifacts, index, selection, jobs)
-        if d.state != FileState.ONLY_LOCAL
-    ]
+    pulled = read_pulled(artifacts)
+    diffs, withdrawn = [], []
+    for d in compare(manifest, artifacts, index, selection, jobs):
+        if d.state != FileState.ONLY_LOCAL:
+            diffs.append(d)
+        elif d.key in pulled and index.sha256(d.key, artifacts / d.key) == pulled[d.key]:
+            withdrawn.append(d.key)  # as a pull installed it: the publisher withdrew it
     index.save()
     missing = {d.key for d in diffs if d.state == FileState.ONLY_REMOTE}
     changed = {d.key for d in diffs if d.state == FileState.CHANGED}
     # A local entry with a file missing is a leftover, not local work: replace it whole.
     incomplete = {k.rpartition("/")[0] for k in missing if parse_cache_key(k)}
-    pending = missing | {k for k in changed if force or k.rpartition("/")[0] in incomplete}
+    # A file still as a pull installed it is not local work either (pulled.py).
+    followed = {d.key for d in diffs if d.local_sha256 and pulled.get(d.key) == d.local_sha256}
+    pending = missing | {
+        k for k in changed if force or k in followed or k.rpartition("/")[0] in incomplete
+    }
     report.same = sum(d.state == FileState.SAME for d in diffs)
     report.kept = sorted(changed - pending)
     # Files already here with the manifest's hash are verified too: record that for
@@ -187,7 +197,37 @@ def pull(
                     on_done(key)
     report.downloaded.sort()
     report.failures.sort()
+    report.withdrawn = [k for k in withdrawn if _remove_pulled(artifacts, k)]
+    for d in diffs:
+        if d.state == FileState.SAME:
+            pulled[d.key] = manifest.files[d.key].sha256
+    pulled.update({k: manifest.files[k].sha256 for k in report.downloaded})
+    for key in report.withdrawn:
+        pulled.pop(key, None)
+    write_pulled(artifacts, pulled)
     return report
+
+
+def _remove_pulled(artifacts: Path, key: str) -> bool:
+    """Remove a withdrawn file under its lock (a cache entry's, or the file's own),
+    and the folders it leaves empty; False when it went meanwhile."""
+    path = artifacts / key
+    parsed = parse_cache_key(key)
+    lock = (
+        lock_for(parsed[0], artifacts, timeout=LOCK_TIMEOUT)
+        if parsed
+        else lock_for_file(path, artifacts, timeout=LOCK_TIMEOUT)
+    )
+    with lock:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+    folder = path.parent
+    while folder != artifacts and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+    return True
 
 
 class ManifestRemoteCache:
