@@ -12,6 +12,8 @@ Order of a push, and why:
    makes this fail instead of silently dropping its files);
 6. with ``--delete``, prune kept manifests past retention, then remove the
    objects that neither the new manifest nor any kept one names.
+A build's marts and report are published whole: where the push has its own,
+the previous build's files of that tree leave the manifest, never mixed in.
 Before any of it, cache entries made from synthetic data (``iqb sample``), and
 mart files built from such entries, are refused unless ``allow_synthetic``: a
 shared bucket must never serve them as M-Lab measurements.
@@ -35,7 +37,7 @@ from extract.cache.catalog import SYNTHETIC, source_kind
 from extract.cache.hashindex import HashIndex, file_sha256
 from extract.cache.layout import STATS_FILE, parse_cache_key
 from extract.cache.store import atomic_path, read_stats
-from extract.paths import DATABASE, MANIFEST, MARTS, ArtifactPaths
+from extract.paths import DATABASE, MANIFEST, MARTS, REPORT, ArtifactPaths
 from extract.sync.history import DEFAULT_KEEP_DAYS, DEFAULT_KEEP_LAST, apply_retention
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import (
@@ -49,6 +51,9 @@ from extract.sync.remote import GcsRemote, Remote, StoredObject, SyncError
 from extract.sync.snapshot import snapshot_database
 from extract.sync.states import StateInfo, document, new_state_id, publish_state, state_id_of
 from extract.transform.marts import COMMIT_FILE
+
+# The trees one dbt build (and its `iqb report --html`) writes whole.
+BUILD_TREES = (MARTS, REPORT)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class PushReport:
     uploads: list[Upload] = field(default_factory=list)
     unchanged: int = 0
     remote_only: list[str] = field(default_factory=list)  # kept, or dropped with --delete
+    # another build's marts and report, dropped: this push publishes its own whole
+    superseded: list[str] = field(default_factory=list)
     snapshot: str | None = None  # key of a new database snapshot
     created: int = 0
     reused: int = 0
@@ -206,7 +213,17 @@ def push(
         else:
             report.uploads.append(Upload(key, path, hashes[key], size, rec is not None))
             new.files[key] = FileRecord(hashes[key], remote.url_for(key, hashes[key]), size)
-    report.remote_only = sorted(k for k in previous.files if k not in local)
+    # A build's marts and report are one unit: where this push has its own, the
+    # previous build's files of that tree leave the manifest (their objects stay
+    # for the kept states). Mixed in, they would publish periods of two builds
+    # (another min_sample_count, say) side by side, and a report of neither.
+    built = {tree for tree in BUILD_TREES if any(k.startswith(f"{tree}/") for k in local)}
+    report.superseded = sorted(
+        k for k in previous.files if k not in local and k.split("/", 1)[0] in built
+    )
+    report.remote_only = sorted(
+        k for k in previous.files if k not in local and k not in report.superseded
+    )
     if not delete:
         for key in report.remote_only:
             new.files[key] = previous.files[key]
