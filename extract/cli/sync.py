@@ -105,6 +105,15 @@ def sync_history(
             f"current (`iqb sync rollback <id>` replaces it): {listing.problem}",
             highlight=False,
         )
+    if listing.edited:
+        err.print(
+            f"[yellow]warning:[/] the current manifest is not the kept copy of its state "
+            f"{listing.current} (state/manifests/{listing.current}.json): it was changed "
+            f"in the bucket after it was published. `iqb sync rollback {listing.current} "
+            "--dry-run` shows how; the same rollback without --dry-run republishes the "
+            "kept copy",
+            highlight=False,
+        )
     if listing.unpublished:
         err.print(
             f"note: {len(listing.unpublished)} kept manifest(s) were written by a push that "

@@ -17,6 +17,7 @@ compare-and-swap as a push.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ from typing import Any
 
 from extract.paths import MANIFEST
 from extract.sync.logs import SpanLog
-from extract.sync.manifest import Manifest
+from extract.sync.manifest import Manifest, ManifestError
 from extract.sync.remote import ConflictError, GcsRemote, SyncError, public_url
 from extract.sync.states import (
     History,
@@ -68,6 +69,8 @@ class Listing:
     unreadable: list[str] = field(default_factory=list)
     current: str | None = None  # the current state's id, if it has one
     problem: str | None = None  # why the current manifest could not be read
+    # the current manifest is not its kept copy: edited in the bucket after publishing
+    edited: bool = False
 
 
 def history(remote: GcsRemote) -> Listing:
@@ -81,6 +84,11 @@ def history(remote: GcsRemote) -> Listing:
     current, _, listing_problem = read_current(remote)
     store = History(remote)
     listing = Listing(current=state_id_of(current), problem=listing_problem)
+    if listing.current:
+        # the kept copy is create-only; the manifest can be overwritten by anyone
+        # with write access, and its state block would still name the kept copy
+        with contextlib.suppress(SyncError, ManifestError):
+            listing.edited = store.read(listing.current).dumps() != current.dumps()
     infos: dict[str, StateInfo] = {}
     for kept in store.list():
         info = store.info(kept)

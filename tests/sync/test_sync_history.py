@@ -108,6 +108,34 @@ def test_history_lists_both_states_newest_first_with_commit_and_counts(
     assert row_b < row_a and "current" in lines[row_b] and head[:12] in lines[row_a]
 
 
+def test_history_says_when_the_current_manifest_was_edited_after_publishing(
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
+    _, b, _ = two_states
+    proc = iqb("sync", "history")
+    assert proc.returncode == 0 and "not the kept copy" not in proc.stderr, proc.stderr
+    # someone with write access repoints a file and drops one, keeping the state block
+    doc = json.loads(requests.get(bucket.manifest_http, timeout=5).content)
+    files = doc["files"]
+    files[CHANGED] = files[f"{SEP}/downloads_by_country/stats.json"]
+    del files[f"{ADDED}/stats.json"]
+    live = bucket.client.bucket(bucket.name).blob(MANIFEST)
+    live.upload_from_string(json.dumps(doc), content_type="application/json")
+
+    proc = iqb("sync", "history")
+    assert proc.returncode == 0, proc.stderr
+    assert f"the current manifest is not the kept copy of its state {b.state.id}" in (  # type: ignore[union-attr]
+        proc.stderr
+    )
+    # rolling back to that very id republishes the kept copy: not "already current"
+    proc = iqb("sync", "rollback", b.state.id, "--artifacts", str(demo))  # type: ignore[union-attr]
+    assert proc.returncode == 0 and "already current" not in proc.stdout, proc.stdout
+    republished = parse_manifest(requests.get(bucket.manifest_http, timeout=5).content, "live")
+    assert republished.dumps() == History(remote()).read(b.state.id).dumps()  # type: ignore[union-attr]
+    proc = iqb("sync", "history")
+    assert "not the kept copy" not in proc.stderr
+
+
 def test_pull_of_an_older_state_gives_its_bytes(
     demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict], tmp_path: Path
 ) -> None:
