@@ -38,6 +38,7 @@ def test_every_path_is_under_the_root_at_its_documented_place(tmp_path: Path) ->
         "manifest": "state/manifest.json",
         "manifests_history": "state/manifests",
         "snapshot_state": "state/snapshot.json",
+        "pulled": "state/pulled.json",
     }
     for name in rel:  # the module docstring draws the tree: each part is in it
         assert rel[name] == "." or rel[name].rsplit("/", 1)[-1] in paths.__doc__, name
