@@ -119,8 +119,6 @@ def sync_push(
                 f"{'changed' if up.replaces else 'new'})",
                 highlight=False,
             )
-        for key in report.superseded:
-            out.print(f"would drop    {key}  (of the previous build)", highlight=False)
         if delete:
             for key in report.remote_only:
                 out.print(f"would drop    {key}  (not here)", highlight=False)
@@ -159,12 +157,6 @@ def sync_push(
             )
     else:
         out.print("manifest unchanged: nothing published")
-    if report.superseded:
-        out.print(
-            f"dropped {len(report.superseded)} file(s) of "
-            "the previous build (marts/, report/) that this build does not have: a build "
-            "is published whole"
-        )
     if report.remote_only and not delete:
         out.print(
             f"kept {len(report.remote_only)} file(s) in the manifest that are not here "

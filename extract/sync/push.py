@@ -12,8 +12,8 @@ Order of a push, and why:
    makes this fail instead of silently dropping its files);
 6. with ``--delete``, prune kept manifests past retention, then remove the
    objects that neither the new manifest nor any kept one names.
-A build's marts and report are published whole: where the push has its own,
-the previous build's files of that tree leave the manifest, never mixed in.
+A build's marts and report are never mixed with another build's: a push that
+uploads some while the manifest keeps others this build lacks is refused.
 Before any of it, cache entries made from synthetic data (``iqb sample``), and
 mart files built from such entries, are refused unless ``allow_synthetic``: a
 shared bucket must never serve them as M-Lab measurements.
@@ -70,8 +70,6 @@ class PushReport:
     uploads: list[Upload] = field(default_factory=list)
     unchanged: int = 0
     remote_only: list[str] = field(default_factory=list)  # kept, or dropped with --delete
-    # another build's marts and report, dropped: this push publishes its own whole
-    superseded: list[str] = field(default_factory=list)
     snapshot: str | None = None  # key of a new database snapshot
     created: int = 0
     reused: int = 0
@@ -213,17 +211,24 @@ def push(
         else:
             report.uploads.append(Upload(key, path, hashes[key], size, rec is not None))
             new.files[key] = FileRecord(hashes[key], remote.url_for(key, hashes[key]), size)
-    # A build's marts and report are one unit: where this push has its own, the
-    # previous build's files of that tree leave the manifest (their objects stay
-    # for the kept states). Mixed in, they would publish periods of two builds
-    # (another min_sample_count, say) side by side, and a report of neither.
-    built = {tree for tree in BUILD_TREES if any(k.startswith(f"{tree}/") for k in local)}
-    report.superseded = sorted(
-        k for k in previous.files if k not in local and k.split("/", 1)[0] in built
-    )
-    report.remote_only = sorted(
-        k for k in previous.files if k not in local and k not in report.superseded
-    )
+    report.remote_only = sorted(k for k in previous.files if k not in local)
+    # A build's marts and report are one unit. Uploading some of them while the
+    # manifest keeps files of the published build that this one lacks would serve
+    # two builds side by side (periods of two min_sample_counts, say, and a report
+    # of neither): refused, before anything is uploaded.
+    if not delete:
+        ours = sorted({u.key.split("/", 1)[0] for u in report.uploads} & set(BUILD_TREES))
+        theirs = [k for k in report.remote_only if k.split("/", 1)[0] in ours]
+        if theirs:
+            shown = "\n".join(f"  - {k}" for k in theirs[:10])
+            more = f"\n  ... and {len(theirs) - 10} more" if len(theirs) > 10 else ""
+            raise SyncError(
+                f"this push uploads files of {', '.join(f'{t}/' for t in ours)} but the "
+                f"published build has {len(theirs)} file(s) there that this build does not: "
+                "publishing would mix two builds; nothing was uploaded. Build from the "
+                "whole cache (`iqb cache pull`, then `dbt build`) and push again, or push "
+                f"--delete to publish this build alone:\n{shown}{more}"
+            )
     if not delete:
         for key in report.remote_only:
             new.files[key] = previous.files[key]

@@ -117,47 +117,47 @@ def test_one_changed_file_uploads_only_it_and_never_overwrites(demo: Path, bucke
     )
 
 
-def test_a_build_is_published_whole_never_mixed_with_the_previous_one(
+def test_a_build_is_never_published_mixed_with_another(
     demo: Path, bucket: Bucket, tmp_path: Path
 ) -> None:
-    """Machine Y pushes its build (one period) over X's (two): the manifest then holds
-    Y's marts and report alone, and still every cache entry of both."""
+    """Machine Y built one period, X's published build has two: Y's push is refused
+    (before any upload) unless --delete; a push that uploads no mart is not."""
 
     def build(root: Path, periods: list[str], threshold: int) -> None:
         for period in periods:
             path = root / f"marts/quality_by_country/period={period}/data_0.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(pa.table({"min_sample_count": [threshold]}), path)
-        for name in ("index.html", f"data/drill-{periods[0]}.js"):
-            (root / "report" / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / "report" / name).write_text(f"{threshold}")
 
     sep, oct_ = "2024-09-01_2024-10-01", "2024-10-01_2024-11-01"
     build(demo, [sep, oct_], 200)
     do_push(demo)
+    before = published(bucket).files
     y = tmp_path / "machine-y"
     shutil.copytree(demo / "cache" / OCT.removeprefix("cache/"), y / OCT)
     build(y, [oct_], 500)
-    proc = iqb("sync", "push", "--allow-synthetic", "--dry-run", "--artifacts", str(y))
-    assert proc.returncode == 0, proc.stderr
-    assert f"would drop    marts/quality_by_country/period={sep}/data_0.parquet" in proc.stdout
-    proc = iqb("sync", "push", "--allow-synthetic", "--artifacts", str(y))
-    assert proc.returncode == 0, proc.stderr
-    assert "dropped 2 file(s) of the previous build (marts/, report/)" in proc.stdout
-    assert "kept 24 file(s) in the manifest that are not here" in proc.stdout  # X's September
-    files = published(bucket).files
-    assert sorted(k for k in files if not k.startswith("cache/")) == [
-        f"marts/quality_by_country/period={oct_}/data_0.parquet",
-        f"report/data/drill-{oct_}.js",
-        "report/index.html",
-    ]
-    assert sum(k.startswith(f"{SEP}/") for k in files) == 24  # X's cache entries stay
-    # a machine with a cache and no build keeps the published build as it is
+    for dry in (["--dry-run"], []):
+        proc = iqb("sync", "push", "--allow-synthetic", *dry, "--artifacts", str(y))
+        assert proc.returncode == 1, proc.stdout
+        assert "this push uploads files of marts/ but the published build has 1 file(s)" in (
+            proc.stderr
+        )
+        assert f"marts/quality_by_country/period={sep}/data_0.parquet" in proc.stderr
+    assert published(bucket).files == before
+    # a machine that adds a cache entry and no mart publishes as before
     z = tmp_path / "machine-z"
     shutil.copytree(demo / "cache", z / "cache")
     (z / SEP / "uploads_by_country/stats.json").write_text("{}")
-    assert do_push(z).superseded == []
-    assert f"marts/quality_by_country/period={oct_}/data_0.parquet" in published(bucket).files
+    do_push(z)
+    assert {k for k in published(bucket).files if k.startswith("marts/")} == {
+        k for k in before if k.startswith("marts/")
+    }
+    # --delete publishes Y's build alone
+    proc = iqb("sync", "push", "--allow-synthetic", "--delete", "--artifacts", str(y))
+    assert proc.returncode == 0, proc.stderr
+    assert [k for k in published(bucket).files if k.startswith("marts/")] == [
+        f"marts/quality_by_country/period={oct_}/data_0.parquet"
+    ]
 
 
 def test_delete_removes_superseded_and_dropped_only_when_asked(demo: Path, bucket: Bucket) -> None:
