@@ -53,6 +53,7 @@ def cache_pull(
 ) -> None:
     """Download the (selected) files of a manifest that are missing here, verified by SHA256."""
     from extract.sync.pull import pull
+    from extract.sync.redact import redact
     from extract.sync.remote import SyncError
 
     chosen = selection(dataset, granularity, start, end)
@@ -71,6 +72,7 @@ def cache_pull(
                 force=force,
                 refused=reader.problem,
                 on_done=lambda _key: progress.advance(task),
+                origin=redact(manifest),
             )
     except SyncError as exc:
         raise fail(str(exc), 2) from None
@@ -86,8 +88,8 @@ def cache_pull(
         )
     if report.withdrawn:
         out.print(
-            f"removed {len(report.withdrawn)} file(s) an earlier pull installed that the "
-            "manifest no longer names (a rollback, or push --delete)"
+            f"removed {len(report.withdrawn)} file(s) that an earlier pull of this manifest "
+            "downloaded and that it no longer names (a rollback, or push --delete)"
         )
     if report.log:
         out.print(f"log: {report.log}", highlight=False)

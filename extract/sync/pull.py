@@ -27,6 +27,7 @@ before it would run the engine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from extract.cache.catalog import SYNTHETIC, source_kind
-from extract.cache.hashindex import HashIndex
+from extract.cache.hashindex import HashIndex, file_sha256
 from extract.cache.layout import DATA_FILE, STATS_FILE, Entry, parse_cache_key
 from extract.cache.store import (
     LOCK_TIMEOUT,
@@ -45,6 +46,7 @@ from extract.cache.store import (
     sweep_leftovers,
 )
 from extract.cache.templates import is_current
+from extract.paths import CACHE_DIR, PUBLISHED_TREES
 from extract.sync.compare import FileState, Selection, compare
 from extract.sync.install import (
     Fetcher,
@@ -108,17 +110,19 @@ def pull(
     force: bool = False,
     refused: Callable[[str], str | None] | None = None,
     on_done: Callable[[str], None] | None = None,
+    origin: str | None = None,
 ) -> PullReport:
     """Install the selected files of ``manifest`` that are missing or (with force) differ.
 
     ``refused(url)`` names a URL that must not be read; if any selected file has
-    one, nothing is downloaded at all.
+    one, nothing is downloaded at all. ``origin`` (the manifest's location, as the
+    user named it): files earlier pulls of it downloaded follow it (pulled.py).
     """
     selection = selection or Selection()
     sweep_leftovers(artifacts)
     index = HashIndex(artifacts)
     report = PullReport()
-    pulled = read_pulled(artifacts)
+    pulled = read_pulled(artifacts, origin) if origin else {}
     diffs, withdrawn = [], []
     for d in compare(manifest, artifacts, index, selection, jobs):
         if d.state != FileState.ONLY_LOCAL:
@@ -197,20 +201,19 @@ def pull(
                     on_done(key)
     report.downloaded.sort()
     report.failures.sort()
-    report.withdrawn = [k for k in withdrawn if _remove_pulled(artifacts, k)]
-    for d in diffs:
-        if d.state == FileState.SAME:
-            pulled[d.key] = manifest.files[d.key].sha256
-    pulled.update({k: manifest.files[k].sha256 for k in report.downloaded})
-    for key in report.withdrawn:
-        pulled.pop(key, None)
-    write_pulled(artifacts, pulled)
+    report.withdrawn = [k for k in withdrawn if _remove_pulled(artifacts, k, pulled[k])]
+    if origin:
+        pulled.update({k: manifest.files[k].sha256 for k in report.downloaded})
+        for key in report.withdrawn:
+            del pulled[key]
+        write_pulled(artifacts, origin, pulled)
     return report
 
 
-def _remove_pulled(artifacts: Path, key: str) -> bool:
-    """Remove a withdrawn file under its lock (a cache entry's, or the file's own),
-    and the folders it leaves empty; False when it went meanwhile."""
+def _remove_pulled(artifacts: Path, key: str, sha256: str) -> bool:
+    """Remove a withdrawn file under its lock (a cache entry's, or the file's own) if it
+    is still the bytes that were pulled (hashed again: a writer may have come since),
+    and the folders it leaves empty below the tree's own; False when it was kept."""
     path = artifacts / key
     parsed = parse_cache_key(key)
     lock = (
@@ -220,13 +223,17 @@ def _remove_pulled(artifacts: Path, key: str) -> bool:
     )
     with lock:
         try:
+            if file_sha256(path) != sha256:
+                return False
             path.unlink()
         except FileNotFoundError:
             return False
+    tops = {artifacts / tree for tree in (*PUBLISHED_TREES, CACHE_DIR)}
     folder = path.parent
-    while folder != artifacts and folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
-        folder = folder.parent
+    with contextlib.suppress(OSError):  # not empty, a link, gone: leave it
+        while folder not in tops and artifacts in folder.parents and not folder.is_symlink():
+            folder.rmdir()
+            folder = folder.parent
     return True
 
 

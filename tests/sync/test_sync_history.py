@@ -23,8 +23,10 @@ import requests
 from extract.paths import MANIFEST
 from extract.sync.history import apply_retention, history, rollback, select_prunable
 from extract.sync.manifest import parse_manifest
+from extract.sync.pull import pull
 from extract.sync.push import PushReport, push, read_published
 from extract.sync.remote import ConflictError, GcsRemote, SyncError
+from extract.sync.source import load_manifest, source_for
 from extract.sync.states import History, describe_state, document, publish_state, repo_commit
 from tests.conftest import REPO
 from tests.sync.helpers import FAST, Bucket, iqb, tree
@@ -178,15 +180,56 @@ def test_a_reader_who_pulled_b_gets_a_after_the_rollback_but_keeps_local_work(
 
     proc = iqb(*pull_args)  # no --force
     assert proc.returncode == 0, proc.stderr
-    assert "removed 2 file(s) an earlier pull installed that the manifest no longer names" in (
-        proc.stdout
-    )
+    assert "removed 2 file(s) that an earlier pull of this manifest downloaded" in proc.stdout
     assert "kept 1 local file(s) that differ" in proc.stdout
     got = tree(reader)
     assert got[CHANGED] == a_tree[CHANGED]  # B's version replaced: the publisher undid it
     assert not (reader / ADDED).exists()  # B's dataset gone, with its folder
     assert b"mine" in got.pop(edited) and got.pop(mine.relative_to(reader).as_posix()) == b"{}"
     assert got == {k: v for k, v in a_tree.items() if k != edited}
+
+
+def test_only_what_this_manifest_delivered_follows_it(
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict], tmp_path: Path
+) -> None:
+    """Files found current (the publisher's own), or delivered by another manifest (an
+    old kept state's URL), are never replaced or removed by a later pull; nor is a
+    withdrawn file that a writer changed while the pull ran."""
+    a, b, _ = two_states
+    # the publisher pulls its own bucket: everything is already here, nothing recorded
+    args = ("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(demo))
+    assert "downloaded 0 file(s)" in iqb(*args).stdout
+    reader = tmp_path / "reader"
+    old = History(remote()).url(a.state.id)  # type: ignore[union-attr]
+    assert iqb("cache", "pull", old, "--allow-http", "--artifacts", str(reader)).returncode == 0
+    assert iqb("sync", "rollback", a.state.id, "--artifacts", str(demo)).returncode == 0  # type: ignore[union-attr]
+    mine = tree(demo)
+    proc = iqb(*args)
+    assert proc.returncode == 0 and "removed" not in proc.stdout, proc.stdout
+    assert tree(demo) == mine  # B's files, made here: kept (listed as differing)
+    # the reader pulls the current manifest after A's kept URL: another origin
+    reader_a = tree(reader)
+    proc = iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(reader))
+    assert proc.returncode == 0 and "removed" not in proc.stdout
+    assert tree(reader) == reader_a
+
+    # a withdrawn file rewritten while the pull runs is kept
+    forward = iqb("sync", "rollback", b.state.id, "--artifacts", str(demo))  # type: ignore[union-attr]
+    assert forward.returncode == 0, forward.stderr
+    follower = tmp_path / "follower"
+    reader_src = source_for(bucket.manifest_http, FAST, allow_http=True)
+    manifest = load_manifest(bucket.manifest_http, reader_src)
+    assert pull(follower, manifest, reader_src, FAST, origin="here").downloaded
+    assert iqb("sync", "rollback", a.state.id, "--artifacts", str(demo)).returncode == 0  # type: ignore[union-attr]
+    manifest = load_manifest(bucket.manifest_http, reader_src)
+    victim = follower / ADDED / "data.parquet"
+
+    def rewrite(_key: str) -> None:
+        victim.write_bytes(b"rewritten meanwhile")
+
+    got = pull(follower, manifest, reader_src, FAST, origin="here", on_done=rewrite)
+    assert got.withdrawn == [f"{ADDED}/stats.json"]
+    assert victim.read_bytes() == b"rewritten meanwhile"
 
 
 def test_delete_after_b_keeps_the_objects_of_a(
