@@ -107,11 +107,9 @@ def sync_history(
         )
     if listing.edited:
         err.print(
-            f"[yellow]warning:[/] the current manifest is not the kept copy of its state "
-            f"{listing.current} (state/manifests/{listing.current}.json): it was changed "
-            f"in the bucket after it was published. `iqb sync rollback {listing.current} "
-            "--dry-run` shows how; the same rollback without --dry-run republishes the "
-            "kept copy",
+            f"[yellow]warning:[/] the current manifest is not as it was published: "
+            f"{listing.edited}. `iqb sync rollback <id> --dry-run` shows how it differs "
+            "from a kept state; without --dry-run it republishes that state",
             highlight=False,
         )
     if listing.unpublished:

@@ -17,7 +17,6 @@ compare-and-swap as a push.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,8 +68,8 @@ class Listing:
     unreadable: list[str] = field(default_factory=list)
     current: str | None = None  # the current state's id, if it has one
     problem: str | None = None  # why the current manifest could not be read
-    # the current manifest is not its kept copy: edited in the bucket after publishing
-    edited: bool = False
+    # why the current manifest is not as a push or rollback published it, if it is not
+    edited: str | None = None
 
 
 def history(remote: GcsRemote) -> Listing:
@@ -84,11 +83,20 @@ def history(remote: GcsRemote) -> Listing:
     current, _, listing_problem = read_current(remote)
     store = History(remote)
     listing = Listing(current=state_id_of(current), problem=listing_problem)
-    if listing.current:
-        # the kept copy is create-only; the manifest can be overwritten by anyone
-        # with write access, and its state block would still name the kept copy
-        with contextlib.suppress(SyncError, ManifestError):
-            listing.edited = store.read(listing.current).dumps() != current.dumps()
+    # The kept copy is create-only; the manifest can be overwritten by anyone with
+    # write access, its state block kept, changed or dropped.
+    sid = listing.current
+    if sid:
+        try:
+            if store.read(sid).dumps() != current.dumps():
+                listing.edited = (
+                    f"it is not the kept copy of its state {sid} (state/manifests/{sid}.json): "
+                    "it was changed in the bucket after it was published"
+                )
+        except (SyncError, ManifestError):
+            listing.edited = f"it names state {sid}, which has no readable kept copy"
+    elif current.files and not listing_problem:
+        listing.edited = "it names no published state (no `state` block): edited, or not pushed"
     infos: dict[str, StateInfo] = {}
     for kept in store.list():
         info = store.info(kept)
@@ -210,10 +218,14 @@ def _diff(old: Manifest, new: Manifest) -> tuple[int, int, int]:
 
 def unrestorable_objects(remote: GcsRemote, manifest: Manifest) -> list[str]:
     """Keys whose object (in this bucket) is gone, or no longer the bytes the state
-    names (another size, or another SHA-256 than its push recorded): such a state
-    cannot be restored, and its readers' pulls would fail on every retry."""
+    names (another size, another SHA-256 than its push recorded, or, with no hash
+    recorded, written after the state was published: an overwrite by another tool):
+    such a state cannot be restored, and its readers' pulls would fail every retry."""
     ours = public_url(remote.bucket_name, "objects/")
     stored = {obj.url: obj for obj in remote.objects()}
+    info = StateInfo.from_json(manifest.state)
+    # published_at is to the second; a state's objects are all written before it
+    published = id_time(info.id) + timedelta(seconds=1) if info else None
     bad = []
     for key, record in manifest.files.items():
         if not record.url.startswith(ours):
@@ -221,8 +233,10 @@ def unrestorable_objects(remote: GcsRemote, manifest: Manifest) -> list[str]:
         obj = stored.get(record.url)
         if obj is None:
             bad.append(f"{key} (deleted)")
-        elif (record.size is not None and obj.size != record.size) or (
-            obj.sha256 is not None and obj.sha256 != record.sha256
+        elif (
+            (record.size is not None and obj.size != record.size)
+            or (obj.sha256 is not None and obj.sha256 != record.sha256)
+            or (obj.sha256 is None and published is not None and obj.created > published)
         ):
             bad.append(f"{key} (replaced: other bytes than the state names)")
     return sorted(bad)

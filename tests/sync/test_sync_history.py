@@ -14,6 +14,7 @@ import json
 import shutil
 import subprocess
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def test_history_says_when_the_current_manifest_was_edited_after_publishing(
 ) -> None:
     _, b, _ = two_states
     proc = iqb("sync", "history")
-    assert proc.returncode == 0 and "not the kept copy" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0 and "not as it was published" not in proc.stderr, proc.stderr
     # someone with write access repoints a file and drops one, keeping the state block
     doc = json.loads(requests.get(bucket.manifest_http, timeout=5).content)
     files = doc["files"]
@@ -126,7 +127,7 @@ def test_history_says_when_the_current_manifest_was_edited_after_publishing(
 
     proc = iqb("sync", "history")
     assert proc.returncode == 0, proc.stderr
-    assert f"the current manifest is not the kept copy of its state {b.state.id}" in (  # type: ignore[union-attr]
+    assert f"not as it was published: it is not the kept copy of its state {b.state.id}" in (  # type: ignore[union-attr]
         proc.stderr
     )
     # rolling back to that very id republishes the kept copy: not "already current"
@@ -135,7 +136,12 @@ def test_history_says_when_the_current_manifest_was_edited_after_publishing(
     republished = parse_manifest(requests.get(bucket.manifest_http, timeout=5).content, "live")
     assert republished.dumps() == History(remote()).read(b.state.id).dumps()  # type: ignore[union-attr]
     proc = iqb("sync", "history")
-    assert "not the kept copy" not in proc.stderr
+    assert "not as it was published" not in proc.stderr
+    # the state block dropped: no state is current, and history says why
+    del doc["state"]
+    live.upload_from_string(json.dumps(doc), content_type="application/json")
+    proc = iqb("sync", "history")
+    assert "it names no published state (no `state` block)" in proc.stderr
 
 
 def test_pull_of_an_older_state_gives_its_bytes(
@@ -448,8 +454,11 @@ def test_rollback_refuses_a_state_whose_objects_were_overwritten(
     for key in (CHANGED, same_size):
         name = a_manifest.files[key].url.split(f"/{bucket.name}/", 1)[1]
         blob = bucket.client.bucket(bucket.name).get_blob(name)
-        if key == CHANGED:  # another size, and (as `gcloud storage cp` leaves it) no hash
-            blob.upload_from_string(b"other bytes")
+        if key == CHANGED:  # the same size, and (as `gcloud storage cp` leaves it) no hash
+            data = bytearray(blob.download_as_bytes())
+            data[0] ^= 1
+            time.sleep(1.1)  # written after the state was published, to the second
+            bucket.client.bucket(bucket.name).blob(name).upload_from_string(bytes(data))
             continue
         # the same size, uploaded with the hash of its own bytes: only the hash tells
         data = bytearray(blob.download_as_bytes())
