@@ -26,7 +26,7 @@ from typing import Any
 from extract.paths import MANIFEST
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import Manifest, ManifestError
-from extract.sync.remote import ConflictError, GcsRemote, SyncError, public_url
+from extract.sync.remote import ConflictError, GcsRemote, SyncError, bullets, public_url
 from extract.sync.states import (
     History,
     Published,
@@ -262,14 +262,12 @@ def rollback(
         return report
     missing = unrestorable_objects(remote, target)
     if missing:
-        shown = "\n".join(f"  - {k}" for k in missing[:10])
-        more = f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else ""
         raise SyncError(
             f"state {state_id} names {len(missing)} object(s) that are no longer in "
             f"{remote.label} as it published them (deleted by `push --delete`, or "
             "overwritten); nothing was published. "
             f"Restore them from the bucket's soft delete or pick another state:\n"
-            f"{shown}{more}"
+            f"{bullets(missing)}"
         )
     if dry_run:
         return report

@@ -47,7 +47,7 @@ from extract.sync.manifest import (
     parse_manifest,
     publishable_files,
 )
-from extract.sync.remote import GcsRemote, Remote, StoredObject, SyncError
+from extract.sync.remote import GcsRemote, Remote, StoredObject, SyncError, bullets
 from extract.sync.snapshot import snapshot_database
 from extract.sync.states import StateInfo, document, new_state_id, publish_state, state_id_of
 from extract.transform.marts import COMMIT_FILE
@@ -163,8 +163,6 @@ def push(
     entries, mart_files = synthetic_entries(artifacts, keys), synthetic_marts(artifacts, keys)
     if entries or mart_files:
         synthetic = entries + mart_files
-        shown = "\n".join(f"  - {k}" for k in synthetic[:10])
-        more = f"\n  ... and {len(synthetic) - 10} more" if len(synthetic) > 10 else ""
         what = []
         if entries:
             are = "y is" if len(entries) == 1 else "ies are"
@@ -179,7 +177,7 @@ def push(
             )
         raise SyntheticRefused(
             f"{'; '.join(what)}; refusing to publish them as real measurements, "
-            f"nothing was uploaded:\n{shown}{more}\nRe-make them from real "
+            f"nothing was uploaded:\n{bullets(synthetic)}\nRe-make them from real "
             "data (`iqb extract run --engine bigquery`, then `dbt build`), or pass "
             "--allow-synthetic to publish them labelled as synthetic."
         )
@@ -220,14 +218,12 @@ def push(
         ours = sorted({u.key.split("/", 1)[0] for u in report.uploads} & set(BUILD_TREES))
         theirs = [k for k in report.remote_only if k.split("/", 1)[0] in ours]
         if theirs:
-            shown = "\n".join(f"  - {k}" for k in theirs[:10])
-            more = f"\n  ... and {len(theirs) - 10} more" if len(theirs) > 10 else ""
             raise SyncError(
                 f"this push uploads files of {', '.join(f'{t}/' for t in ours)} but the "
                 f"published build has {len(theirs)} file(s) there that this build does not: "
                 "publishing would mix two builds; nothing was uploaded. Build from the "
                 "whole cache (`iqb cache pull`, then `dbt build`) and push again, or push "
-                f"--delete to publish this build alone:\n{shown}{more}"
+                f"--delete to publish this build alone:\n{bullets(theirs)}"
             )
     if not delete:
         for key in report.remote_only:

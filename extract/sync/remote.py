@@ -64,6 +64,12 @@ class SyncError(Exception):
     """A failure the user can act on; ``str()`` is the whole message."""
 
 
+def bullets(items: list[str], limit: int = 10) -> str:
+    """The first ``limit`` items of a SyncError's list, one per line, and how many more."""
+    more = f"\n  ... and {len(items) - limit} more" if len(items) > limit else ""
+    return "\n".join(f"  - {k}" for k in items[:limit]) + more
+
+
 class ConflictError(SyncError):
     """The bucket's manifest changed between reading it and publishing a new one."""
 
