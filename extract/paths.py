@@ -13,7 +13,7 @@
       report/                        ``iqb report --html``
       state/                         local working state, never published:
         locks/  hash-index.json  verified/  logs/  snapshot.json
-        pulled.json                  each file's SHA-256 as the last pull installed it
+        pulled.json                  per manifest, the SHA-256 of each file its pulls downloaded
         manifest.json                the last manifest pushed (its key in the bucket too)
         manifests/<id>.json          (in the bucket only) every published manifest kept
 

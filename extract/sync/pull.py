@@ -69,7 +69,7 @@ class PullReport:
     bytes: int = 0
     same: int = 0
     kept: list[str] = field(default_factory=list)  # changed locally, not replaced
-    # installed by an earlier pull, no longer named by the manifest: removed
+    # downloaded by an earlier pull of this manifest, no longer named by it: removed
     withdrawn: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     # of the failures, those whose bytes are not the manifest's: a retry cannot mend them
