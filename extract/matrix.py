@@ -3,6 +3,8 @@
 Upstream's format (``version: 0``, ``matrix.dates`` of ``{start, end}``,
 ``matrix.granularities``) plus one shorthand: a dates item ``{months: "A..B"}``
 expands to every month from A to B, both inclusive (``"2009-01..2026-02"``).
+A period is a calendar month that has begun (``extract/months.py``, the rule a
+pull, the cache catalog and a push apply too); ``{start, end}`` must name one.
 Every problem is collected and reported together, each naming its field.
 """
 
@@ -18,12 +20,9 @@ import yaml
 
 from extract.cache.layout import Entry
 from extract.datasets import GRANULARITY_LEVELS, datasets_for
-from extract.months import next_month
+from extract.months import month_problem, next_month, period_problem
 
 SUPPORTED_VERSION = 0
-# M-Lab's first NDT data is from 2009; a year past next year is a typo, and a
-# year like 0001 would even write a cache key upstream's layout cannot parse.
-FIRST_YEAR = 2009
 _TOP_KEYS = {"version", "matrix"}
 _MATRIX_KEYS = {"dates", "granularities"}
 
@@ -55,18 +54,12 @@ class Matrix:
         return [Entry(d, p.start, p.end) for p in self.periods for d in datasets]
 
 
-def last_year() -> int:
-    return date.today().year + 1
-
-
-def _in_range(d: date, field: str, problems: list[str]) -> date | None:
-    """``d`` if its year is one M-Lab can have data for, else a problem and None."""
-    if FIRST_YEAR <= d.year <= last_year():
-        return d
-    problems.append(
-        f"{field}: year {d.year} is outside {FIRST_YEAR}..{last_year()} "
-        f"(M-Lab's NDT data starts in {FIRST_YEAR})"
-    )
+def _begun(start: date, field: str, problems: list[str]) -> date | None:
+    """``start`` if its month can have data (extract/months.py), else a problem and None."""
+    problem = month_problem(start)
+    if problem is None:
+        return start
+    problems.append(f"{field}: {problem}")
     return None
 
 
@@ -79,7 +72,7 @@ def _month_start(text: Any, field: str, problems: list[str]) -> date | None:
     except ValueError:
         problems.append(f"{field}: {text!r} is not a month (YYYY-MM)")
         return None
-    return _in_range(start, field, problems)
+    return _begun(start, field, problems)
 
 
 def _parse_date(value: Any, field: str, problems: list[str]) -> date | None:
@@ -90,7 +83,7 @@ def _parse_date(value: Any, field: str, problems: list[str]) -> date | None:
         )
         return None
     if isinstance(value, date):
-        return _in_range(value, field, problems)
+        return value
     text = str(value)
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         problems.append(
@@ -103,7 +96,7 @@ def _parse_date(value: Any, field: str, problems: list[str]) -> date | None:
         )
         return None
     try:
-        return _in_range(date.fromisoformat(text), field, problems)
+        return date.fromisoformat(text)
     except ValueError:
         problems.append(f"{field}: {value!r} is not a date (YYYY-MM-DD)")
         return None
@@ -155,6 +148,10 @@ def _parse_dates_item(item: Any, field: str, problems: list[str]) -> list[Period
         return []
     if start >= end:
         problems.append(f"{field}: start {start} is not before end {end} (end is exclusive)")
+        return []
+    problem = period_problem(start, end)
+    if problem is not None:
+        problems.append(f"{field}: {problem}")
         return []
     return [Period(start, end)]
 

@@ -122,9 +122,42 @@ def test_a_yaml_error_points_into_the_file(tmp_path: Path) -> None:
 def test_sample_months_says_which_end_is_wrong() -> None:
     result = CliRunner().invoke(app, ["sample", "--months", "1999-01..2030-02"])
     assert result.exit_code == 2
-    assert "--months (first month): year 1999 is outside" in result.output
-    assert "--months (last month): year 2030 is outside" in result.output
+    assert "--months (first month): 1999-01 is before 2009" in result.output
+    assert "--months (last month): 2030-02 starts after the current month" in result.output
     assert "--months.months" not in result.output
+
+
+def test_a_period_is_a_calendar_month_that_has_begun(tmp_path: Path) -> None:
+    """A week, a month plus a day, or a month that has not begun is refused, naming its field:
+    built, a future month would be published and shown as the latest period."""
+    from extract.months import current_month, next_month
+
+    after = next_month(current_month())
+    text = f"""\
+version: 0
+matrix:
+  dates:
+    - {{start: "2024-10-01", end: "2024-10-08"}}
+    - {{start: "2024-10-02", end: "2024-11-02"}}
+    - {{start: "{after}", end: "{next_month(after)}"}}
+    - months: "2024-11..{after:%Y-%m}"
+    - {{start: "2024-09-01", end: "2024-10-01"}}
+  granularities: [country]
+"""
+    problems = problems_of(write(tmp_path, text))
+    assert len(problems) == 4, problems
+    assert "matrix.dates[0]: 2024-10-01..2024-10-08 is not a calendar month" in problems[0]
+    assert "matrix.dates[1]: 2024-10-02..2024-11-02 is not a calendar month" in problems[1]
+    assert f"matrix.dates[2]: {after:%Y-%m} starts after the current month" in problems[2]
+    assert f"matrix.dates[3].months (last month): {after:%Y-%m} starts after" in problems[3]
+    current = f"""\
+version: 0
+matrix:
+  dates:
+    - months: "{current_month():%Y-%m}..{current_month():%Y-%m}"
+  granularities: [country]
+"""
+    assert len(load_matrix(write(tmp_path, current)).periods) == 1  # begun, if not ended
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -183,12 +216,20 @@ def test_cli_exits_2_and_writes_nothing(
             'start: "2024-10-01T12:00:00"',
             "periods are whole days, without a time",
         ),
-        ('start: "2024-10-01"', 'start: "0001-01-01"', "matrix.dates[0].start: year 1 is outside"),
-        ('end: "2024-11-01"', f'end: "{date.today().year + 2}-01-01"', "matrix.dates[0].end: year"),
+        (
+            '- {start: "2024-10-01", end: "2024-11-01"}',
+            '- {start: "0001-01-01", end: "0001-02-01"}',
+            "matrix.dates[0]: 0001-01 is before 2009",
+        ),
+        (
+            'end: "2024-11-01"',
+            f'end: "{date.today().year + 2}-01-01"',
+            "matrix.dates[0]: 2024-10-01..",
+        ),
         (
             '- {start: "2024-10-01", end: "2024-11-01"}',
             '- {months: "2008-12..2009-02"}',
-            "matrix.dates[0].months (first month): year 2008 is outside 2009..",
+            "matrix.dates[0].months (first month): 2008-12 is before 2009",
         ),
         (
             "[country]",
@@ -206,9 +247,9 @@ def test_edge_cases_are_errors_with_their_field(
     assert any(expected in p for p in problems), problems
 
 
-def test_first_and_last_allowed_years_pass(tmp_path: Path) -> None:
+def test_first_allowed_month_passes(tmp_path: Path) -> None:
     text = GOOD_MATRIX.replace('start: "2024-10-01"', 'start: "2009-01-01"').replace(
-        'end: "2024-11-01"', f'end: "{date.today().year + 1}-12-31"'
+        'end: "2024-11-01"', 'end: "2009-02-01"'
     )
     m = load_matrix(write(tmp_path, text))
     assert m.periods[0].start == date(2009, 1, 1)
