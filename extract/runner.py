@@ -33,6 +33,7 @@ from extract.cache.hashindex import HashIndex
 from extract.cache.layout import Entry
 from extract.cache.state import EntryState, EntryStatus, entry_status
 from extract.cache.store import (
+    LEFT_OUT_STAT,
     LOCK_TIMEOUT,
     TMP_SUFFIX,
     final_name,
@@ -77,6 +78,8 @@ class EntryReport:
     seconds: float = 0.0
     error: str = ""
     scan_bytes: int | None = None  # dry run: what the engine would scan, when it can tell
+    # measurements the query left out as NaN, infinite or out of range (stats.json)
+    left_out: int = 0
     fatal: bool = False  # a disk error: the run stopped here
 
 
@@ -208,7 +211,14 @@ def run_entry(entry: Entry, engine: Engine, artifacts: Path, opts: RunOptions) -
             written = write_entry(
                 entry, artifacts, result.batches, result.stats, engine.name, started
             )
-        return EntryReport(entry, Outcome.DONE, written.rows, written.bytes, time.monotonic() - t0)
+        return EntryReport(
+            entry,
+            Outcome.DONE,
+            written.rows,
+            written.bytes,
+            time.monotonic() - t0,
+            left_out=int(written.stats.get(LEFT_OUT_STAT) or 0),
+        )
     except NoInputError as err:
         return EntryReport(entry, Outcome.NO_INPUT, seconds=time.monotonic() - t0, error=str(err))
     except Exception as err:  # one entry's failure must not stop the others
