@@ -217,26 +217,25 @@ def parse_matrix(doc: Any, path: Path) -> Matrix:
     return Matrix(tuple(periods), tuple(granularities))
 
 
-class DuplicateKeyError(yaml.YAMLError):
-    """A mapping with a key written twice (YAML would silently keep the last one)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicated keys instead of letting the last one win."""
+    """SafeLoader that records duplicated keys instead of letting the last one win silently.
+
+    They are listed with every other problem of the file (``load_matrix``), not alone
+    before them: a user fixes the whole file in one go.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[str] = []
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
-        problems: list[str] = []
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             try:
                 if key in seen:
-                    problems.append(
+                    self.duplicates.append(
                         f"{key}: key written twice (lines {seen[key]} and {line}); "
                         "YAML would silently keep only the last"
                     )
@@ -244,8 +243,6 @@ class _StrictLoader(yaml.SafeLoader):
                     seen[key] = line
             except TypeError:
                 continue  # an unhashable key: the mapping constructor reports it
-        if problems:
-            raise DuplicateKeyError(problems)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -261,10 +258,14 @@ def load_matrix(path: Path) -> Matrix:
     loader.name = str(path)  # its error marks name the file, not "<unicode string>"
     try:
         doc = loader.get_single_data()
-    except DuplicateKeyError as err:
-        raise ConfigError(path, err.problems) from None
     except yaml.YAMLError as err:
-        raise ConfigError(path, [f"not valid YAML: {err}"]) from err
+        raise ConfigError(path, [*loader.duplicates, f"not valid YAML: {err}"]) from err
     finally:
         loader.dispose()
-    return parse_matrix(doc, path)
+    try:
+        matrix = parse_matrix(doc, path)
+    except ConfigError as err:
+        raise ConfigError(path, [*loader.duplicates, *err.problems]) from None
+    if loader.duplicates:
+        raise ConfigError(path, loader.duplicates)
+    return matrix

@@ -284,3 +284,25 @@ def test_cli_edge_cases_exit_2_without_traceback(
     assert "Traceback" not in result.output and result.exception is not None  # SystemExit
     assert isinstance(result.exception, SystemExit)
     assert list(artifacts.iterdir()) == []
+
+
+def test_a_duplicated_key_is_listed_with_every_other_problem(tmp_path: Path) -> None:
+    """Not alone and first: a user fixes the whole file in one go."""
+    text = """\
+version: 0
+version: 3
+colour: blue
+matrix:
+  dates:
+    - {start: "2024-10-01", end: "2024-10-09"}
+  granularities: [country, planet]
+  granularities: [town]
+"""
+    problems = problems_of(write(tmp_path, text))
+    joined = "\n".join(problems)
+    assert "version: key written twice (lines 1 and 2)" in joined
+    assert "granularities: key written twice (lines 7 and 8)" in joined
+    for field in ("version: 3 is not supported", "colour: unknown key", "matrix.dates[0]"):
+        assert field in joined, problems
+    assert "unknown granularity 'town'" in joined
+    assert len(problems) == 6, problems
