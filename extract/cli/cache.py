@@ -84,7 +84,7 @@ def cache_status(
             manifest, as_json, chosen, allow_http, artifacts_root(artifacts), show_all
         )
         return
-    matrix = load_or_exit(config)
+    matrix = load_or_exit(config, say=not as_json)
     root = artifacts_root(artifacts)
     index = HashIndex(root)
     states = [entry_status(e, root, index) for e in matrix.entries() if chosen.matches_entry(e)]

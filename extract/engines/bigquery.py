@@ -13,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -31,6 +30,7 @@ from google.cloud.bigquery import retry as bq_retry
 
 from extract.datasets import SOURCE_TABLES
 from extract.engines import EngineError, Query, QueryResult
+from extract.engines.network import network_failure, signin_unreachable
 from extract.engines.sql import swap_tables
 from extract.retry import is_transient, is_transient_http
 
@@ -126,47 +126,6 @@ def _first_line(exc: BaseException) -> str:
     return str(message).strip().splitlines()[0] if str(message).strip() else type(exc).__name__
 
 
-NETWORK_HELP = (
-    "check the network connection (and HTTPS_PROXY, if one is set); nothing was sent to BigQuery"
-)
-
-
-def network_failure(err: BaseException) -> str | None:
-    """What failed on the network when ``err``, or an error it was raised from, is a
-    failure to reach a host (a name that does not resolve, a refused or timed-out
-    connection, a proxy that cannot be reached), else None.
-
-    google-auth wraps such a failure in the same TransportError as a token endpoint
-    that answers nonsense: without this, a laptop off the network is told to run
-    ``gcloud auth`` again.
-    """
-    chain: list[BaseException] = []
-    cause: BaseException | None = err
-    while cause is not None and all(cause is not c for c in chain):
-        chain.append(cause)
-        nxt = cause.__cause__ or cause.__context__
-        if nxt is None and cause.args and isinstance(cause.args[0], BaseException):
-            nxt = cause.args[0]  # google-auth passes the wrapped error as its argument
-        cause = nxt
-    text = " ".join(f"{type(c).__name__}: {c}" for c in chain)
-    # the most telling first: a proxy in the way, then the name, then the connection
-    if any(isinstance(c, requests.exceptions.ProxyError) for c in chain) or "ProxyError" in text:
-        return "the proxy could not be reached"
-    if any(isinstance(c, socket.gaierror) for c in chain) or re.search(
-        r"NameResolutionError|Failed to resolve|Name or service not known|"
-        r"Temporary failure in name resolution|nodename nor servname",
-        text,
-    ):
-        return "a host name could not be resolved (DNS)"
-    if any(isinstance(c, ConnectionRefusedError) for c in chain) or "Connection refused" in text:
-        return "the connection was refused"
-    if any(isinstance(c, requests.exceptions.Timeout | TimeoutError) for c in chain):
-        return "the connection timed out"
-    if any(isinstance(c, requests.exceptions.ConnectionError | ConnectionError) for c in chain):
-        return "the connection failed"
-    return None
-
-
 class BigQueryEngine:
     """Runs templates as BigQuery jobs in a billing project; see the module docstring.
 
@@ -246,13 +205,8 @@ class BigQueryEngine:
                 f"no usable Google credentials ({_first_line(err)}). {CREDENTIALS_HELP}"
             ) from None
         except (auth_exceptions.RefreshError, auth_exceptions.TransportError) as err:
-            network = network_failure(err)
-            if network is not None:
-                raise EngineError(
-                    "network failure: Google's sign-in service, which checks the "
-                    f"credentials before any query, was not reached: {network} "
-                    f"({_first_line(err)}); {NETWORK_HELP}"
-                ) from None
+            if (network := network_failure(err)) is not None:
+                raise EngineError(signin_unreachable(network, _first_line(err))) from None
             raise EngineError(
                 f"the Google credentials could not be used "
                 f"({type(err).__name__}: {_first_line(err)}). "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -306,3 +307,28 @@ matrix:
         assert field in joined, problems
     assert "unknown granularity 'town'" in joined
     assert len(problems) == 6, problems
+
+
+def test_readme_demo_commands_read_the_demo_matrix() -> None:
+    """README's extract commands are run on the demo workspace as written: each that reads
+    the matrix names pipeline.demo.yaml (the default, pipeline.yaml, has 203 months the
+    demo has no raw data for)."""
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("Commands, as they run on the demo workspace", 1)[1]
+    block = block.split("```sh\n", 1)[1].split("```", 1)[0]
+    reading = [
+        line
+        for line in block.splitlines()
+        if re.match(r"\.venv/bin/iqb (sample|extract run|pipeline run|cache status)\b", line)
+    ]
+    assert len(reading) >= 8
+    assert all("--config pipeline.demo.yaml" in line.split("#")[0] for line in reading), reading
+
+
+def test_commands_say_which_matrix_they_read(tmp_path: Path, artifacts: Path) -> None:
+    config = write(tmp_path, GOOD_MATRIX)
+    result = CliRunner().invoke(app, ["cache", "status", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"matrix: {config} (1 month, 2 entries)" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["cache", "status", "--config", str(config), "--json"])
+    assert "matrix:" not in result.output  # one JSON document, nothing else
