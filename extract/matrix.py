@@ -65,9 +65,10 @@ def _begun(start: date, field: str, problems: list[str]) -> date | None:
 
 def _month_start(text: Any, field: str, problems: list[str]) -> date | None:
     try:
+        # exactly YYYY-MM: "2024-1" or "2024-010" would be read as a month, silently
+        if not re.fullmatch(r"\d{4}-\d{2}", str(text)):
+            raise ValueError(text)
         year, month = str(text).split("-")
-        if len(year) != 4:
-            raise ValueError(year)
         start = date(int(year), int(month), 1)
     except ValueError:
         problems.append(f"{field}: {text!r} is not a month (YYYY-MM)")
@@ -172,7 +173,8 @@ def parse_matrix(doc: Any, path: Path) -> Matrix:
         problems.append(f"{key}: unknown key (expected: version, matrix)")
     if "version" not in doc:
         problems.append("version: missing (expected 0)")
-    elif doc["version"] != SUPPORTED_VERSION or isinstance(doc["version"], bool):
+    elif type(doc["version"]) is not int or doc["version"] != SUPPORTED_VERSION:
+        # 0.0 or false would equal 0 in Python: a version is the integer 0, nothing else
         problems.append(f"version: {doc['version']!r} is not supported (expected 0)")
     matrix = doc.get("matrix")
     periods: list[Period] = []

@@ -15,6 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 import google.auth
@@ -66,10 +67,10 @@ def parse_bytes(text: str) -> int:
     m = _SIZE_RE.match(str(text))
     if not m:
         raise EngineError(f"{text!r} is not a size: use e.g. 50GiB, 1TiB, 500GB or a byte count")
-    value = int(float(m[1]) * _UNITS[(m[2] or "").lower()])
-    if value <= 0:
-        raise EngineError(f"{text!r}: a size must be positive")
-    return value
+    exact = Decimal(m[1]) * _UNITS[(m[2] or "").lower()]
+    if exact <= 0 or exact != exact.to_integral_value():  # "1.5B" is never rounded down
+        raise EngineError(f"{text!r}: a size must be a positive whole number of bytes")
+    return int(exact)
 
 
 def format_bytes(n: int) -> str:

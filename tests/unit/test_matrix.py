@@ -332,3 +332,29 @@ def test_commands_say_which_matrix_they_read(tmp_path: Path, artifacts: Path) ->
     assert f"matrix: {config} (1 month, 2 entries)" in " ".join(result.output.split())
     result = CliRunner().invoke(app, ["cache", "status", "--config", str(config), "--json"])
     assert "matrix:" not in result.output  # one JSON document, nothing else
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("version: 0", "version: 0.0", "version: 0.0 is not supported"),
+        ("version: 0", "version: false", "version: False is not supported"),
+        (
+            '- {start: "2024-10-01", end: "2024-11-01"}',
+            '- months: "2024-1..2024-02"',
+            "matrix.dates[0].months (first month): '2024-1' is not a month",
+        ),
+        (
+            '- {start: "2024-10-01", end: "2024-11-01"}',
+            '- months: "2024-01..2024-010"',
+            "matrix.dates[0].months (last month): '2024-010' is not a month",
+        ),
+    ],
+)
+def test_no_value_is_coerced_into_a_valid_one(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    """A value that Python would read as a valid one (0.0 == 0, int("010") == 10) is refused."""
+    assert old in GOOD_MATRIX
+    problems = problems_of(write(tmp_path, GOOD_MATRIX.replace(old, new)))
+    assert any(expected in p for p in problems), problems
