@@ -12,9 +12,9 @@ the same way, after paying for its query). Decisions per entry:
   started* is skipped, even with ``--force``: two concurrent runs (on BigQuery:
   two bills) never query the same entry twice;
 - a period without input is "no input", not an empty entry (nothing is written);
-- a remote that cannot be used is asked once: the embedded engine then computes
-  what it would have given (the CLI says so once), a billing engine runs nothing
-  in its place and each entry fails naming ``--no-remote``.
+- when the remote cannot be used, the embedded engine computes what it would
+  have given (the CLI says so once); a billing engine runs nothing in its place
+  and each entry fails naming ``--no-remote``.
 """
 
 from __future__ import annotations
@@ -99,9 +99,10 @@ class RunOptions:
     # One hash index for the run (set by run_matrix), saved at its end: a cached entry's
     # file is read once, not on every run.
     index: HashIndex | None = None
-    # Why the remote could not be used, from the first entry that asked it (then it is
-    # not asked again): the CLI says so once.
+    # Why the remote could not be used (the first reason) and for how many entries: the
+    # CLI says so once.
     remote_problem: str = ""
+    remote_fallbacks: int = 0
     remote_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -137,18 +138,23 @@ class RemoteUnusable(Exception):
 
 
 def _ask_remote(opts: RunOptions, engine: Engine, ask: Callable[[], bool]) -> bool:
-    """The remote's answer to ``ask``; False (compute it here) once the remote failed and
-    the engine is local. A billing engine's entry raises :class:`RemoteUnusable`."""
-    if not opts.remote_problem:
-        try:
-            return ask()
-        except Exception as err:  # a remote that cannot be read: decided below, once
-            with opts.remote_lock:
-                opts.remote_problem = opts.remote_problem or f"{type(err).__name__}: {err}"
+    """The remote's answer to ``ask``; False (compute it here) when the remote failed and
+    the engine is local. A billing engine's entry raises :class:`RemoteUnusable`.
+
+    Each entry asks again: one entry's bad copy must not keep the others from the
+    remote (a manifest that cannot be read fails every ask at once, without the network).
+    """
+    try:
+        return ask()
+    except Exception as err:  # a remote that cannot be read, or this entry's copy: below
+        problem = f"{type(err).__name__}: {err}"
+    with opts.remote_lock:
+        opts.remote_problem = opts.remote_problem or problem
+        opts.remote_fallbacks += 1
     if engine.name in LOCAL_ENGINES:
         return False
     raise RemoteUnusable(
-        f"{opts.remote_problem}; nothing was run on {engine.name}, which bills each query "
+        f"{problem}; nothing was run on {engine.name}, which bills each query "
         f"the remote could have saved: make the remote reachable, or {NO_REMOTE_HINT}"
     )
 

@@ -262,10 +262,12 @@ def run(
                 remote_cache.close()
     print_summary(summary, settings.dry_run)
     if opts.remote_problem and settings.engine in LOCAL_ENGINES:
+        n = opts.remote_fallbacks
         err.print(
-            f"[yellow]remote not used[/]: {escape(opts.remote_problem)}. Entries it could have "
-            f"given were {'planned' if settings.dry_run else 'computed'} by the local engine "
-            f"from the raw data instead; {NO_REMOTE_HINT}.",
+            f"[yellow]remote not used[/] for {n} entr{'y' if n == 1 else 'ies'}: "
+            f"{escape(opts.remote_problem)}. They were "
+            f"{'planned' if settings.dry_run else 'computed'} by the local engine from the raw "
+            f"data instead; {NO_REMOTE_HINT}.",
             highlight=False,
         )
     if settings.dry_run and settings.engine == "bigquery":

@@ -154,6 +154,7 @@ def test_an_unusable_remote_falls_back_to_the_local_engine_and_says_so_once(
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
     assert said.count("remote not used") == 1, said
+    assert "remote not used for 4 entries" in said, said
     assert "computed by the local engine from the raw data instead" in said
     assert "--no-remote" in said and "failed" not in said
     assert set(OPTION_RE.findall(said)) <= command_options()["extract run"]
