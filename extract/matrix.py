@@ -3,6 +3,8 @@
 Upstream's format (``version: 0``, ``matrix.dates`` of ``{start, end}``,
 ``matrix.granularities``) plus one shorthand: a dates item ``{months: "A..B"}``
 expands to every month from A to B, both inclusive (``"2009-01..2026-02"``).
+A period is a calendar month that has begun (``extract/months.py``, the rule a
+pull, the cache catalog and a push apply too); ``{start, end}`` must name one.
 Every problem is collected and reported together, each naming its field.
 """
 
@@ -18,12 +20,9 @@ import yaml
 
 from extract.cache.layout import Entry
 from extract.datasets import GRANULARITY_LEVELS, datasets_for
-from extract.months import next_month
+from extract.months import month_problem, next_month, period_problem
 
 SUPPORTED_VERSION = 0
-# M-Lab's first NDT data is from 2009; a year past next year is a typo, and a
-# year like 0001 would even write a cache key upstream's layout cannot parse.
-FIRST_YEAR = 2009
 _TOP_KEYS = {"version", "matrix"}
 _MATRIX_KEYS = {"dates", "granularities"}
 
@@ -55,31 +54,26 @@ class Matrix:
         return [Entry(d, p.start, p.end) for p in self.periods for d in datasets]
 
 
-def last_year() -> int:
-    return date.today().year + 1
-
-
-def _in_range(d: date, field: str, problems: list[str]) -> date | None:
-    """``d`` if its year is one M-Lab can have data for, else a problem and None."""
-    if FIRST_YEAR <= d.year <= last_year():
-        return d
-    problems.append(
-        f"{field}: year {d.year} is outside {FIRST_YEAR}..{last_year()} "
-        f"(M-Lab's NDT data starts in {FIRST_YEAR})"
-    )
+def _begun(start: date, field: str, problems: list[str]) -> date | None:
+    """``start`` if its month can have data (extract/months.py), else a problem and None."""
+    problem = month_problem(start)
+    if problem is None:
+        return start
+    problems.append(f"{field}: {problem}")
     return None
 
 
 def _month_start(text: Any, field: str, problems: list[str]) -> date | None:
     try:
+        # exactly YYYY-MM: "2024-1" or "2024-010" would be read as a month, silently
+        if not re.fullmatch(r"\d{4}-\d{2}", str(text)):
+            raise ValueError(text)
         year, month = str(text).split("-")
-        if len(year) != 4:
-            raise ValueError(year)
         start = date(int(year), int(month), 1)
     except ValueError:
         problems.append(f"{field}: {text!r} is not a month (YYYY-MM)")
         return None
-    return _in_range(start, field, problems)
+    return _begun(start, field, problems)
 
 
 def _parse_date(value: Any, field: str, problems: list[str]) -> date | None:
@@ -90,7 +84,7 @@ def _parse_date(value: Any, field: str, problems: list[str]) -> date | None:
         )
         return None
     if isinstance(value, date):
-        return _in_range(value, field, problems)
+        return value
     text = str(value)
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         problems.append(
@@ -103,7 +97,7 @@ def _parse_date(value: Any, field: str, problems: list[str]) -> date | None:
         )
         return None
     try:
-        return _in_range(date.fromisoformat(text), field, problems)
+        return date.fromisoformat(text)
     except ValueError:
         problems.append(f"{field}: {value!r} is not a date (YYYY-MM-DD)")
         return None
@@ -156,6 +150,10 @@ def _parse_dates_item(item: Any, field: str, problems: list[str]) -> list[Period
     if start >= end:
         problems.append(f"{field}: start {start} is not before end {end} (end is exclusive)")
         return []
+    problem = period_problem(start, end)
+    if problem is not None:
+        problems.append(f"{field}: {problem}")
+        return []
     return [Period(start, end)]
 
 
@@ -175,7 +173,8 @@ def parse_matrix(doc: Any, path: Path) -> Matrix:
         problems.append(f"{key}: unknown key (expected: version, matrix)")
     if "version" not in doc:
         problems.append("version: missing (expected 0)")
-    elif doc["version"] != SUPPORTED_VERSION or isinstance(doc["version"], bool):
+    elif type(doc["version"]) is not int or doc["version"] != SUPPORTED_VERSION:
+        # 0.0 or false would equal 0 in Python: a version is the integer 0, nothing else
         problems.append(f"version: {doc['version']!r} is not supported (expected 0)")
     matrix = doc.get("matrix")
     periods: list[Period] = []
@@ -220,26 +219,25 @@ def parse_matrix(doc: Any, path: Path) -> Matrix:
     return Matrix(tuple(periods), tuple(granularities))
 
 
-class DuplicateKeyError(yaml.YAMLError):
-    """A mapping with a key written twice (YAML would silently keep the last one)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicated keys instead of letting the last one win."""
+    """SafeLoader that records duplicated keys instead of letting the last one win silently.
+
+    They are listed with every other problem of the file (``load_matrix``), not alone
+    before them: a user fixes the whole file in one go.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[str] = []
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
-        problems: list[str] = []
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             try:
                 if key in seen:
-                    problems.append(
+                    self.duplicates.append(
                         f"{key}: key written twice (lines {seen[key]} and {line}); "
                         "YAML would silently keep only the last"
                     )
@@ -247,8 +245,6 @@ class _StrictLoader(yaml.SafeLoader):
                     seen[key] = line
             except TypeError:
                 continue  # an unhashable key: the mapping constructor reports it
-        if problems:
-            raise DuplicateKeyError(problems)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -264,10 +260,14 @@ def load_matrix(path: Path) -> Matrix:
     loader.name = str(path)  # its error marks name the file, not "<unicode string>"
     try:
         doc = loader.get_single_data()
-    except DuplicateKeyError as err:
-        raise ConfigError(path, err.problems) from None
     except yaml.YAMLError as err:
-        raise ConfigError(path, [f"not valid YAML: {err}"]) from err
+        raise ConfigError(path, [*loader.duplicates, f"not valid YAML: {err}"]) from err
     finally:
         loader.dispose()
-    return parse_matrix(doc, path)
+    try:
+        matrix = parse_matrix(doc, path)
+    except ConfigError as err:
+        raise ConfigError(path, [*loader.duplicates, *err.problems]) from None
+    if loader.duplicates:
+        raise ConfigError(path, loader.duplicates)
+    return matrix

@@ -11,7 +11,10 @@ the same way, after paying for its query). Decisions per entry:
 - after taking the entry lock, an entry that some run finished *after this run
   started* is skipped, even with ``--force``: two concurrent runs (on BigQuery:
   two bills) never query the same entry twice;
-- a period without input is "no input", not an empty entry (nothing is written).
+- a period without input is "no input", not an empty entry (nothing is written);
+- when the remote cannot be used, the embedded engine computes what it would
+  have given (the CLI says so once); a billing engine runs nothing in its place
+  and each entry fails naming ``--no-remote``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from extract.cache.hashindex import HashIndex
 from extract.cache.layout import Entry
 from extract.cache.state import EntryState, EntryStatus, entry_status
 from extract.cache.store import (
+    LEFT_OUT_STAT,
     LOCK_TIMEOUT,
     TMP_SUFFIX,
     final_name,
@@ -77,6 +81,8 @@ class EntryReport:
     seconds: float = 0.0
     error: str = ""
     scan_bytes: int | None = None  # dry run: what the engine would scan, when it can tell
+    # measurements the query left out as NaN, infinite or out of range (stats.json)
+    left_out: int = 0
     fatal: bool = False  # a disk error: the run stopped here
 
 
@@ -93,6 +99,11 @@ class RunOptions:
     # One hash index for the run (set by run_matrix), saved at its end: a cached entry's
     # file is read once, not on every run.
     index: HashIndex | None = None
+    # Why the remote could not be used (the first reason) and for how many entries: the
+    # CLI says so once.
+    remote_problem: str = ""
+    remote_fallbacks: int = 0
+    remote_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -113,6 +124,39 @@ class Summary:
     @property
     def fatal(self) -> EntryReport | None:
         return next((r for r in self.reports if r.fatal), None)
+
+
+# Engines that compute from local files and bill nothing: when the remote cannot be
+# used, they compute what it would have given. Any other engine (BigQuery) is never
+# run in its place: the remote was meant to save that bill.
+LOCAL_ENGINES = frozenset({"duckdb"})
+NO_REMOTE_HINT = "pass --no-remote to run without it"
+
+
+class RemoteUnusable(Exception):
+    """The remote failed and the engine is not one to fall back on; the message says what to do."""
+
+
+def _ask_remote(opts: RunOptions, engine: Engine, ask: Callable[[], bool]) -> bool:
+    """The remote's answer to ``ask``; False (compute it here) when the remote failed and
+    the engine is local. A billing engine's entry raises :class:`RemoteUnusable`.
+
+    Each entry asks again: one entry's bad copy must not keep the others from the
+    remote (a manifest that cannot be read fails every ask at once, without the network).
+    """
+    try:
+        return ask()
+    except Exception as err:  # a remote that cannot be read, or this entry's copy: below
+        problem = f"{type(err).__name__}: {err}"
+    with opts.remote_lock:
+        opts.remote_problem = opts.remote_problem or problem
+        opts.remote_fallbacks += 1
+    if engine.name in LOCAL_ENGINES:
+        return False
+    raise RemoteUnusable(
+        f"{problem}; nothing was run on {engine.name}, which bills each query "
+        f"the remote could have saved: make the remote reachable, or {NO_REMOTE_HINT}"
+    )
 
 
 def _usable_for(status: EntryStatus, engine: Engine) -> bool:
@@ -178,12 +222,13 @@ def run_entry(entry: Entry, engine: Engine, artifacts: Path, opts: RunOptions) -
     if outcome is not None:
         return EntryReport(entry, outcome)
     if opts.dry_run:
-        if opts.remote is not None and not opts.force:
+        remote = opts.remote
+        if remote is not None and not opts.force:
             try:
-                if opts.remote.holds(entry):
+                if _ask_remote(opts, engine, lambda: remote.holds(entry)):
                     return EntryReport(entry, Outcome.WOULD_PULL, scan_bytes=0)
-            except Exception as err:  # an unusable remote: say so, price nothing for it
-                return EntryReport(entry, Outcome.FAILED, error=f"{type(err).__name__}: {err}")
+            except RemoteUnusable as err:  # price nothing the remote may hold
+                return EntryReport(entry, Outcome.FAILED, error=str(err))
         return _dry_run(entry, engine)
     t0 = time.monotonic()
     try:
@@ -196,11 +241,12 @@ def run_entry(entry: Entry, engine: Engine, artifacts: Path, opts: RunOptions) -
                 return EntryReport(entry, outcome)
             remove_leftovers(entry.dir(artifacts))
             state = entry_status(entry, artifacts, opts.index).state
+            source = opts.remote
             if (
-                opts.remote is not None
+                source is not None
                 and not opts.force
                 and state != EntryState.STALE
-                and opts.remote.fetch(entry, artifacts)
+                and _ask_remote(opts, engine, lambda: source.fetch(entry, artifacts))
             ):
                 return EntryReport(entry, Outcome.PULLED, seconds=time.monotonic() - t0)
             started = datetime.now(UTC)
@@ -208,9 +254,18 @@ def run_entry(entry: Entry, engine: Engine, artifacts: Path, opts: RunOptions) -
             written = write_entry(
                 entry, artifacts, result.batches, result.stats, engine.name, started
             )
-        return EntryReport(entry, Outcome.DONE, written.rows, written.bytes, time.monotonic() - t0)
+        return EntryReport(
+            entry,
+            Outcome.DONE,
+            written.rows,
+            written.bytes,
+            time.monotonic() - t0,
+            left_out=int(written.stats.get(LEFT_OUT_STAT) or 0),
+        )
     except NoInputError as err:
         return EntryReport(entry, Outcome.NO_INPUT, seconds=time.monotonic() - t0, error=str(err))
+    except RemoteUnusable as err:
+        return EntryReport(entry, Outcome.FAILED, seconds=time.monotonic() - t0, error=str(err))
     except Exception as err:  # one entry's failure must not stop the others
         disk = disk_problem(err, entry.data_path(artifacts))
         return EntryReport(

@@ -16,7 +16,9 @@ An entry is
   ``cache verify``) holds the file's hash, and the file matches it;
 - **unverified**: ``stats.json`` is upstream's, no such record exists, and the
   file is readable Parquet with the dataset's columns: usable, listed as such;
-- **corrupt**: anything else, with the reason.
+- **corrupt**: anything else, with the reason; also a folder whose period is not
+  a calendar month that has begun (``extract/months.py``): built, it would be
+  published and shown as the latest period.
 
 The SHA-256 is also the entry's fingerprint: dbt re-processes a period when a
 fingerprint of one of its entries differs from the one recorded with the marts.
@@ -36,7 +38,7 @@ import pyarrow.parquet as pq
 
 from extract.cache import verified
 from extract.cache.hashindex import HashIndex
-from extract.cache.layout import DATA_FILE, STATS_FILE, Entry, parse_cache_key
+from extract.cache.layout import DATA_FILE, STATS_FILE, Entry, cache_key_period
 from extract.paths import ArtifactPaths
 
 
@@ -163,6 +165,19 @@ def schema_problem(entry: Entry, data: Path) -> str:
     return ""
 
 
+def refused_entry(entry: Entry, artifacts: Path, problem: str) -> CatalogEntry:
+    """A folder whose period no pipeline.yaml, pull or push accepts (extract/months.py):
+    corrupt, so that ``dbt build`` stops instead of publishing it as the latest period."""
+    return CatalogEntry(
+        entry,
+        Integrity.CORRUPT,
+        f"period {problem}; only calendar months that have begun are built: "
+        f"remove the folder {entry.dir(artifacts)}",
+        None,
+        "unknown",
+    )
+
+
 def scan(artifacts: Path, full: bool = False) -> list[CatalogEntry]:
     """Every entry directory under the cache, checked; sorted by dataset and period.
 
@@ -174,11 +189,14 @@ def scan(artifacts: Path, full: bool = False) -> list[CatalogEntry]:
     for directory in sorted(root.glob("*/*/*")):
         if not directory.is_dir():
             continue
-        parsed = parse_cache_key(f"{directory.relative_to(artifacts).as_posix()}/{DATA_FILE}")
+        parsed = cache_key_period(f"{directory.relative_to(artifacts).as_posix()}/{DATA_FILE}")
         if parsed is None:
             continue
-        entry = parsed[0]
+        entry, _, refused = parsed
         if not (entry.data_path(artifacts).exists() or entry.stats_path(artifacts).exists()):
+            continue
+        if refused is not None:
+            found.append(refused_entry(entry, artifacts, refused))
             continue
         found.append(check_entry(entry, artifacts, index, full))
     index.save()  # a read-only tree: not saved, the index is only a cache

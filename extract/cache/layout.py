@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from extract.datasets import DATASETS_BY_NAME, Dataset
+from extract.months import period_problem
 from extract.paths import CACHE_VERSION_DIR
 
 DATA_FILE = "data.parquet"
@@ -63,8 +64,8 @@ class Entry:
         return f"{self.dataset.name} {self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"
 
 
-def parse_cache_key(key: str) -> tuple[Entry, str] | None:
-    """Entry and file name for a key inside the known layout, else None."""
+def _parse_shape(key: str) -> tuple[Entry, str] | None:
+    """Entry and file name for a key in the layout's shape, whatever its period."""
     m = CACHE_KEY_RE.match(key)
     if not m or m["dataset"] not in DATASETS_BY_NAME:
         return None
@@ -75,3 +76,27 @@ def parse_cache_key(key: str) -> tuple[Entry, str] | None:
     if start >= end:
         return None
     return Entry(DATASETS_BY_NAME[m["dataset"]], start, end), m["file"]
+
+
+def cache_key_period(key: str) -> tuple[Entry, str, str | None] | None:
+    """For a key in the layout's shape: its entry, file name, and why its period is
+    refused (``extract/months.py``: not a calendar month, or not begun) or None;
+    None for any other key. The cache catalog reports refused folders with this."""
+    parsed = _parse_shape(key)
+    if parsed is None:
+        return None
+    entry, name = parsed
+    return entry, name, period_problem(entry.start, entry.end)
+
+
+def parse_cache_key(key: str) -> tuple[Entry, str] | None:
+    """Entry and file name for a key inside the known layout, else None.
+
+    A key whose period is not a calendar month that has begun is outside it: a
+    pull, a push and every other reader of keys refuse it alike
+    (:func:`cache_key_period` says why).
+    """
+    found = cache_key_period(key)
+    if found is None or found[2] is not None:
+        return None
+    return found[0], found[1]

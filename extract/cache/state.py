@@ -17,7 +17,7 @@ from pathlib import Path
 from extract.cache.catalog import Integrity, check_entry
 from extract.cache.hashindex import HashIndex
 from extract.cache.layout import Entry
-from extract.cache.store import read_stats
+from extract.cache.store import LEFT_OUT_STAT, read_stats
 from extract.cache.templates import is_current
 
 
@@ -39,6 +39,8 @@ class EntryStatus:
     state: EntryState
     reason: str = ""
     source_kind: str = ""
+    # measurements its query left out as NaN, infinite or out of range; None: not recorded
+    left_out: int | None = None
 
 
 def entry_status(entry: Entry, artifacts: Path, index: HashIndex | None = None) -> EntryStatus:
@@ -54,7 +56,14 @@ def entry_status(entry: Entry, artifacts: Path, index: HashIndex | None = None) 
             entry, EntryState.STALE, "made by another version of the template", checked.source_kind
         )
     state = EntryState.PRESENT if checked.integrity == Integrity.PRESENT else EntryState.UNVERIFIED
-    return EntryStatus(entry, state, checked.reason, checked.source_kind)
+    left_out = stats.get(LEFT_OUT_STAT)
+    return EntryStatus(
+        entry,
+        state,
+        checked.reason,
+        checked.source_kind,
+        left_out if isinstance(left_out, int) and not isinstance(left_out, bool) else None,
+    )
 
 
 def entry_state(entry: Entry, artifacts: Path) -> EntryState:

@@ -22,6 +22,7 @@ from typing import Any
 
 import filelock
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from extract.cache.layout import Entry, parse_cache_key
@@ -147,6 +148,29 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, dataset: str) -> pa.Record
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
+# The templates' count of measurements left out as NaN, infinite or out of range, per
+# place; the writer adds it up into stats.json (LEFT_OUT_STAT) and never stores the column.
+LEFT_OUT_COLUMN = "left_out_count"
+LEFT_OUT_STAT = "left_out_invalid"
+
+
+def split_left_out(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int | None]:
+    """The batch without the templates' ``left_out_count`` column, and its sum.
+
+    A place whose measurements were all left out has a ``sample_count`` of 0 and
+    no percentile: it is dropped, as the filter it replaces dropped it, so the rows
+    are the same as a query that left them out before grouping. None: the result
+    has no such column (an engine or query that does not count).
+    """
+    if LEFT_OUT_COLUMN not in batch.schema.names:
+        return batch, None
+    total = pc.sum(batch.column(LEFT_OUT_COLUMN)).as_py() or 0
+    kept = batch.select([n for n in batch.schema.names if n != LEFT_OUT_COLUMN])
+    if "sample_count" in kept.schema.names:
+        kept = kept.filter(pc.greater(kept.column("sample_count"), 0))
+    return kept, int(total)
+
+
 @dataclass
 class WriteResult:
     rows: int
@@ -172,9 +196,13 @@ def write_entry(
     started = started or datetime.now(UTC)
     schema = entry.dataset.schema
     rows = 0
+    left_out: int | None = None
     data_path = entry.data_path(artifacts)
     with atomic_path(data_path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for batch in batches:
+        for raw in batches:
+            batch, dropped = split_left_out(raw)
+            if dropped is not None:
+                left_out = (left_out or 0) + dropped
             if batch.num_rows:
                 writer.write_batch(conform(batch, schema, entry.dataset.name))
                 rows += batch.num_rows
@@ -193,6 +221,8 @@ def write_entry(
             if k not in ("total_bytes_processed", "total_bytes_billed")
         },
         "rows": rows,
+        # measurements left out as NaN, infinite or out of range (absent: not counted)
+        **({LEFT_OUT_STAT: left_out} if left_out is not None else {}),
         "engine": engine,
         "schema_version": SCHEMA_VERSION,
         "dataset": entry.dataset.name,

@@ -84,7 +84,7 @@ def cache_status(
             manifest, as_json, chosen, allow_http, artifacts_root(artifacts), show_all
         )
         return
-    matrix = load_or_exit(config)
+    matrix = load_or_exit(config, say=not as_json)
     root = artifacts_root(artifacts)
     index = HashIndex(root)
     states = [entry_status(e, root, index) for e in matrix.entries() if chosen.matches_entry(e)]
@@ -101,6 +101,7 @@ def cache_status(
                         "state": s.state.value,
                         "reason": s.reason or None,
                         "source": s.source_kind or None,
+                        "left_out_invalid": s.left_out,
                     }
                     for s in states
                 ],
@@ -128,6 +129,15 @@ def cache_status(
         )
     out.print(table)
     out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    hit = [s for s in states if s.left_out]
+    if hit:
+        out.print(
+            f"{len(hit)} entr{'y' if len(hit) == 1 else 'ies'} left out measurements with a "
+            "NaN, infinite or out-of-range value (not in any percentile or sample_count): "
+            + ", ".join(f"{s.entry.key} ({s.left_out:,})" for s in hit[:6])
+            + (f" and {len(hit) - 6} more" if len(hit) > 6 else ""),
+            highlight=False,
+        )
     if counts.get("corrupt"):
         out.print("corrupt entries are re-made by `iqb extract run` (no --force needed)")
     if counts.get("unverified"):

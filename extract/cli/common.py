@@ -59,13 +59,29 @@ def artifacts_root(value: Path | None) -> Path:
     return value.absolute() if value else default_artifacts()
 
 
-def load_or_exit(config: Path) -> Matrix:
-    """Load the matrix or print every problem and exit 2, before anything is written."""
+def load_or_exit(config: Path, say: bool = True) -> Matrix:
+    """Load the matrix or print every problem and exit 2, before anything is written.
+
+    Says which file it read (on stderr): ``--config`` defaults to the production
+    ``pipeline.yaml``, and a demo workspace run without ``--config pipeline.demo.yaml``
+    would otherwise only show 203 months of "no input" to explain itself.
+    ``say=False`` for ``--json``, whose reader wants one document and nothing else.
+    """
     try:
-        return load_matrix(config)
+        matrix = load_matrix(config)
     except ConfigError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         raise typer.Exit(2) from None
+    periods = len(matrix.periods)
+    if not say:
+        return matrix
+    err.print(
+        f"matrix: {config} ({periods} month{'' if periods == 1 else 's'}, "
+        f"{len(matrix.entries())} entries)",
+        markup=False,
+        highlight=False,
+    )
+    return matrix
 
 
 def print_json(document: object) -> None:

@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress, TaskID
 
-from extract.cli.common import artifacts_root, disk_errors, fail, load_or_exit, progress_bar
+from extract.cli.common import artifacts_root, disk_errors, err, fail, load_or_exit, progress_bar
 from extract.cli.extract_summary import print_estimate, print_summary
 from extract.cli.options import AllowHttpOpt, ArtifactsOpt, ConfigOpt
 from extract.engines import DEFAULT_MEMORY_LIMIT_GB
@@ -220,7 +220,14 @@ def run(
     bq: BigQueryOptions,
 ) -> None:
     from extract.engines import EngineError
-    from extract.runner import EntryReport, Outcome, RunOptions, run_matrix
+    from extract.runner import (
+        LOCAL_ENGINES,
+        NO_REMOTE_HINT,
+        EntryReport,
+        Outcome,
+        RunOptions,
+        run_matrix,
+    )
 
     matrix = load_or_exit(config)
     root = artifacts_root(artifacts)
@@ -254,6 +261,15 @@ def run(
             if remote_cache is not None:
                 remote_cache.close()
     print_summary(summary, settings.dry_run)
+    if opts.remote_problem and settings.engine in LOCAL_ENGINES:
+        n = opts.remote_fallbacks
+        err.print(
+            f"[yellow]remote not used[/] for {n} entr{'y' if n == 1 else 'ies'}: "
+            f"{escape(opts.remote_problem)}. They were "
+            f"{'planned' if settings.dry_run else 'computed'} by the local engine from the raw "
+            f"data instead; {NO_REMOTE_HINT}.",
+            highlight=False,
+        )
     if settings.dry_run and settings.engine == "bigquery":
         print_estimate(summary, bq.price_per_tib, cap)
     if summary.fatal is not None:

@@ -74,6 +74,7 @@ def print_summary(summary: Summary, dry_run: bool) -> None:
                 f"{sum(r.seconds for r in reports):.1f}",
             )
     out.print(table)
+    _print_left_out(summary)
     _print_no_input(summary)
     stale = summary.count(Outcome.STALE)
     if stale:
@@ -86,6 +87,22 @@ def print_summary(summary: Summary, dry_run: bool) -> None:
         for r in summary.reports:
             if r.outcome == Outcome.PENDING and r.scan_bytes is None:  # priced ones: a table
                 out.print(f"would run  {r.entry.label}", highlight=False)
+
+
+def _print_left_out(summary: Summary) -> None:
+    """Measurements the templates left out as NaN, infinite or out of range, where any were."""
+    hit = [r for r in summary.reports if r.left_out]
+    if not hit:
+        return
+    total = sum(r.left_out for r in hit)
+    shown = ", ".join(f"{r.entry.label} ({r.left_out:,})" for r in hit[:6])
+    more = f" and {len(hit) - 6} more" if len(hit) > 6 else ""
+    out.print(
+        f"left out {total:,} measurement(s) with a NaN, infinite or out-of-range value "
+        f"(not in any percentile or sample_count): {shown}{more}; each entry's stats.json "
+        "records its count (left_out_invalid)",
+        highlight=False,
+    )
 
 
 def _print_no_input(summary: Summary) -> None:

@@ -15,6 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 import google.auth
@@ -30,6 +31,7 @@ from google.cloud.bigquery import retry as bq_retry
 
 from extract.datasets import SOURCE_TABLES
 from extract.engines import EngineError, Query, QueryResult
+from extract.engines.network import network_failure, signin_unreachable
 from extract.engines.sql import swap_tables
 from extract.retry import is_transient, is_transient_http
 
@@ -65,10 +67,10 @@ def parse_bytes(text: str) -> int:
     m = _SIZE_RE.match(str(text))
     if not m:
         raise EngineError(f"{text!r} is not a size: use e.g. 50GiB, 1TiB, 500GB or a byte count")
-    value = int(float(m[1]) * _UNITS[(m[2] or "").lower()])
-    if value <= 0:
-        raise EngineError(f"{text!r}: a size must be positive")
-    return value
+    exact = Decimal(m[1]) * _UNITS[(m[2] or "").lower()]
+    if exact <= 0 or exact != exact.to_integral_value():  # "1.5B" is never rounded down
+        raise EngineError(f"{text!r}: a size must be a positive whole number of bytes")
+    return int(exact)
 
 
 def format_bytes(n: int) -> str:
@@ -204,6 +206,8 @@ class BigQueryEngine:
                 f"no usable Google credentials ({_first_line(err)}). {CREDENTIALS_HELP}"
             ) from None
         except (auth_exceptions.RefreshError, auth_exceptions.TransportError) as err:
+            if (network := network_failure(err)) is not None:
+                raise EngineError(signin_unreachable(network, _first_line(err))) from None
             raise EngineError(
                 f"the Google credentials could not be used "
                 f"({type(err).__name__}: {_first_line(err)}). "
@@ -243,9 +247,13 @@ class BigQueryEngine:
 
     def _error(self, what: str, err: BaseException) -> EngineError:
         """One readable sentence per failure; never includes credentials."""
-        if isinstance(err, requests.exceptions.ConnectionError | ConnectionError):
+        network = network_failure(err)
+        if network is not None and not isinstance(
+            err, concurrent.futures.TimeoutError | requests.exceptions.Timeout
+        ):
             return EngineError(
-                f"{what}: cannot reach the BigQuery API at {self.endpoint} ({type(err).__name__})"
+                f"{what}: network failure, cannot reach the BigQuery API at {self.endpoint}: "
+                f"{network}; check the network connection (and HTTPS_PROXY, if one is set)"
             )
         if isinstance(err, auth_exceptions.RefreshError | auth_exceptions.TransportError):
             return EngineError(

@@ -225,11 +225,20 @@ def is_synthetic(path: Path) -> bool:
 
 
 def _only_countries(tree: exp.Expr, codes: list[str]) -> exp.Expr:
-    """The query restricted to the given country codes (one chunk of a month)."""
+    """The query restricted to the given country codes (one chunk of a month).
+
+    The condition goes on the SELECT that reads the raw table (a template may
+    group over a subquery of it), where ``client`` is in scope.
+    """
     restricted = tree.copy()
-    assert isinstance(restricted, exp.Select)
+    reader = next(
+        s
+        for s in restricted.find_all(exp.Select)
+        if isinstance(from_ := s.args.get("from_"), exp.From) and isinstance(from_.this, exp.Table)
+    )
     country = sqlglot.parse_one("client.Geo.CountryCode", read="duckdb")
-    return restricted.where(country.isin(*codes), copy=False)
+    reader.where(country.isin(*codes), copy=False)
+    return restricted
 
 
 def _stream(

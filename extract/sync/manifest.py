@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from extract.cache.layout import parse_cache_key
+from extract.cache.layout import cache_key_period, parse_cache_key
 from extract.paths import (
     CACHE_VERSION_DIR,
     MARTS,
@@ -69,6 +69,8 @@ def key_problem(key: str) -> str | None:
         return f"{key!r}: contains '..'"
     if any(s in ("", ".") for s in segments):
         return f"{key!r}: empty or '.' path segment"
+    if (cached := cache_key_period(key)) is not None and cached[2] is not None:
+        return f"{key!r}: period {cached[2]}"
     if (
         parse_cache_key(key)
         or SNAPSHOT_KEY_RE.match(key)

@@ -71,7 +71,15 @@ def test_sizes_parse(text: str, size: int) -> None:
     assert parse_bytes(text) == size
 
 
-@pytest.mark.parametrize("text", ["", "abc", "5XB", "5ib", "-1GiB", "0"])
+def test_a_fraction_of_a_byte_is_refused_not_rounded() -> None:
+    with pytest.raises(EngineError, match="positive whole number of bytes"):
+        parse_bytes("1.5")
+    assert parse_bytes("1.5KiB") == 1536  # whole: fine
+
+
+@pytest.mark.parametrize(
+    "text", ["", "abc", "5XB", "5ib", "-1GiB", "0", "1.5", "0.3B", "1.0000001KiB"]
+)
 def test_bad_sizes_are_named(text: str) -> None:
     with pytest.raises(EngineError, match=repr(text).replace("\\", "\\\\")):
         parse_bytes(text)

@@ -156,6 +156,7 @@ def test_a_broken_record_is_corrupt_for_every_command(
         "state": "corrupt",
         "reason": reason,
         "source": "unknown",
+        "left_out_invalid": None,  # no record, no count
     }
     code, output = iqb("cache", "usage", "--json")
     assert code == 0, output
@@ -324,33 +325,40 @@ def test_a_cached_run_reads_no_data_file_twice(
 
 
 def test_entries_of_an_earlier_query_are_stale_and_listed_ones_current(built: Path) -> None:
-    """An entry written by another query is stale; one listed as the same query is current.
+    """An entry written by another query is stale; one listed as the same rows is current.
 
     The templates of commit b1046af kept NaN and infinite measurements: another
-    query, so its entries are stale (previous_hashes.json lists none today).
+    query, so its entries are stale. previous_hashes.json lists the templates of the
+    commit it names, which left those measurements out in WHERE instead of counting
+    them: the same rows, so their entries stay current.
     """
     import hashlib
     import subprocess
 
-    doc = json.loads(
-        (
-            Path(__file__).resolve().parents[2] / "extract" / "templates" / "previous_hashes.json"
-        ).read_text()
-    )
-    assert doc["hashes"] == {}
-    shown = subprocess.run(
-        ["git", "show", f"{doc['commit']}:extract/templates/downloads_by_country.sql"],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    if shown.returncode != 0:
-        pytest.skip("no git history here")
-    assert normalised_sql(shown.stdout) != normalised_sql(
-        template_text(DATASETS_BY_NAME["downloads_by_country"])
-    )
+    repo = Path(__file__).resolve().parents[2]
+    doc = json.loads((repo / "extract" / "templates" / "previous_hashes.json").read_text())
+
+    def shown(commit: str, ds: str) -> str:
+        proc = subprocess.run(
+            ["git", "show", f"{commit}:extract/templates/{ds}.sql"],
+            capture_output=True,
+            text=True,
+            cwd=repo,
+        )
+        if proc.returncode != 0:
+            pytest.skip("no git history here")
+        return proc.stdout
+
+    for ds, listed in doc["hashes"].items():
+        old = normalised_sql(shown(doc["commit"], ds))
+        assert listed == [hashlib.sha256(old.encode()).hexdigest()], ds
+        assert old != normalised_sql(template_text(DATASETS_BY_NAME[ds]))
     e = entry("downloads_by_country")
     stats = json.loads(e.stats_path(built).read_text())
-    stats["template_hash"] = hashlib.sha256(shown.stdout.encode()).hexdigest()
+    stats["template_hash"] = doc["hashes"]["downloads_by_country"][0]
+    e.stats_path(built).write_text(json.dumps(stats))
+    assert entry_state(e, built) == EntryState.PRESENT
+    older = shown("b1046af", "downloads_by_country")
+    stats["template_hash"] = hashlib.sha256(older.encode()).hexdigest()
     e.stats_path(built).write_text(json.dumps(stats))
     assert entry_state(e, built) == EntryState.STALE

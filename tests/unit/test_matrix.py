@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -122,9 +123,42 @@ def test_a_yaml_error_points_into_the_file(tmp_path: Path) -> None:
 def test_sample_months_says_which_end_is_wrong() -> None:
     result = CliRunner().invoke(app, ["sample", "--months", "1999-01..2030-02"])
     assert result.exit_code == 2
-    assert "--months (first month): year 1999 is outside" in result.output
-    assert "--months (last month): year 2030 is outside" in result.output
+    assert "--months (first month): 1999-01 is before 2009" in result.output
+    assert "--months (last month): 2030-02 starts after the current month" in result.output
     assert "--months.months" not in result.output
+
+
+def test_a_period_is_a_calendar_month_that_has_begun(tmp_path: Path) -> None:
+    """A week, a month plus a day, or a month that has not begun is refused, naming its field:
+    built, a future month would be published and shown as the latest period."""
+    from extract.months import current_month, next_month
+
+    after = next_month(current_month())
+    text = f"""\
+version: 0
+matrix:
+  dates:
+    - {{start: "2024-10-01", end: "2024-10-08"}}
+    - {{start: "2024-10-02", end: "2024-11-02"}}
+    - {{start: "{after}", end: "{next_month(after)}"}}
+    - months: "2024-11..{after:%Y-%m}"
+    - {{start: "2024-09-01", end: "2024-10-01"}}
+  granularities: [country]
+"""
+    problems = problems_of(write(tmp_path, text))
+    assert len(problems) == 4, problems
+    assert "matrix.dates[0]: 2024-10-01..2024-10-08 is not a calendar month" in problems[0]
+    assert "matrix.dates[1]: 2024-10-02..2024-11-02 is not a calendar month" in problems[1]
+    assert f"matrix.dates[2]: {after:%Y-%m} starts after the current month" in problems[2]
+    assert f"matrix.dates[3].months (last month): {after:%Y-%m} starts after" in problems[3]
+    current = f"""\
+version: 0
+matrix:
+  dates:
+    - months: "{current_month():%Y-%m}..{current_month():%Y-%m}"
+  granularities: [country]
+"""
+    assert len(load_matrix(write(tmp_path, current)).periods) == 1  # begun, if not ended
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -183,12 +217,20 @@ def test_cli_exits_2_and_writes_nothing(
             'start: "2024-10-01T12:00:00"',
             "periods are whole days, without a time",
         ),
-        ('start: "2024-10-01"', 'start: "0001-01-01"', "matrix.dates[0].start: year 1 is outside"),
-        ('end: "2024-11-01"', f'end: "{date.today().year + 2}-01-01"', "matrix.dates[0].end: year"),
+        (
+            '- {start: "2024-10-01", end: "2024-11-01"}',
+            '- {start: "0001-01-01", end: "0001-02-01"}',
+            "matrix.dates[0]: 0001-01 is before 2009",
+        ),
+        (
+            'end: "2024-11-01"',
+            f'end: "{date.today().year + 2}-01-01"',
+            "matrix.dates[0]: 2024-10-01..",
+        ),
         (
             '- {start: "2024-10-01", end: "2024-11-01"}',
             '- {months: "2008-12..2009-02"}',
-            "matrix.dates[0].months (first month): year 2008 is outside 2009..",
+            "matrix.dates[0].months (first month): 2008-12 is before 2009",
         ),
         (
             "[country]",
@@ -206,9 +248,9 @@ def test_edge_cases_are_errors_with_their_field(
     assert any(expected in p for p in problems), problems
 
 
-def test_first_and_last_allowed_years_pass(tmp_path: Path) -> None:
+def test_first_allowed_month_passes(tmp_path: Path) -> None:
     text = GOOD_MATRIX.replace('start: "2024-10-01"', 'start: "2009-01-01"').replace(
-        'end: "2024-11-01"', f'end: "{date.today().year + 1}-12-31"'
+        'end: "2024-11-01"', 'end: "2009-02-01"'
     )
     m = load_matrix(write(tmp_path, text))
     assert m.periods[0].start == date(2009, 1, 1)
@@ -243,3 +285,76 @@ def test_cli_edge_cases_exit_2_without_traceback(
     assert "Traceback" not in result.output and result.exception is not None  # SystemExit
     assert isinstance(result.exception, SystemExit)
     assert list(artifacts.iterdir()) == []
+
+
+def test_a_duplicated_key_is_listed_with_every_other_problem(tmp_path: Path) -> None:
+    """Not alone and first: a user fixes the whole file in one go."""
+    text = """\
+version: 0
+version: 3
+colour: blue
+matrix:
+  dates:
+    - {start: "2024-10-01", end: "2024-10-09"}
+  granularities: [country, planet]
+  granularities: [town]
+"""
+    problems = problems_of(write(tmp_path, text))
+    joined = "\n".join(problems)
+    assert "version: key written twice (lines 1 and 2)" in joined
+    assert "granularities: key written twice (lines 7 and 8)" in joined
+    for field in ("version: 3 is not supported", "colour: unknown key", "matrix.dates[0]"):
+        assert field in joined, problems
+    assert "unknown granularity 'town'" in joined
+    assert len(problems) == 6, problems
+
+
+def test_readme_demo_commands_read_the_demo_matrix() -> None:
+    """README's extract commands are run on the demo workspace as written: each that reads
+    the matrix names pipeline.demo.yaml (the default, pipeline.yaml, has 203 months the
+    demo has no raw data for)."""
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("Commands, as they run on the demo workspace", 1)[1]
+    block = block.split("```sh\n", 1)[1].split("```", 1)[0]
+    reading = [
+        line
+        for line in block.splitlines()
+        if re.match(r"\.venv/bin/iqb (sample|extract run|pipeline run|cache status)\b", line)
+    ]
+    assert len(reading) >= 8
+    assert all("--config pipeline.demo.yaml" in line.split("#")[0] for line in reading), reading
+
+
+def test_commands_say_which_matrix_they_read(tmp_path: Path, artifacts: Path) -> None:
+    config = write(tmp_path, GOOD_MATRIX)
+    result = CliRunner().invoke(app, ["cache", "status", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"matrix: {config} (1 month, 2 entries)" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["cache", "status", "--config", str(config), "--json"])
+    assert "matrix:" not in result.output  # one JSON document, nothing else
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("version: 0", "version: 0.0", "version: 0.0 is not supported"),
+        ("version: 0", "version: false", "version: False is not supported"),
+        (
+            '- {start: "2024-10-01", end: "2024-11-01"}',
+            '- months: "2024-1..2024-02"',
+            "matrix.dates[0].months (first month): '2024-1' is not a month",
+        ),
+        (
+            '- {start: "2024-10-01", end: "2024-11-01"}',
+            '- months: "2024-01..2024-010"',
+            "matrix.dates[0].months (last month): '2024-010' is not a month",
+        ),
+    ],
+)
+def test_no_value_is_coerced_into_a_valid_one(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    """A value that Python would read as a valid one (0.0 == 0, int("010") == 10) is refused."""
+    assert old in GOOD_MATRIX
+    problems = problems_of(write(tmp_path, GOOD_MATRIX.replace(old, new)))
+    assert any(expected in p for p in problems), problems
