@@ -37,7 +37,8 @@ from extract.cache.catalog import SYNTHETIC, source_kind
 from extract.cache.hashindex import HashIndex, file_sha256
 from extract.cache.layout import STATS_FILE, parse_cache_key
 from extract.cache.store import atomic_path, read_stats
-from extract.paths import DATABASE, MANIFEST, MARTS, REPORT, ArtifactPaths
+from extract.paths import DATABASE, MANIFEST, MARTS, READ_ONLY, REPORT, ArtifactPaths
+from extract.sync.agreement import check_report
 from extract.sync.history import DEFAULT_KEEP_DAYS, DEFAULT_KEEP_LAST, apply_retention
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import (
@@ -54,6 +55,9 @@ from extract.transform.marts import COMMIT_FILE
 
 # The trees one dbt build (and its `iqb report --html`) writes whole.
 BUILD_TREES = (MARTS, REPORT)
+# What a new build publishes: those, and its database snapshot. Uploading any of them
+# while the manifest keeps files of BUILD_TREES this build lacks would mix two builds.
+BUILD_OUTPUTS = (*BUILD_TREES, READ_ONLY)
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,10 @@ def push(
             "--allow-synthetic to publish them labelled as synthetic."
         )
     index = HashIndex(artifacts)
-    report.snapshot = snapshot_database(artifacts, index, dry_run)
+    # the report must show the build being snapshotted: checked on the snapshot's connection
+    report.snapshot = snapshot_database(
+        artifacts, index, dry_run, check=lambda con, catalog: check_report(artifacts, con, catalog)
+    )
     local = publishable_files(artifacts)
     if delete and not local:
         raise SyncError(
@@ -215,15 +222,16 @@ def push(
     # two builds side by side (periods of two min_sample_counts, say, and a report
     # of neither): refused, before anything is uploaded.
     if not delete:
-        ours = sorted({u.key.split("/", 1)[0] for u in report.uploads} & set(BUILD_TREES))
-        theirs = [k for k in report.remote_only if k.split("/", 1)[0] in ours]
-        if theirs:
+        ours = sorted({u.key.split("/", 1)[0] for u in report.uploads} & set(BUILD_OUTPUTS))
+        theirs = [k for k in report.remote_only if k.split("/", 1)[0] in BUILD_TREES]
+        if ours and theirs:
             raise SyncError(
                 f"this push uploads files of {', '.join(f'{t}/' for t in ours)} but the "
-                f"published build has {len(theirs)} file(s) there that this build does not: "
+                f"published build has {len(theirs)} file(s) that this build does not: "
                 "publishing would mix two builds; nothing was uploaded. Build from the "
-                "whole cache (`iqb cache pull`, then `dbt build`) and push again, or push "
-                f"--delete to publish this build alone:\n{bullets(theirs)}"
+                "whole cache (`iqb cache pull`, then `dbt build`, then `iqb report "
+                "--html`) and push again, or push --delete to publish this build "
+                f"alone:\n{bullets(theirs)}"
             )
     if not delete:
         for key in report.remote_only:
