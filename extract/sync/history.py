@@ -18,6 +18,7 @@ compare-and-swap as a push.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,7 @@ from extract.sync.states import (
     state_id_of,
 )
 
+CHECK_JOBS = 8  # kept manifests read at once by history, to check each record
 DEFAULT_KEEP_DAYS = 30
 DEFAULT_KEEP_LAST = 10
 
@@ -47,9 +49,13 @@ class HistoryEntry:
     info: StateInfo
     manifest_url: str
     current: bool
+    # why the record (object metadata, or the state block) does not describe its
+    # kept manifest (files, bytes), or why that manifest cannot be read; None if it does
+    disagrees: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "record_disagrees": self.disagrees,
             "id": self.info.id,
             "published_at": self.info.published_at,
             "commit": self.info.commit,
@@ -110,12 +116,45 @@ def history(remote: GcsRemote) -> Listing:
         chain.append(sid)
         sid = infos[sid].previous
     oldest = min(chain) if chain else None
+    listed = []
     for sid in sorted(infos, reverse=True):
         if sid in chain or oldest is None or sid < oldest:
-            listing.entries.append(HistoryEntry(infos[sid], store.url(sid), sid == listing.current))
+            listed.append(sid)
         else:
             listing.unpublished.append(sid)
+    with ThreadPoolExecutor(max_workers=CHECK_JOBS) as pool:
+        checks = list(pool.map(lambda sid: check_record(store, infos[sid]), listed))
+    listing.entries = [
+        HistoryEntry(infos[sid], store.url(sid), sid == listing.current, problem)
+        for sid, problem in zip(listed, checks, strict=True)
+    ]
     return listing
+
+
+def check_record(store: History, info: StateInfo) -> str | None:
+    """Why ``info`` does not describe its kept manifest, or None when it does.
+
+    The record is what the listing shows (object metadata, or the body's state
+    block), written by the push; anyone with write access can change either.
+    The files themselves are what a pull or a rollback would serve, so the
+    record is checked against them: file count, and bytes where every file
+    records its size (upstream's format may not)."""
+    try:
+        manifest = store.read(info.id)
+    except SyncError as exc:
+        return f"its kept manifest cannot be read ({exc})"
+    sizes = [r.size for r in manifest.files.values()]
+    problems = []
+    if info.files != len(manifest.files):
+        problems.append(f"record says {info.files} files, the manifest lists {len(manifest.files)}")
+    if None not in sizes and info.bytes != sum(s or 0 for s in sizes):
+        problems.append(
+            f"record says {info.bytes} bytes, the files add up to {sum(s or 0 for s in sizes)}"
+        )
+    body = StateInfo.from_json(manifest.state)
+    if body is not None and body != info:
+        problems.append("the object's metadata differs from the manifest's state block")
+    return "; ".join(problems) or None
 
 
 # --------------------------------------------------------------------------- retention

@@ -57,7 +57,7 @@ from extract.sync.install import (
 )
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import Manifest, ManifestError
-from extract.sync.pulled import read_pulled, write_pulled
+from extract.sync.pulled import Pulled, discard_undecided, read_pulled, write_pulled
 from extract.sync.redact import redact
 from extract.sync.remote import SyncError, Transfer
 from extract.sync.source import Source, check_reachable, load_manifest, source_for
@@ -74,6 +74,11 @@ class PullReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
     # of the failures, those whose bytes are not the manifest's: a retry cannot mend them
     mismatched: list[str] = field(default_factory=list)
+    # state/pulled.json was unreadable: moved here by this pull (pulled.py)
+    moved: Path | None = None
+    # moved-aside records not decided on, and the local files they leave unjudged
+    undecided: list[Path] = field(default_factory=list)
+    unjudged: list[str] = field(default_factory=list)
     log: Path | None = None
 
 
@@ -111,24 +116,33 @@ def pull(
     refused: Callable[[str], str | None] | None = None,
     on_done: Callable[[str], None] | None = None,
     origin: str | None = None,
+    accept_local: bool = False,
 ) -> PullReport:
     """Install the selected files of ``manifest`` that are missing or (with force) differ.
 
     ``refused(url)`` names a URL that must not be read; if any selected file has
     one, nothing is downloaded at all. ``origin`` (the manifest's location, as the
     user named it): files earlier pulls of it downloaded follow it (pulled.py).
+    ``accept_local``: the user's answer to an unreadable record of those files;
+    what it does not name is local work.
     """
     selection = selection or Selection()
     sweep_leftovers(artifacts)
     index = HashIndex(artifacts)
     report = PullReport()
-    pulled = read_pulled(artifacts, origin) if origin else {}
-    diffs, withdrawn = [], []
+    if accept_local:
+        discard_undecided(artifacts)
+    record = read_pulled(artifacts, origin) if origin else Pulled()
+    report.moved, report.undecided = record.moved, record.undecided
+    pulled = record.files
+    diffs, withdrawn, only_local = [], [], []
     for d in compare(manifest, artifacts, index, selection, jobs):
         if d.state != FileState.ONLY_LOCAL:
             diffs.append(d)
         elif d.key in pulled and index.sha256(d.key, artifacts / d.key) == pulled[d.key]:
             withdrawn.append(d.key)  # as a pull installed it: the publisher withdrew it
+        else:
+            only_local.append(d.key)
     index.save()
     missing = {d.key for d in diffs if d.state == FileState.ONLY_REMOTE}
     changed = {d.key for d in diffs if d.state == FileState.CHANGED}
@@ -141,6 +155,8 @@ def pull(
     }
     report.same = sum(d.state == FileState.SAME for d in diffs)
     report.kept = sorted(changed - pending)
+    if record.undecided:  # no record says whether these were pulled: the user decides
+        report.unjudged = sorted({*report.kept, *only_local})
     # Files already here with the manifest's hash are verified too: record that for
     # upstream-format entries (copied in by hand, say), unless their stats.json moves.
     for d in diffs:
