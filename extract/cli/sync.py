@@ -1,7 +1,7 @@
 """``iqb sync``: the bucket that backs the cache up, and its history of published states.
 
 Push has its own module (extract/cli/sync_push.py); here are the commands that
-make a backup restorable (issue 14): create the bucket with soft delete, list
+make a backup restorable: create the bucket with soft delete, list
 the kept states, roll back to one. The work is in extract/sync/bucket.py and
 history.py; these functions parse options and print.
 """

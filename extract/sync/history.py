@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from extract.paths import MANIFEST
+from extract.sync.gcs_states import state_store
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import Manifest, ManifestError
-from extract.sync.remote import ConflictError, GcsRemote, SyncError, bullets, public_url
+from extract.sync.remote import ConflictError, Remote, SyncError, bullets
 from extract.sync.states import (
-    History,
     Published,
     StateInfo,
+    StateStore,
     check_state_id,
     id_time,
     publish_state,
@@ -78,7 +79,7 @@ class Listing:
     edited: str | None = None
 
 
-def history(remote: GcsRemote) -> Listing:
+def history(remote: Remote, store: StateStore | None = None) -> Listing:
     """The published states, newest first, the current one marked.
 
     The chain of ``previous`` links from the current state decides what was
@@ -87,7 +88,7 @@ def history(remote: GcsRemote) -> Listing:
     copies newer than that but off the chain never were published.
     """
     current, _, listing_problem = read_current(remote)
-    store = History(remote)
+    store = state_store(remote, store)
     listing = Listing(current=state_id_of(current), problem=listing_problem)
     # The kept copy is create-only; the manifest can be overwritten by anyone with
     # write access, its state block kept, changed or dropped.
@@ -131,7 +132,7 @@ def history(remote: GcsRemote) -> Listing:
     return listing
 
 
-def check_record(store: History, info: StateInfo) -> str | None:
+def check_record(store: StateStore, info: StateInfo) -> str | None:
     """Why ``info`` does not describe its kept manifest, or None when it does.
 
     The record is what the listing shows (object metadata, or the body's state
@@ -181,7 +182,7 @@ class Retention:
 
 
 def apply_retention(
-    remote: GcsRemote,
+    remote: Remote,
     *,
     current: str | None,
     keep_days: int,
@@ -189,6 +190,7 @@ def apply_retention(
     dry_run: bool,
     pending: str | None = None,
     log: SpanLog | None = None,
+    store: StateStore | None = None,
 ) -> Retention:
     """Prune kept copies past retention; return the URLs the remaining copies name.
 
@@ -197,7 +199,7 @@ def apply_retention(
     the only copy of a state someone needs). ``pending`` is the id of a state
     a dry run would have written (it counts among the newest).
     """
-    store = History(remote)
+    store = state_store(remote, store)
     copies = store.list()
     # The pending state would be the newest: it takes one of the keep_last places.
     slots = keep_last - 1 if pending else keep_last
@@ -255,20 +257,19 @@ def _diff(old: Manifest, new: Manifest) -> tuple[int, int, int]:
     return added, removed, changed
 
 
-def unrestorable_objects(remote: GcsRemote, manifest: Manifest) -> list[str]:
+def unrestorable_objects(remote: Remote, manifest: Manifest) -> list[str]:
     """Keys whose object (in this bucket) is gone, or no longer the bytes the state
     names (another size, another SHA-256 than its push recorded, or, with no hash
     recorded, written after the state was published: an overwrite by another tool):
     such a state cannot be restored, and its readers' pulls would fail every retry."""
-    ours = public_url(remote.bucket_name, "objects/")
     stored = {obj.url: obj for obj in remote.objects()}
     info = StateInfo.from_json(manifest.state)
     # published_at is to the second; a state's objects are all written before it
     published = id_time(info.id) + timedelta(seconds=1) if info else None
     bad = []
     for key, record in manifest.files.items():
-        if not record.url.startswith(ours):
-            continue
+        if record.url != remote.url_for(key, record.sha256):
+            continue  # not an object of this bucket (another bucket's URL, say)
         obj = stored.get(record.url)
         if obj is None:
             bad.append(f"{key} (deleted)")
@@ -282,7 +283,11 @@ def unrestorable_objects(remote: GcsRemote, manifest: Manifest) -> list[str]:
 
 
 def rollback(
-    remote: GcsRemote, state_id: str, artifacts: Path, dry_run: bool = False
+    remote: Remote,
+    state_id: str,
+    artifacts: Path,
+    dry_run: bool = False,
+    store: StateStore | None = None,
 ) -> RollbackReport:
     """Make a kept state current again: publish its files as a new state.
 
@@ -292,7 +297,7 @@ def rollback(
     a state whose objects were deleted or replaced since: publishing it would
     hand readers URLs that 404 or bytes that fail their SHA-256.
     """
-    store = History(remote)
+    store = state_store(remote, store)
     target = store.read(check_state_id(state_id))
     report = RollbackReport(target=StateInfo.from_json(target.state))
     current, generation, report.problem = read_current(remote)
@@ -316,7 +321,13 @@ def rollback(
         try:
             with log.span("publish", MANIFEST, remote.url_for_manifest()) as span:
                 report.published = publish_state(
-                    remote, rolled, generation, state_id_of(current), rollback_of=state_id, log=log
+                    remote,
+                    rolled,
+                    generation,
+                    state_id_of(current),
+                    rollback_of=state_id,
+                    log=log,
+                    store=store,
                 )
                 span.bytes = len(report.published.data)
         except ConflictError:

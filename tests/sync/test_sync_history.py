@@ -22,13 +22,14 @@ import pytest
 import requests
 
 from extract.paths import MANIFEST
+from extract.sync.gcs_states import History
 from extract.sync.history import apply_retention, history, rollback, select_prunable
 from extract.sync.manifest import parse_manifest
 from extract.sync.pull import pull
 from extract.sync.push import PushReport, push, read_published
 from extract.sync.remote import ConflictError, GcsRemote, SyncError
 from extract.sync.source import load_manifest, source_for
-from extract.sync.states import History, describe_state, document, publish_state, repo_commit
+from extract.sync.states import describe_state, document, publish_state, repo_commit
 from tests.conftest import REPO
 from tests.sync.helpers import FAST, Bucket, iqb, tree
 
@@ -43,7 +44,7 @@ def remote() -> GcsRemote:
 
 
 def do_push(root: Path, **kwargs: object) -> PushReport:
-    # the demo cache is synthetic: published here labelled as such (issue 13)
+    # the demo cache is synthetic: published here labelled as such (--allow-synthetic)
     return push(root, remote(), jobs=4, allow_synthetic=True, **kwargs)  # type: ignore[arg-type]
 
 
@@ -616,8 +617,9 @@ def test_kept_manifest_still_parses_as_an_upstream_manifest(
 def test_publish_state_gives_each_state_its_own_id(demo: Path, bucket: Bucket) -> None:
     do_push(demo)
     current, generation = read_published(remote())
-    first = publish_state(remote(), current, generation, previous=None)
-    second = publish_state(remote(), current, first.generation, previous=first.info.id)
+    store = History(remote())
+    first = publish_state(remote(), current, generation, previous=None, store=store)
+    second = publish_state(remote(), current, first.generation, previous=first.info.id, store=store)
     assert first.info.id < second.info.id
 
 

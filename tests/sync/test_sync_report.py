@@ -4,8 +4,10 @@ it finds its scripts and data at their own addresses (docs/report.md)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -15,6 +17,7 @@ import requests
 from extract.report_html.build import write_html_report
 from extract.sync.push import push
 from extract.sync.remote import GcsRemote
+from tests.conftest import REPO
 from tests.dbt.helpers import dbt
 from tests.report.helpers import element, render
 from tests.sync.helpers import FAST, Bucket, iqb
@@ -99,3 +102,34 @@ def test_a_push_refuses_a_report_of_another_build(
     assert [[p["start"], p["end"], p["min_sample_count"]] for p in report["periods"]] == (
         snapshot["periods"]
     )
+
+
+def test_a_dry_run_predicts_the_bytes_the_push_moves(
+    demo: Path, bucket: Bucket, tmp_path: Path
+) -> None:
+    """The snapshot materialises every view as a table: sized from the live database
+    (views over marts/), a dry run predicted a fraction of what the push then moved."""
+    dbt("build", artifacts=demo, target=tmp_path / "target")
+    write_html_report(demo)
+    before = sorted(p.relative_to(demo).as_posix() for p in demo.rglob("*"))
+    wrapper = REPO / "sync_artifacts.sh"
+    proc = subprocess.run(
+        [str(wrapper), "--dry-run", "--allow-synthetic", "--artifacts", str(demo)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "250"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = re.search(r"would upload  (read_only/iqb_\S+\.duckdb)", proc.stdout)
+    assert found, proc.stdout
+    predicted = re.search(r"dry run: \d+ file\(s\), ([\d.]+) MB would be uploaded", proc.stdout)
+    assert predicted, proc.stdout
+    # the dry run wrote nothing: no snapshot, no scratch copy, no record of one
+    assert sorted(p.relative_to(demo).as_posix() for p in demo.rglob("*")) == before
+    assert bucket.objects() == {}
+
+    report = push(demo, GcsRemote.from_env(FAST), jobs=4, allow_synthetic=True)
+    stored = sum(b.size for b in bucket.client.list_blobs(bucket.name, prefix="objects/") if b.size)
+    assert report.bytes == stored
+    assert abs(float(predicted.group(1)) * 1e6 - stored) <= 0.05 * stored, (predicted, stored)
