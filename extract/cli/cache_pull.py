@@ -6,6 +6,7 @@ module parses the options and says what happened.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -46,6 +47,13 @@ def cache_pull(
     force: Annotated[
         bool, typer.Option(help="Also replace local files that differ from the manifest.")
     ] = False,
+    accept_local: Annotated[
+        bool,
+        typer.Option(
+            help="After state/pulled.json was found unreadable: keep the local files it could "
+            "not judge as local work (and delete its moved-aside copy)."
+        ),
+    ] = False,
     allow_http: AllowHttpOpt = False,
     timeout: TimeoutOpt = 60.0,
     retry_deadline: RetryOpt = 30.0,
@@ -73,6 +81,7 @@ def cache_pull(
                 refused=reader.problem,
                 on_done=lambda _key: progress.advance(task),
                 origin=redact(manifest),
+                accept_local=accept_local,
             )
     except SyncError as exc:
         raise fail(str(exc), 2) from None
@@ -93,6 +102,12 @@ def cache_pull(
         )
     if report.log:
         out.print(f"log: {report.log}", highlight=False)
+    if report.moved:
+        err.print(
+            f"[yellow]warning:[/] {report.moved.parent / 'pulled.json'} (what earlier pulls "
+            f"downloaded) could not be read; moved aside to {escape(str(report.moved))}",
+            highlight=False,
+        )
     for key, reason in report.failures:
         err.print(f"[red]failed[/] {escape(key)}: {escape(reason)}", highlight=False)
     if report.mismatched:
@@ -102,8 +117,25 @@ def cache_pull(
             "it was published): pulling again will not mend that; the publisher must push "
             "again, or roll back to an intact state (`iqb sync history`)"
         )
+    if report.unjudged:
+        raise fail(unjudged_message(report.unjudged, report.undecided))
     if report.failures:
         raise fail(
             f"{len(report.failures)} file(s) failed; run the same pull again to "
             "resume (finished files are kept)"
         )
+
+
+def unjudged_message(keys: list[str], moved: list[Path]) -> str:
+    """Why a pull that could not judge some local files fails, and how the user decides."""
+    from extract.sync.remote import bullets
+
+    return (
+        f"{len(keys)} local file(s) could not be judged, because the record of what earlier "
+        f"pulls downloaded was unreadable (moved aside: {', '.join(str(p) for p in moved)}). "
+        "Each may be a file pulled earlier that the publisher has since replaced or "
+        "withdrawn, or your own work; all were kept:\n"
+        f"{bullets(keys)}\nDecide, then pull again: `--accept-local` keeps them as local "
+        "work (and deletes the moved copy); `--force` takes the manifest's bytes for those "
+        "it names; delete by hand those it does not name that you do not want."
+    )

@@ -1,7 +1,7 @@
 """``iqb sync``: the bucket that backs the cache up, and its history of published states.
 
 Push has its own module (extract/cli/sync_push.py); here are the commands that
-make a backup restorable (issue 14): create the bucket with soft delete, list
+make a backup restorable: create the bucket with soft delete, list
 the kept states, roll back to one. The work is in extract/sync/bucket.py and
 history.py; these functions parse options and print.
 """
@@ -124,6 +124,14 @@ def sync_history(
             f"readable state record: {', '.join(listing.unreadable)}",
             highlight=False,
         )
+    for e in listing.entries:
+        if e.disagrees:
+            err.print(
+                f"[yellow]warning:[/] the record of state {e.info.id} does not describe its "
+                f"kept manifest ({e.manifest_url}): {e.disagrees}; its files and MB below are "
+                "the record's, marked ✗",
+                highlight=False,
+            )
     if as_json:
         print_json([e.to_json() for e in listing.entries])
         return
@@ -144,6 +152,7 @@ def sync_history(
             for n in (
                 "current" if e.current else "",
                 f"rollback to {e.info.rollback_of}" if e.info.rollback_of else "",
+                "✗ record disagrees with its manifest" if e.disagrees else "",
             )
             if n
         )
@@ -151,8 +160,8 @@ def sync_history(
             e.info.id,
             e.info.published_at,
             e.info.commit[:12],
-            str(e.info.files),
-            f"{e.info.bytes / 1e6:.1f}",
+            str(e.info.files) + (" ✗" if e.disagrees else ""),
+            f"{e.info.bytes / 1e6:.1f}" + (" ✗" if e.disagrees else ""),
             note,
             e.manifest_url,
         )

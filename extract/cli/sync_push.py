@@ -26,9 +26,10 @@ from extract.cli.options import ArtifactsOpt, EnvFileOpt, JobsSyncOpt, RetryOpt,
 from extract.paths import MANIFESTS_HISTORY
 
 if TYPE_CHECKING:
+    from extract.sync.push import PushReport
     from extract.sync.states import StateInfo
 
-# Retention of the kept states (issue 14); applied by `sync push --delete`.
+# Retention of the kept states (a backup one can restore from); applied by `sync push --delete`.
 KeepDaysOpt = Annotated[
     int,
     typer.Option(
@@ -68,33 +69,14 @@ def sync_push(
     keep_last: KeepLastOpt = 10,
 ) -> None:
     """Upload new and changed artifacts to gs://$GCP_BUCKET, then publish the manifest."""
-    from dotenv import load_dotenv
-
     from extract.sync.push import SyntheticRefused, push
-    from extract.sync.remote import ENV_BUCKET, ENV_PROJECT, SyncError
+    from extract.sync.remote import SyncError
 
-    # The environment wins over .env (override=False): `GCP_BUCKET=B ./sync_artifacts.sh`
-    # publishes to B whatever .env says; say where each setting came from.
-    origin = {v: "environment" for v in (ENV_PROJECT, ENV_BUCKET) if os.environ.get(v)}
-    if env_file.is_file():
-        load_dotenv(env_file, override=False)
-        origin.update(
-            {
-                v: str(env_file)
-                for v in (ENV_PROJECT, ENV_BUCKET)
-                if v not in origin and os.environ.get(v)
-            }
-        )
+    origin = settings_origin(env_file)
     root = artifacts_root(artifacts)
     remote = gcs_remote(env_file, timeout, retry_deadline)
     if dry_run:
-        out.print(
-            f"dry run: would push {root} to {remote.label} (bucket from "
-            f"{origin.get(ENV_BUCKET, '?')}), project {os.environ.get(ENV_PROJECT)} "
-            f"(from {origin.get(ENV_PROJECT, '?')})",
-            highlight=False,
-            markup=False,
-        )
+        print_target(root, remote.label, origin)
     progress, task = transfer_progress(f"push to {remote.label}")
     try:
         with progress:
@@ -111,30 +93,68 @@ def sync_push(
             )
     except SyncError as exc:
         raise fail(str(exc), 2 if isinstance(exc, SyntheticRefused) else 1) from None
-    mb = sum(u.size for u in report.uploads) / 1e6
     if dry_run:
-        for up in report.uploads:
-            out.print(
-                f"would upload  {up.key}  ({up.size / 1e6:.2f} MB, "
-                f"{'changed' if up.replaces else 'new'})",
-                highlight=False,
-            )
-        if delete:
-            for key in report.remote_only:
-                out.print(f"would drop    {key}  (not here)", highlight=False)
-            for sid in report.pruned:
-                out.print(
-                    f"would prune   {MANIFESTS_HISTORY}{sid}.json  (past retention)",
-                    highlight=False,
-                )
-            for obj in report.garbage:
-                out.print(f"would delete  {obj.name}", highlight=False)
+        print_plan(report, delete)
+    else:
+        print_done(report, remote.url_for_manifest(), delete)
+
+
+def settings_origin(env_file: Path) -> dict[str, str]:
+    """Load .env without overriding the environment; say where each setting came from.
+
+    The environment wins over .env (override=False): `GCP_BUCKET=B ./sync_artifacts.sh`
+    publishes to B whatever .env says."""
+    from dotenv import load_dotenv
+
+    from extract.sync.remote import ENV_BUCKET, ENV_PROJECT
+
+    origin = {v: "environment" for v in (ENV_PROJECT, ENV_BUCKET) if os.environ.get(v)}
+    if env_file.is_file():
+        load_dotenv(env_file, override=False)
+        for v in (ENV_PROJECT, ENV_BUCKET):
+            if v not in origin and os.environ.get(v):
+                origin[v] = str(env_file)
+    return origin
+
+
+def print_target(root: Path, label: str, origin: dict[str, str]) -> None:
+    from extract.sync.remote import ENV_BUCKET, ENV_PROJECT
+
+    out.print(
+        f"dry run: would push {root} to {label} (bucket from "
+        f"{origin.get(ENV_BUCKET, '?')}), project {os.environ.get(ENV_PROJECT)} "
+        f"(from {origin.get(ENV_PROJECT, '?')})",
+        highlight=False,
+        markup=False,
+    )
+
+
+def print_plan(report: PushReport, delete: bool) -> None:
+    """The plan of a dry run: every upload, and with --delete what would go."""
+    for up in report.uploads:
         out.print(
-            f"dry run: {len(report.uploads)} file(s), {mb:.1f} MB would be uploaded, "
-            f"{report.unchanged} unchanged; nothing was changed",
+            f"would upload  {up.key}  ({up.size / 1e6:.2f} MB, "
+            f"{'changed' if up.replaces else 'new'})",
             highlight=False,
         )
-        return
+    if delete:
+        for key in report.remote_only:
+            out.print(f"would drop    {key}  (not here)", highlight=False)
+        for sid in report.pruned:
+            out.print(
+                f"would prune   {MANIFESTS_HISTORY}{sid}.json  (past retention)", highlight=False
+            )
+        for obj in report.garbage:
+            out.print(f"would delete  {obj.name}", highlight=False)
+    size = sum(u.size for u in report.uploads)
+    out.print(
+        f"dry run: {len(report.uploads)} file(s), {size / 1e6:.1f} MB would be uploaded "
+        f"({size} bytes), {report.unchanged} unchanged; nothing was changed",
+        highlight=False,
+    )
+
+
+def print_done(report: PushReport, manifest_url: str, delete: bool) -> None:
     out.print(
         f"uploaded {report.created} file(s), {report.bytes / 1e6:.1f} MB; reused "
         f"{report.reused} existing object(s); {report.unchanged} unchanged",
@@ -143,10 +163,7 @@ def sync_push(
     if report.snapshot:
         out.print(f"database snapshot: {report.snapshot}", highlight=False)
     if report.published:
-        out.print(
-            f"published {remote.url_for_manifest()} (generation {report.generation})",
-            highlight=False,
-        )
+        out.print(f"published {manifest_url} (generation {report.generation})", highlight=False)
         print_kept_state(report.state)
         if report.replaced and report.replaced.rollback_of:  # someone rolled back on purpose
             err.print(

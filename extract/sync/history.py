@@ -18,19 +18,21 @@ compare-and-swap as a push.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from extract.paths import MANIFEST
+from extract.sync.gcs_states import state_store
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import Manifest, ManifestError
-from extract.sync.remote import ConflictError, GcsRemote, SyncError, bullets, public_url
+from extract.sync.remote import ConflictError, Remote, SyncError, bullets
 from extract.sync.states import (
-    History,
     Published,
     StateInfo,
+    StateStore,
     check_state_id,
     id_time,
     publish_state,
@@ -38,6 +40,7 @@ from extract.sync.states import (
     state_id_of,
 )
 
+CHECK_JOBS = 8  # kept manifests read at once by history, to check each record
 DEFAULT_KEEP_DAYS = 30
 DEFAULT_KEEP_LAST = 10
 
@@ -47,9 +50,13 @@ class HistoryEntry:
     info: StateInfo
     manifest_url: str
     current: bool
+    # why the record (object metadata, or the state block) does not describe its
+    # kept manifest (files, bytes), or why that manifest cannot be read; None if it does
+    disagrees: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "record_disagrees": self.disagrees,
             "id": self.info.id,
             "published_at": self.info.published_at,
             "commit": self.info.commit,
@@ -72,7 +79,7 @@ class Listing:
     edited: str | None = None
 
 
-def history(remote: GcsRemote) -> Listing:
+def history(remote: Remote, store: StateStore | None = None) -> Listing:
     """The published states, newest first, the current one marked.
 
     The chain of ``previous`` links from the current state decides what was
@@ -81,7 +88,7 @@ def history(remote: GcsRemote) -> Listing:
     copies newer than that but off the chain never were published.
     """
     current, _, listing_problem = read_current(remote)
-    store = History(remote)
+    store = state_store(remote, store)
     listing = Listing(current=state_id_of(current), problem=listing_problem)
     # The kept copy is create-only; the manifest can be overwritten by anyone with
     # write access, its state block kept, changed or dropped.
@@ -110,12 +117,45 @@ def history(remote: GcsRemote) -> Listing:
         chain.append(sid)
         sid = infos[sid].previous
     oldest = min(chain) if chain else None
+    listed = []
     for sid in sorted(infos, reverse=True):
         if sid in chain or oldest is None or sid < oldest:
-            listing.entries.append(HistoryEntry(infos[sid], store.url(sid), sid == listing.current))
+            listed.append(sid)
         else:
             listing.unpublished.append(sid)
+    with ThreadPoolExecutor(max_workers=CHECK_JOBS) as pool:
+        checks = list(pool.map(lambda sid: check_record(store, infos[sid]), listed))
+    listing.entries = [
+        HistoryEntry(infos[sid], store.url(sid), sid == listing.current, problem)
+        for sid, problem in zip(listed, checks, strict=True)
+    ]
     return listing
+
+
+def check_record(store: StateStore, info: StateInfo) -> str | None:
+    """Why ``info`` does not describe its kept manifest, or None when it does.
+
+    The record is what the listing shows (object metadata, or the body's state
+    block), written by the push; anyone with write access can change either.
+    The files themselves are what a pull or a rollback would serve, so the
+    record is checked against them: file count, and bytes where every file
+    records its size (upstream's format may not)."""
+    try:
+        manifest = store.read(info.id)
+    except SyncError as exc:
+        return f"its kept manifest cannot be read ({exc})"
+    sizes = [r.size for r in manifest.files.values()]
+    problems = []
+    if info.files != len(manifest.files):
+        problems.append(f"record says {info.files} files, the manifest lists {len(manifest.files)}")
+    if None not in sizes and info.bytes != sum(s or 0 for s in sizes):
+        problems.append(
+            f"record says {info.bytes} bytes, the files add up to {sum(s or 0 for s in sizes)}"
+        )
+    body = StateInfo.from_json(manifest.state)
+    if body is not None and body != info:
+        problems.append("the object's metadata differs from the manifest's state block")
+    return "; ".join(problems) or None
 
 
 # --------------------------------------------------------------------------- retention
@@ -142,7 +182,7 @@ class Retention:
 
 
 def apply_retention(
-    remote: GcsRemote,
+    remote: Remote,
     *,
     current: str | None,
     keep_days: int,
@@ -150,6 +190,7 @@ def apply_retention(
     dry_run: bool,
     pending: str | None = None,
     log: SpanLog | None = None,
+    store: StateStore | None = None,
 ) -> Retention:
     """Prune kept copies past retention; return the URLs the remaining copies name.
 
@@ -158,7 +199,7 @@ def apply_retention(
     the only copy of a state someone needs). ``pending`` is the id of a state
     a dry run would have written (it counts among the newest).
     """
-    store = History(remote)
+    store = state_store(remote, store)
     copies = store.list()
     # The pending state would be the newest: it takes one of the keep_last places.
     slots = keep_last - 1 if pending else keep_last
@@ -216,20 +257,19 @@ def _diff(old: Manifest, new: Manifest) -> tuple[int, int, int]:
     return added, removed, changed
 
 
-def unrestorable_objects(remote: GcsRemote, manifest: Manifest) -> list[str]:
+def unrestorable_objects(remote: Remote, manifest: Manifest) -> list[str]:
     """Keys whose object (in this bucket) is gone, or no longer the bytes the state
     names (another size, another SHA-256 than its push recorded, or, with no hash
     recorded, written after the state was published: an overwrite by another tool):
     such a state cannot be restored, and its readers' pulls would fail every retry."""
-    ours = public_url(remote.bucket_name, "objects/")
     stored = {obj.url: obj for obj in remote.objects()}
     info = StateInfo.from_json(manifest.state)
     # published_at is to the second; a state's objects are all written before it
     published = id_time(info.id) + timedelta(seconds=1) if info else None
     bad = []
     for key, record in manifest.files.items():
-        if not record.url.startswith(ours):
-            continue
+        if record.url != remote.url_for(key, record.sha256):
+            continue  # not an object of this bucket (another bucket's URL, say)
         obj = stored.get(record.url)
         if obj is None:
             bad.append(f"{key} (deleted)")
@@ -243,7 +283,11 @@ def unrestorable_objects(remote: GcsRemote, manifest: Manifest) -> list[str]:
 
 
 def rollback(
-    remote: GcsRemote, state_id: str, artifacts: Path, dry_run: bool = False
+    remote: Remote,
+    state_id: str,
+    artifacts: Path,
+    dry_run: bool = False,
+    store: StateStore | None = None,
 ) -> RollbackReport:
     """Make a kept state current again: publish its files as a new state.
 
@@ -253,7 +297,7 @@ def rollback(
     a state whose objects were deleted or replaced since: publishing it would
     hand readers URLs that 404 or bytes that fail their SHA-256.
     """
-    store = History(remote)
+    store = state_store(remote, store)
     target = store.read(check_state_id(state_id))
     report = RollbackReport(target=StateInfo.from_json(target.state))
     current, generation, report.problem = read_current(remote)
@@ -277,7 +321,13 @@ def rollback(
         try:
             with log.span("publish", MANIFEST, remote.url_for_manifest()) as span:
                 report.published = publish_state(
-                    remote, rolled, generation, state_id_of(current), rollback_of=state_id, log=log
+                    remote,
+                    rolled,
+                    generation,
+                    state_id_of(current),
+                    rollback_of=state_id,
+                    log=log,
+                    store=store,
                 )
                 span.bytes = len(report.published.data)
         except ConflictError:

@@ -57,7 +57,7 @@ from extract.sync.install import (
 )
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import Manifest, ManifestError
-from extract.sync.pulled import read_pulled, write_pulled
+from extract.sync.pulled import Pulled, discard_undecided, read_pulled, write_pulled
 from extract.sync.redact import redact
 from extract.sync.remote import SyncError, Transfer
 from extract.sync.source import Source, check_reachable, load_manifest, source_for
@@ -74,6 +74,11 @@ class PullReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
     # of the failures, those whose bytes are not the manifest's: a retry cannot mend them
     mismatched: list[str] = field(default_factory=list)
+    # state/pulled.json was unreadable: moved here by this pull (pulled.py)
+    moved: Path | None = None
+    # moved-aside records not decided on, and the local files they leave unjudged
+    undecided: list[Path] = field(default_factory=list)
+    unjudged: list[str] = field(default_factory=list)
     log: Path | None = None
 
 
@@ -111,24 +116,71 @@ def pull(
     refused: Callable[[str], str | None] | None = None,
     on_done: Callable[[str], None] | None = None,
     origin: str | None = None,
+    accept_local: bool = False,
 ) -> PullReport:
     """Install the selected files of ``manifest`` that are missing or (with force) differ.
 
     ``refused(url)`` names a URL that must not be read; if any selected file has
     one, nothing is downloaded at all. ``origin`` (the manifest's location, as the
     user named it): files earlier pulls of it downloaded follow it (pulled.py).
+    ``accept_local``: the user's answer to an unreadable record of those files;
+    what it does not name is local work.
     """
-    selection = selection or Selection()
     sweep_leftovers(artifacts)
-    index = HashIndex(artifacts)
     report = PullReport()
-    pulled = read_pulled(artifacts, origin) if origin else {}
-    diffs, withdrawn = [], []
+    if accept_local:
+        discard_undecided(artifacts)
+    record = read_pulled(artifacts, origin) if origin else Pulled()
+    report.moved, report.undecided = record.moved, record.undecided
+    todo = judge(artifacts, manifest, selection or Selection(), jobs, force, record, report)
+    record_present(artifacts, manifest, todo)
+    problems = [p for k in todo.pending if refused and (p := refused(manifest.files[k].url))]
+    if problems:
+        raise SyncError(
+            f"{len(problems)} URL(s) refused; nothing was downloaded:\n"
+            + "\n".join(f"  - {p}" for p in problems[:20])
+        )
+    check_reachable([manifest.files[k].url for k in todo.pending], source, transfer)
+    download(artifacts, manifest, todo.pending, source, transfer, jobs, report, on_done)
+    report.withdrawn = [k for k in todo.withdrawn if _remove_pulled(artifacts, k, record.files[k])]
+    if origin:
+        files = dict(record.files)
+        files.update({k: manifest.files[k].sha256 for k in report.downloaded})
+        for key in report.withdrawn:
+            del files[key]
+        write_pulled(artifacts, origin, files)
+    return report
+
+
+@dataclass
+class Todo:
+    """What a pull does to the local files it judged."""
+
+    pending: list[str] = field(default_factory=list)  # to download
+    withdrawn: list[str] = field(default_factory=list)  # pulled here, no longer named: remove
+    same: list[str] = field(default_factory=list)  # already here with the manifest's hash
+
+
+def judge(
+    artifacts: Path,
+    manifest: Manifest,
+    selection: Selection,
+    jobs: int,
+    force: bool,
+    record: Pulled,
+    report: PullReport,
+) -> Todo:
+    """Sort every selected file: to download, kept (local work), withdrawn, or unjudged."""
+    index = HashIndex(artifacts)
+    pulled = record.files
+    diffs, todo, only_local = [], Todo(), []
     for d in compare(manifest, artifacts, index, selection, jobs):
         if d.state != FileState.ONLY_LOCAL:
             diffs.append(d)
         elif d.key in pulled and index.sha256(d.key, artifacts / d.key) == pulled[d.key]:
-            withdrawn.append(d.key)  # as a pull installed it: the publisher withdrew it
+            todo.withdrawn.append(d.key)  # as a pull installed it: the publisher withdrew it
+        else:
+            only_local.append(d.key)
     index.save()
     missing = {d.key for d in diffs if d.state == FileState.ONLY_REMOTE}
     changed = {d.key for d in diffs if d.state == FileState.CHANGED}
@@ -139,31 +191,38 @@ def pull(
     pending = missing | {
         k for k in changed if force or k in followed or k.rpartition("/")[0] in incomplete
     }
-    report.same = sum(d.state == FileState.SAME for d in diffs)
+    todo.pending = sorted(pending)
+    todo.same = [d.key for d in diffs if d.state == FileState.SAME]
+    report.same = len(todo.same)
     report.kept = sorted(changed - pending)
-    # Files already here with the manifest's hash are verified too: record that for
-    # upstream-format entries (copied in by hand, say), unless their stats.json moves.
-    for d in diffs:
-        parsed = parse_cache_key(d.key)
-        if (
-            d.state == FileState.SAME
-            and parsed
-            and parsed[1] == DATA_FILE
-            and f"{parsed[0].key}/{STATS_FILE}" not in pending
-        ):
+    if record.undecided:  # no record says whether these were pulled: the user decides
+        report.unjudged = sorted({*report.kept, *only_local})
+    return todo
+
+
+def record_present(artifacts: Path, manifest: Manifest, todo: Todo) -> None:
+    """Files already here with the manifest's hash are verified too: record that for
+    upstream-format entries (copied in by hand, say), unless their stats.json moves."""
+    pending = set(todo.pending)
+    for key in todo.same:
+        parsed = parse_cache_key(key)
+        if parsed and parsed[1] == DATA_FILE and f"{parsed[0].key}/{STATS_FILE}" not in pending:
             with lock_for(parsed[0], artifacts, timeout=LOCK_TIMEOUT):
-                record_verified(parsed[0], artifacts, manifest.files[d.key])
-    problems = (
-        [p for p in (refused(manifest.files[k].url) for k in sorted(pending)) if p]
-        if refused
-        else []
-    )
-    if problems:
-        raise SyncError(
-            f"{len(problems)} URL(s) refused; nothing was downloaded:\n"
-            + "\n".join(f"  - {p}" for p in problems[:20])
-        )
-    check_reachable([manifest.files[k].url for k in pending], source, transfer)
+                record_verified(parsed[0], artifacts, manifest.files[key])
+
+
+def download(
+    artifacts: Path,
+    manifest: Manifest,
+    pending: list[str],
+    source: Source,
+    transfer: Transfer,
+    jobs: int,
+    report: PullReport,
+    on_done: Callable[[str], None] | None,
+) -> None:
+    """Install the pending files in parallel, each cache entry under its lock; one failed
+    file does not stop the others (they are listed in the report)."""
     lock = threading.Lock()
     with SpanLog(artifacts, "pull") as log, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         report.log = log.path
@@ -175,14 +234,10 @@ def pull(
                 return install_file(fetcher, key, manifest.files[key], artifacts)
             with lock_for(entry, artifacts, timeout=LOCK_TIMEOUT):
                 remove_leftovers(entry.dir(artifacts))
-                return (
-                    install_entry(
-                        fetcher, entry, {n: manifest.files[k] for n, k in files.items()}, artifacts
-                    )
-                    or 0
-                )
+                records = {n: manifest.files[k] for n, k in files.items()}
+                return install_entry(fetcher, entry, records, artifacts) or 0
 
-        futures = {pool.submit(run, e, f): f for e, f in _tasks(manifest, pending)}
+        futures = {pool.submit(run, e, f): f for e, f in _tasks(manifest, set(pending))}
         for future in as_completed(futures):
             keys = sorted(futures[future].values())
             try:
@@ -201,13 +256,6 @@ def pull(
                     on_done(key)
     report.downloaded.sort()
     report.failures.sort()
-    report.withdrawn = [k for k in withdrawn if _remove_pulled(artifacts, k, pulled[k])]
-    if origin:
-        pulled.update({k: manifest.files[k].sha256 for k in report.downloaded})
-        for key in report.withdrawn:
-            del pulled[key]
-        write_pulled(artifacts, origin, pulled)
-    return report
 
 
 def _remove_pulled(artifacts: Path, key: str, sha256: str) -> bool:

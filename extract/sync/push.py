@@ -1,23 +1,17 @@
 """Push: mirror the publishable artifacts to a bucket, manifest last.
 
-Order of a push, and why:
-1. snapshot what ``iqb.duckdb`` publishes (schema ``main``) into ``read_only/``,
-   as tables: a consistent copy that nobody writes, which opens anywhere;
-2. hash local files (through the hash index: unchanged files are not re-read);
-3. read the published manifest and its generation;
-4. upload new and changed files, in parallel, to content-addressed objects;
-5. only when every upload succeeded, keep a create-only copy of the new
-   manifest under ``state/manifests/`` (``history``) and publish the same bytes
-   with ``if_generation_match`` = the generation read in 3 (a concurrent push
-   makes this fail instead of silently dropping its files);
-6. with ``--delete``, prune kept manifests past retention, then remove the
-   objects that neither the new manifest nor any kept one names.
-A build's marts and report are never mixed with another build's: a push that
-uploads some while the manifest keeps others this build lacks is refused.
-Before any of it, cache entries made from synthetic data (``iqb sample``), and
-mart files built from such entries, are refused unless ``allow_synthetic``: a
-shared bucket must never serve them as M-Lab measurements.
-A push killed before 5 leaves the old manifest, whose objects are untouched;
+A push is a plan, then three steps, each one function:
+1. ``plan_push`` (``push_plan.py``): refusals, the database snapshot, hashes,
+   and the diff against the published manifest; ``--dry-run`` stops here and
+   prints it;
+2. ``upload``: new and changed files, in parallel, to content-addressed objects;
+3. ``publish``: only when every upload succeeded, keep a create-only copy of the
+   new manifest under ``state/manifests/`` (``states.py``) and publish the same
+   bytes with ``if_generation_match`` = the generation the plan read (a
+   concurrent push makes this fail instead of silently dropping its files);
+4. ``retain`` (``--delete`` only): prune kept manifests past retention, then
+   remove the objects that neither the new manifest nor any kept one names.
+A push killed before 3 leaves the old manifest, whose objects are untouched;
 the rerun finds the objects it already uploaded and reuses them.
 """
 
@@ -29,40 +23,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
-from extract.cache.catalog import SYNTHETIC, source_kind
-from extract.cache.hashindex import HashIndex, file_sha256
-from extract.cache.layout import STATS_FILE, parse_cache_key
-from extract.cache.store import atomic_path, read_stats
-from extract.paths import DATABASE, MANIFEST, MARTS, REPORT, ArtifactPaths
+from extract.cache.hashindex import file_sha256
+from extract.cache.store import atomic_path
+from extract.paths import MANIFEST, ArtifactPaths
+from extract.sync.gcs_states import state_store
 from extract.sync.history import DEFAULT_KEEP_DAYS, DEFAULT_KEEP_LAST, apply_retention
 from extract.sync.logs import SpanLog
-from extract.sync.manifest import (
-    FileRecord,
-    Manifest,
-    ManifestError,
-    parse_manifest,
-    publishable_files,
+from extract.sync.manifest import Manifest
+from extract.sync.push_plan import (
+    Plan,
+    SyntheticRefused,
+    Upload,
+    plan_push,
+    read_published,
 )
-from extract.sync.remote import GcsRemote, Remote, StoredObject, SyncError, bullets
-from extract.sync.snapshot import snapshot_database
-from extract.sync.states import StateInfo, document, new_state_id, publish_state, state_id_of
-from extract.transform.marts import COMMIT_FILE
+from extract.sync.remote import Remote, StoredObject, SyncError
+from extract.sync.states import (
+    StateInfo,
+    StateStore,
+    document,
+    new_state_id,
+    publish_state,
+    state_id_of,
+)
 
-# The trees one dbt build (and its `iqb report --html`) writes whole.
-BUILD_TREES = (MARTS, REPORT)
-
-
-@dataclass(frozen=True)
-class Upload:
-    key: str
-    path: Path
-    sha256: str
-    size: int
-    replaces: bool  # the manifest had this key with other content
+__all__ = ["PushReport", "SyntheticRefused", "Upload", "push", "read_published"]
 
 
 @dataclass
@@ -82,63 +67,21 @@ class PushReport:
     replaced: StateInfo | None = None  # the state that was current when the push read it
     log: Path | None = None
 
-
-def read_published(remote: Remote) -> tuple[Manifest, int]:
-    data, generation = remote.read_manifest()
-    if data is None:
-        return Manifest(), 0
-    try:
-        return parse_manifest(data, f"{remote.label}/{MANIFEST}"), generation
-    except ManifestError as exc:
-        raise SyncError(
-            f"{exc}\nThe published manifest is unusable; fix or remove it "
-            "before pushing, or put a kept state back with `iqb sync rollback "
-            "<id>` (`iqb sync history` lists them)."
-        ) from None
-
-
-class SyntheticRefused(SyncError):
-    """Synthetic entries would be published; nothing was uploaded (exit 2: a usage error)."""
-
-
-def synthetic_marts(artifacts: Path, keys: list[str]) -> list[str]:
-    """Mart files among ``keys`` with a row built from synthetic entries (``is_synthetic``).
-
-    The cache check alone misses marts built from synthetic entries that have
-    since left the cache (moved away, or replaced by real ones without a build).
-    """
-    found = []
-    for key in keys:
-        if not (key.startswith(f"{MARTS}/") and key.endswith(".parquet")):
-            continue
-        try:
-            file = pq.ParquetFile(artifacts / key)
-            if file.schema_arrow.get_field_index("is_synthetic") < 0:
-                continue
-            flags = file.read(columns=["is_synthetic"]).column(0)
-        except (OSError, pa.ArrowException):
-            continue  # not a mart the build wrote: nothing says it is synthetic
-        if pc.any(flags).as_py():
-            found.append(key)
-    return found
-
-
-def synthetic_entries(artifacts: Path, keys: list[str]) -> list[str]:
-    """Entry keys among ``keys`` whose stats.json says the data is synthetic."""
-    found = []
-    for key in keys:
-        parsed = parse_cache_key(key)
-        if parsed is None or parsed[1] != STATS_FILE:
-            continue
-        stats = read_stats(parsed[0], artifacts)
-        if stats is not None and source_kind(stats) == SYNTHETIC:
-            found.append(parsed[0].key)
-    return found
+    @classmethod
+    def of(cls, plan: Plan) -> PushReport:
+        return cls(
+            uploads=plan.uploads,
+            unchanged=plan.unchanged,
+            remote_only=plan.remote_only,
+            snapshot=plan.snapshot,
+            generation=plan.generation,
+            replaced=StateInfo.from_json(plan.previous.state),
+        )
 
 
 def push(
     artifacts: Path,
-    remote: GcsRemote,  # not any Remote: the kept states (extract/sync/states.py) are GCS objects
+    remote: Remote,
     *,
     jobs: int = 4,
     dry_run: bool = False,
@@ -147,178 +90,53 @@ def push(
     on_upload: Callable[[Upload], None] | None = None,
     keep_days: int = DEFAULT_KEEP_DAYS,
     keep_last: int = DEFAULT_KEEP_LAST,
+    store: StateStore | None = None,
 ) -> PushReport:
-    """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring."""
+    """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring.
+
+    ``store`` keeps the published states; a GCS bucket's own by default."""
     started = datetime.now(UTC)
-    report = PushReport()
-    # extract/transform/marts.py: files may be half moved, the database not yet pointed
-    half_published = sorted(ArtifactPaths(artifacts).marts_staging.glob(f"*/{COMMIT_FILE}"))
-    if half_published:
-        raise SyncError(
-            f"a dbt build was stopped while publishing its marts "
-            f"({half_published[0].parent}); run `dbt build` (it finishes the publish) and "
-            "push again"
-        )
-    keys = [] if allow_synthetic else list(publishable_files(artifacts))
-    entries, mart_files = synthetic_entries(artifacts, keys), synthetic_marts(artifacts, keys)
-    if entries or mart_files:
-        synthetic = entries + mart_files
-        what = []
-        if entries:
-            are = "y is" if len(entries) == 1 else "ies are"
-            what.append(
-                f"{len(entries)} cache entr{are} synthetic (made from `iqb sample` data; "
-                "stats.json source.kind is 'synthetic')"
-            )
-        if mart_files:
-            what.append(
-                f"{len(mart_files)} mart file(s) hold rows built from synthetic entries "
-                "(is_synthetic)"
-            )
-        raise SyntheticRefused(
-            f"{'; '.join(what)}; refusing to publish them as real measurements, "
-            f"nothing was uploaded:\n{bullets(synthetic)}\nRe-make them from real "
-            "data (`iqb extract run --engine bigquery`, then `dbt build`), or pass "
-            "--allow-synthetic to publish them labelled as synthetic."
-        )
-    index = HashIndex(artifacts)
-    report.snapshot = snapshot_database(artifacts, index, dry_run)
-    local = publishable_files(artifacts)
-    if delete and not local:
-        raise SyncError(
-            f"{artifacts} holds no files to publish; refusing --delete, which "
-            "would empty the bucket's manifest (wrong --artifacts?)"
-        )
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        hashes = dict(zip(local, pool.map(lambda k: index.sha256(k, local[k]), local), strict=True))
-    if dry_run and report.snapshot:  # not written: plan it from the live file it would copy
-        local[report.snapshot] = ArtifactPaths(artifacts).database
-        hashes[report.snapshot] = index.sha256(DATABASE, local[report.snapshot])
-    index.save(keep=[DATABASE, *hashes])
-
-    previous, generation = read_published(remote)
-    report.generation = generation
-    report.replaced = StateInfo.from_json(previous.state)
-    new = Manifest()
-    for key, path in local.items():
-        rec = previous.files.get(key)
-        size = path.stat().st_size
-        if rec is not None and rec.sha256 == hashes[key]:
-            new.files[key] = FileRecord(rec.sha256, rec.url, size)
-            report.unchanged += 1
-        else:
-            report.uploads.append(Upload(key, path, hashes[key], size, rec is not None))
-            new.files[key] = FileRecord(hashes[key], remote.url_for(key, hashes[key]), size)
-    report.remote_only = sorted(k for k in previous.files if k not in local)
-    # A build's marts and report are one unit. Uploading some of them while the
-    # manifest keeps files of the published build that this one lacks would serve
-    # two builds side by side (periods of two min_sample_counts, say, and a report
-    # of neither): refused, before anything is uploaded.
-    if not delete:
-        ours = sorted({u.key.split("/", 1)[0] for u in report.uploads} & set(BUILD_TREES))
-        theirs = [k for k in report.remote_only if k.split("/", 1)[0] in ours]
-        if theirs:
-            raise SyncError(
-                f"this push uploads files of {', '.join(f'{t}/' for t in ours)} but the "
-                f"published build has {len(theirs)} file(s) there that this build does not: "
-                "publishing would mix two builds; nothing was uploaded. Build from the "
-                "whole cache (`iqb cache pull`, then `dbt build`) and push again, or push "
-                f"--delete to publish this build alone:\n{bullets(theirs)}"
-            )
-    if not delete:
-        for key in report.remote_only:
-            new.files[key] = previous.files[key]
+    states = state_store(remote, store)
+    plan = plan_push(
+        artifacts,
+        remote,
+        jobs=jobs,
+        dry_run=dry_run,
+        delete=delete,
+        allow_synthetic=allow_synthetic,
+    )
+    report = PushReport.of(plan)
     if dry_run:
-        if delete:
-            changes = generation == 0 or new.dumps() != previous.dumps()
-            pending = new_state_id() if changes else None
-            # the state this push would publish becomes the current one
-            kept = apply_retention(
-                remote,
-                current=None if pending else state_id_of(previous),
-                keep_days=keep_days,
-                keep_last=keep_last,
-                dry_run=True,
-                pending=pending,
+        if delete:  # the state this push would publish becomes the current one
+            pending = new_state_id() if plan.changes else None
+            current = None if pending else state_id_of(plan.previous)
+            retain(
+                remote, states, plan.new, current, started, keep_days, keep_last, report, pending
             )
-            report.pruned = kept.pruned
-            report.garbage = _garbage(remote, new, started, kept.protected_urls)
         return report
-
     with SpanLog(artifacts, "push") as log:
         report.log = log.path
-        failures = _upload_all(remote, report, log, jobs, on_upload)
-        if failures:
-            shown = "\n".join(f"  - {k}: {e}" for k, e in failures[:20])
-            raise SyncError(
-                f"{len(failures)} upload(s) failed; the published manifest was "
-                f"left as it was (see {log.path}):\n{shown}"
-            )
-        data = document(previous)
-        if generation == 0 or new.dumps() != previous.dumps():
-            with log.span("publish", MANIFEST, remote.url_for_manifest()) as span:
-                done = publish_state(
-                    remote,
-                    new,
-                    generation,
-                    state_id_of(previous),
-                    log=log,
-                )
-                span.bytes = len(done.data)
-            data, report.generation, report.state = done.data, done.generation, done.info
-            report.published = True
-        local_copy = ArtifactPaths(artifacts).manifest
-        if not local_copy.is_file() or local_copy.read_bytes() != data:
-            with atomic_path(local_copy) as tmp:
-                tmp.write_bytes(data)
+        upload(remote, report, log, jobs, on_upload)
+        publish(artifacts, remote, states, plan, report, log)
         if delete:
-            current = report.state.id if report.state else state_id_of(previous)
-            kept = apply_retention(
-                remote,
-                current=current,
-                keep_days=keep_days,
-                keep_last=keep_last,
-                dry_run=False,
-                log=log,
+            current = report.state.id if report.state else state_id_of(plan.previous)
+            retain(
+                remote, states, plan.new, current, started, keep_days, keep_last, report, log=log
             )
-            report.pruned = kept.pruned
-            report.garbage = _garbage(remote, new, started, kept.protected_urls)
-            for obj in report.garbage:
-                with log.span("delete", obj.name, obj.url) as span:
-                    span.bytes = obj.size
-                    remote.delete(obj)
     return report
 
 
-def _upload_all(
+def upload(
     remote: Remote,
     report: PushReport,
     log: SpanLog,
     jobs: int,
     on_upload: Callable[[Upload], None] | None,
-) -> list[tuple[str, str]]:
-    """Upload in parallel, each file once; return the failures."""
-
-    def one(up: Upload) -> bool:
-        # The hash index trusts a file's (size, mtime): bytes changed under both (a disk
-        # error, an in-place edit) would be stored under a hash they do not have, and
-        # every later push would keep naming that object. One more read settles it.
-        actual = file_sha256(up.path)
-        if actual != up.sha256:
-            raise SyncError(
-                f"{up.path}: its bytes changed since they were hashed (SHA-256 {actual[:12]}..., "
-                f"recorded {up.sha256[:12]}... for the same size and modification time: a disk "
-                "error, or an edit that kept both); not uploaded. `iqb cache verify` re-reads "
-                "the cache; `dbt build --full-refresh` re-writes the marts"
-            )
-        with log.span("upload", up.key, remote.url_for(up.key, up.sha256)) as span:
-            created = remote.upload(up.path, up.key, up.sha256)
-            span.bytes = up.size if created else 0
-        return created
-
+) -> None:
+    """Upload the plan's files in parallel, each once; raise naming every failure."""
     failures: list[tuple[str, str]] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(one, up): up for up in report.uploads}
+        futures = {pool.submit(_upload_one, remote, log, up): up for up in report.uploads}
         for future in as_completed(futures):
             up = futures[future]
             try:
@@ -331,13 +149,90 @@ def _upload_all(
             report.bytes += up.size if created else 0
             if on_upload:
                 on_upload(up)
-    return sorted(failures)
+    if failures:
+        shown = "\n".join(f"  - {k}: {e}" for k, e in sorted(failures)[:20])
+        raise SyncError(
+            f"{len(failures)} upload(s) failed; the published manifest was "
+            f"left as it was (see {log.path}):\n{shown}"
+        )
 
 
-def _garbage(
-    remote: Remote, new: Manifest, started: datetime, protected: set[str]
-) -> list[StoredObject]:
-    """Objects neither the new manifest nor a kept one (``protected``) names, older than
-    this push (younger ones may belong to a push running right now)."""
-    keep = {rec.url for rec in new.files.values()} | protected
-    return [obj for obj in remote.objects() if obj.url not in keep and obj.created < started]
+def _upload_one(remote: Remote, log: SpanLog, up: Upload) -> bool:
+    # The hash index trusts a file's (size, mtime): bytes changed under both (a disk
+    # error, an in-place edit) would be stored under a hash they do not have, and
+    # every later push would keep naming that object. One more read settles it.
+    actual = file_sha256(up.path)
+    if actual != up.sha256:
+        raise SyncError(
+            f"{up.path}: its bytes changed since they were hashed (SHA-256 {actual[:12]}..., "
+            f"recorded {up.sha256[:12]}... for the same size and modification time: a disk "
+            "error, or an edit that kept both); not uploaded. `iqb cache verify` re-reads "
+            "the cache; `dbt build --full-refresh` re-writes the marts"
+        )
+    with log.span("upload", up.key, remote.url_for(up.key, up.sha256)) as span:
+        created = remote.upload(up.path, up.key, up.sha256)
+        span.bytes = up.size if created else 0
+    return created
+
+
+def publish(
+    artifacts: Path,
+    remote: Remote,
+    states: StateStore,
+    plan: Plan,
+    report: PushReport,
+    log: SpanLog,
+) -> None:
+    """Keep and publish the new manifest when it changes anything; keep a local copy of
+    what is published (``state/manifest.json``)."""
+    data = document(plan.previous)
+    if plan.changes:
+        with log.span("publish", MANIFEST, remote.url_for_manifest()) as span:
+            done = publish_state(
+                remote, plan.new, plan.generation, state_id_of(plan.previous), log=log, store=states
+            )
+            span.bytes = len(done.data)
+        data, report.generation, report.state = done.data, done.generation, done.info
+        report.published = True
+    local_copy = ArtifactPaths(artifacts).manifest
+    if not local_copy.is_file() or local_copy.read_bytes() != data:
+        with atomic_path(local_copy) as tmp:
+            tmp.write_bytes(data)
+
+
+def retain(
+    remote: Remote,
+    states: StateStore,
+    new: Manifest,
+    current: str | None,
+    started: datetime,
+    keep_days: int,
+    keep_last: int,
+    report: PushReport,
+    pending: str | None = None,
+    log: SpanLog | None = None,
+) -> None:
+    """``--delete``: prune kept states past retention, then delete the objects neither
+    the new manifest nor a kept one names, older than this push (younger ones may
+    belong to a push running right now). Without ``log``, a dry run: only listed."""
+    kept = apply_retention(
+        remote,
+        current=current,
+        keep_days=keep_days,
+        keep_last=keep_last,
+        dry_run=log is None,
+        pending=pending,
+        log=log,
+        store=states,
+    )
+    report.pruned = kept.pruned
+    keep = {rec.url for rec in new.files.values()} | kept.protected_urls
+    report.garbage = [
+        obj for obj in remote.objects() if obj.url not in keep and obj.created < started
+    ]
+    if log is None:
+        return
+    for obj in report.garbage:
+        with log.span("delete", obj.name, obj.url) as span:
+            span.bytes = obj.size
+            remote.delete(obj)

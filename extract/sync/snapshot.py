@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -142,7 +143,12 @@ def materialise_published(db: Path, target: Path) -> None:
         con.close()
 
 
-def snapshot_database(artifacts: Path, index: HashIndex, dry_run: bool) -> str | None:
+def snapshot_database(
+    artifacts: Path,
+    index: HashIndex,
+    dry_run: bool,
+    check: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
+) -> str | None:
     """Write ``read_only/iqb_{UTC}.duckdb`` when what users see changed since the last one.
 
     The snapshot holds what users query (schema ``main``), every relation
@@ -150,7 +156,9 @@ def snapshot_database(artifacts: Path, index: HashIndex, dry_run: bool) -> str |
     ``marts/`` (the working database keeps views over those files), and holds
     nothing of dbt's build schemas. It is taken while the live file is attached
     read-only, which keeps writers out: one consistent, published state.
-    Returns the new snapshot's key, if any.
+    ``check(con, catalog)`` runs first, on the very connection the snapshot is
+    copied from (push: does the report show this build?). Returns the new
+    snapshot's key, if any.
     """
     paths = ArtifactPaths(artifacts)
     db = paths.database
@@ -159,6 +167,8 @@ def snapshot_database(artifacts: Path, index: HashIndex, dry_run: bool) -> str |
     con = _open_read_only(db)
     try:
         catalog = db.stem
+        if check is not None:
+            check(con, catalog)
         fingerprint = _state_fingerprint(con, catalog, artifacts, index)
         state_path = paths.snapshot_state
         try:

@@ -25,30 +25,19 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
-
-from google.api_core import exceptions as gexc
+from typing import Any, Protocol
 
 from extract.paths import MANIFEST, MANIFESTS_HISTORY
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import Manifest, ManifestError, parse_manifest
-from extract.sync.remote import (
-    IMMUTABLE,
-    ConflictError,
-    GcsRemote,
-    SyncError,
-    public_url,
-)
+from extract.sync.remote import ConflictError, Remote, SyncError
 
 STATE_ID_FORMAT = "%Y%m%dT%H%M%SZ"
 STATE_ID_RE = re.compile(r"^\d{8}T\d{6}Z$")
 _ID_ATTEMPTS = 5  # two publishes in one second: the later waits for the next second
-
-T = TypeVar("T")
 
 
 def repo_commit() -> str:
@@ -215,109 +204,39 @@ class KeptState:
     info: StateInfo | None  # None: metadata missing (e.g. copied by hand); read the body
 
 
-class History:
-    """The kept manifests of one bucket: list, read, create-only write, delete."""
-
-    def __init__(self, remote: GcsRemote) -> None:
-        self.remote = remote
-
-    @staticmethod
-    def name(state_id: str) -> str:
-        return f"{MANIFESTS_HISTORY}{state_id}.json"
+class StateStore(Protocol):
+    """What history, retention and rollback need of a bucket beyond a ``Remote``: its
+    kept manifests. ``gcs_states.History`` is the GCS one; another store (S3: a prefix, PutObject
+    with If-None-Match, conditional DeleteObject) provides the same calls."""
 
     def url(self, state_id: str) -> str:
-        return public_url(self.remote.bucket_name, self.name(state_id))
-
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        return self.remote.transfer.call(f"{what} {self.remote.label}", fn, retry=False)
+        """Where a reader pulls the kept manifest of ``state_id`` from."""
+        ...
 
     def list(self) -> list[KeptState]:
-        """Every kept copy, newest first; names that are not ``<id>.json`` are ignored."""
-
-        def listing() -> list[KeptState]:
-            found = []
-            for blob in self.remote.client.list_blobs(
-                self.remote.bucket_name, prefix=MANIFESTS_HISTORY, **self.remote._kwargs()
-            ):
-                sid = blob.name[len(MANIFESTS_HISTORY) :].removesuffix(".json")
-                if blob.name.endswith(".json") and STATE_ID_RE.match(sid):
-                    info = StateInfo.from_metadata(blob.metadata)
-                    found.append(
-                        KeptState(
-                            sid,
-                            blob.name,
-                            int(blob.generation or 0),
-                            info if info and info.id == sid else None,
-                        )
-                    )
-            return sorted(found, key=lambda k: k.id, reverse=True)
-
-        return self._call("listing the history in", listing)
+        """Every kept copy, newest first, with its record when the listing carries it."""
+        ...
 
     def read(self, state_id: str) -> Manifest:
-        """A kept manifest, validated like any manifest (its ``state`` block included)."""
-        name = self.name(check_state_id(state_id))
-
-        def get() -> bytes | None:
-            try:
-                return self.remote.bucket.blob(name).download_as_bytes(**self.remote._kwargs())
-            except gexc.NotFound:
-                if not self.remote.bucket.exists(**self.remote._kwargs()):
-                    raise SyncError(
-                        f"bucket {self.remote.label} does not exist (or is not "
-                        "visible with these credentials)"
-                    ) from None
-                return None
-
-        data = self._call(f"reading {name} from", get)
-        if data is None:
-            raise SyncError(
-                f"no kept state {state_id} in {self.remote.label} "
-                "(`iqb sync history` lists the states there are)"
-            )
-        try:
-            return parse_manifest(data, f"{self.remote.label}/{name}")
-        except ManifestError as exc:
-            raise SyncError(str(exc)) from None
+        """A kept manifest, validated; SyncError if it is missing or unusable."""
+        ...
 
     def keep(self, data: bytes, info: StateInfo) -> int | None:
-        """Write the copy create-only; its generation, or None if that id exists already."""
-        blob = self.remote.bucket.blob(self.name(info.id))
-        blob.cache_control = IMMUTABLE
-        blob.metadata = info.metadata()
-
-        def put() -> int | None:
-            try:
-                blob.upload_from_string(
-                    data,
-                    content_type="application/json",
-                    if_generation_match=0,
-                    checksum="crc32c",
-                    **self.remote._kwargs(),
-                )
-            except gexc.PreconditionFailed:
-                return None
-            return int(blob.generation or 0)
-
-        return self._call(f"keeping {self.name(info.id)} in", put)
+        """Write a copy create-only; its generation, or None if that id exists already."""
+        ...
 
     def delete(self, kept: KeptState) -> None:
-        def drop() -> None:
-            with contextlib.suppress(gexc.NotFound, gexc.PreconditionFailed):
-                self.remote.bucket.blob(kept.name).delete(
-                    if_generation_match=kept.generation, **self.remote._kwargs()
-                )
-
-        self._call(f"deleting {kept.name} from", drop)
+        """Delete a copy, only if it is still the one listed."""
+        ...
 
     def info(self, kept: KeptState) -> StateInfo | None:
-        """The facts of a copy: from the listing, or from its body when that lacks them."""
-        if kept.info is not None:
-            return kept.info
-        try:
-            return StateInfo.from_json(self.read(kept.id).state)
-        except SyncError:
-            return None
+        """The record of a copy: from the listing, or from its body."""
+        ...
+
+
+def kept_name(state_id: str) -> str:
+    """The object name of the kept copy of ``state_id``: ``state/manifests/<id>.json``."""
+    return f"{MANIFESTS_HISTORY}{state_id}.json"
 
 
 @dataclass(frozen=True)
@@ -328,12 +247,14 @@ class Published:
 
 
 def publish_state(
-    remote: GcsRemote,
+    remote: Remote,
     manifest: Manifest,
     generation: int,
     previous: str | None,
     rollback_of: str | None = None,
     log: SpanLog | None = None,
+    *,
+    store: StateStore,
 ) -> Published:
     """Keep a create-only copy of the new state, then publish it with the precondition.
 
@@ -342,12 +263,12 @@ def publish_state(
     it never was a published state. A process killed between the two leaves
     a copy off the chain of ``previous`` links, which history does not list.
     """
-    history = History(remote)
+    history = store
     for _ in range(_ID_ATTEMPTS):
         info = describe_state(manifest, previous, rollback_of)
         data = document(manifest, info.to_json())
         if log is not None:
-            with log.span("keep", history.name(info.id), history.url(info.id)) as span:
+            with log.span("keep", kept_name(info.id), history.url(info.id)) as span:
                 span.bytes = len(data)
                 kept = history.keep(data, info)
         else:
@@ -364,12 +285,12 @@ def publish_state(
         new_generation = remote.publish(data, generation)
     except ConflictError:
         with contextlib.suppress(SyncError):
-            history.delete(KeptState(info.id, history.name(info.id), kept, info))
+            history.delete(KeptState(info.id, kept_name(info.id), kept, info))
         raise
     return Published(new_generation, data, info)
 
 
-def read_current(remote: GcsRemote) -> tuple[Manifest, int, str | None]:
+def read_current(remote: Remote) -> tuple[Manifest, int, str | None]:
     """The published manifest, its generation, and why it is unusable if it is.
 
     Unlike a push, history and rollback must work when the current manifest is

@@ -22,13 +22,14 @@ import pytest
 import requests
 
 from extract.paths import MANIFEST
+from extract.sync.gcs_states import History
 from extract.sync.history import apply_retention, history, rollback, select_prunable
 from extract.sync.manifest import parse_manifest
 from extract.sync.pull import pull
 from extract.sync.push import PushReport, push, read_published
 from extract.sync.remote import ConflictError, GcsRemote, SyncError
 from extract.sync.source import load_manifest, source_for
-from extract.sync.states import History, describe_state, document, publish_state, repo_commit
+from extract.sync.states import describe_state, document, publish_state, repo_commit
 from tests.conftest import REPO
 from tests.sync.helpers import FAST, Bucket, iqb, tree
 
@@ -43,7 +44,7 @@ def remote() -> GcsRemote:
 
 
 def do_push(root: Path, **kwargs: object) -> PushReport:
-    # the demo cache is synthetic: published here labelled as such (issue 13)
+    # the demo cache is synthetic: published here labelled as such (--allow-synthetic)
     return push(root, remote(), jobs=4, allow_synthetic=True, **kwargs)  # type: ignore[arg-type]
 
 
@@ -616,8 +617,9 @@ def test_kept_manifest_still_parses_as_an_upstream_manifest(
 def test_publish_state_gives_each_state_its_own_id(demo: Path, bucket: Bucket) -> None:
     do_push(demo)
     current, generation = read_published(remote())
-    first = publish_state(remote(), current, generation, previous=None)
-    second = publish_state(remote(), current, first.generation, previous=first.info.id)
+    store = History(remote())
+    first = publish_state(remote(), current, generation, previous=None, store=store)
+    second = publish_state(remote(), current, first.generation, previous=first.info.id, store=store)
     assert first.info.id < second.info.id
 
 
@@ -649,3 +651,69 @@ def test_a_garbage_current_manifest_can_still_be_listed_and_rolled_back(
     assert tree(fresh) == a_tree
     newest = history_json()[0]
     assert newest["current"] and newest["rollback_of"] == a.state.id  # type: ignore
+
+
+def test_a_corrupt_pull_record_is_moved_aside_and_the_pull_fails_until_the_user_decides(
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict], tmp_path: Path
+) -> None:
+    """Read as empty, a corrupt state/pulled.json would keep the rolled-back files with
+    exit 0: the reader would go on seeing the undone state and never know."""
+    a, _, a_tree = two_states
+    assert a.state is not None
+    reader = tmp_path / "reader"
+    pull_args = ("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(reader))
+    assert iqb(*pull_args).returncode == 0
+    record = reader / "state" / "pulled.json"
+    record.write_text('{"origins": {"x": ')  # cut short by a full disk, say
+    assert iqb("sync", "rollback", a.state.id, "--artifacts", str(demo)).returncode == 0
+
+    proc = iqb(*pull_args)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    [moved] = sorted((reader / "state").glob("pulled.json.corrupt-*"))
+    assert moved.read_text() == '{"origins": {"x": '
+    assert "could not be read; moved aside to" in proc.stderr and moved.name in proc.stderr
+    assert "3 local file(s) could not be judged" in proc.stderr, proc.stderr
+    for key in (CHANGED, f"{ADDED}/data.parquet", f"{ADDED}/stats.json"):
+        assert key in proc.stderr
+    assert "--accept-local" in proc.stderr and "Traceback" not in proc.stderr
+    assert b"bad" in (reader / CHANGED).read_bytes()  # B's stale file: kept, not judged
+    # a new record now exists, but the undecided files are still undecided
+    assert record.is_file()
+    again = iqb(*pull_args)
+    assert again.returncode == 1 and "could not be judged" in again.stderr
+
+    # the user decides: --force takes the manifest's bytes where it names the file
+    proc = iqb(*pull_args, "--force")
+    assert proc.returncode == 1 and "2 local file(s) could not be judged" in proc.stderr
+    assert (reader / CHANGED).read_bytes() == a_tree[CHANGED]
+    # and --accept-local keeps the rest as local work, ending the check
+    proc = iqb(*pull_args, "--accept-local")
+    assert proc.returncode == 0, proc.stderr
+    assert not moved.exists() and (reader / ADDED / "stats.json").is_file()
+    assert iqb(*pull_args).returncode == 0
+
+
+def test_history_marks_a_state_record_that_disagrees_with_its_manifest(
+    demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
+) -> None:
+    """A record is what the push wrote; anyone with write access can change it. History
+    shows it checked against the files its kept manifest lists, never as written."""
+    a, b, a_tree = two_states
+    assert a.state is not None and b.state is not None
+    assert all(e["record_disagrees"] is None for e in history_json())
+    kept = bucket.client.bucket(bucket.name).get_blob(History.name(a.state.id))
+    assert kept is not None
+    kept.metadata = {"iqb-files": "9999"}
+    kept.patch()
+
+    listed = {e["id"]: e for e in history_json()}
+    assert listed[a.state.id]["files"] == 9999
+    problem = listed[a.state.id]["record_disagrees"]
+    assert f"record says 9999 files, the manifest lists {len(a_tree)}" in problem
+    assert "metadata differs from the manifest's state block" in problem
+    assert listed[b.state.id]["record_disagrees"] is None
+    table = iqb("sync", "history")
+    assert table.returncode == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if a.state.id in line)
+    assert "9999 ✗" in row and "record disagrees" in row
+    assert f"the record of state {a.state.id} does not describe" in table.stderr

@@ -1,4 +1,4 @@
-"""No module of extract/ is over 400 lines without a reason written at its top."""
+"""No module of extract/ or bench/ is over 400 lines without a reason written at its top."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ import ast
 from tests.conftest import REPO
 
 LIMIT = 400
-PENDING: set[str] = set()  # modules being split elsewhere (none now)
+FOLDERS = ("extract", "bench")
+# to split: long modules of bench/ that predate the rule covering bench/
+PENDING: set[str] = {"bench/run.py", "bench/synth.py"}
 
 
 def test_long_modules_say_why_at_the_top() -> None:
     unexplained = []
-    for path in sorted((REPO / "extract").rglob("*.py")):
+    paths = sorted(p for folder in FOLDERS for p in (REPO / folder).rglob("*.py"))
+    assert any(p.parts[-2] == "bench" for p in paths)  # the rule does see bench/
+    for path in paths:
         rel = path.relative_to(REPO).as_posix()
         text = path.read_text()
         if rel in PENDING or "node_modules" in path.parts or text.count("\n") <= LIMIT:
