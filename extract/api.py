@@ -8,6 +8,9 @@ One import::
     api.trend("ZA")                                       # one country, every period
     api.quality("country_asn", country="ZA", period="2024-10")
     api.scores("city", country="BR", place="Sao Paulo")   # place: subdivision, city or AS name
+    api.scores("country", percentile=50)                  # at another percentile, no rebuild
+    api.scores("country", config="my_config.yaml")        # upstream's config, your thresholds
+    api.config()                                          # the database's own config, to edit
     api.sql("select count(*) from quality_by_city")       # anything else, in SQL
 
 Every call opens ``<artifacts>/iqb.duckdb`` read-only (so it never blocks
@@ -29,15 +32,18 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from extract import scoring
+from extract.datasets import PERCENTILES
 from extract.paths import ArtifactPaths, find_artifacts
 from extract.report import LEVELS, ReportError, open_database
 
@@ -46,6 +52,7 @@ __all__ = [
     "ApiError",
     "SyntheticDataWarning",
     "artifacts_root",
+    "config",
     "connect",
     "periods",
     "quality",
@@ -139,6 +146,8 @@ def scores(
     period: str | date | None = None,
     place: str | int | None = None,
     asn: int | str | None = None,
+    percentile: int | None = None,
+    config: Mapping[str, Any] | str | Path | None = None,
     artifacts: str | Path | None = None,
 ) -> pd.DataFrame:
     """Rows of ``iqb_scores_by_<level>``: the six use-case scores and ``iqb_score``.
@@ -147,8 +156,118 @@ def scores(
     percentile the scores compared with the thresholds (dbt var
     ``iqb_percentile``, default 95). A NULL score means too few tests or a
     missing value, not zero.
+
+    Without a rebuild: ``percentile=`` (1, 5, 10, 25, 50, 75, 90, 95, 99) reads
+    the database's scores at that percentile (``iqb_scores_all_percentiles_by_<level>``,
+    equal to a build at it); ``config=`` scores the quality rows with upstream
+    m-lab/iqb's config (its nested dict, or a YAML or JSON file of that shape; start
+    from :func:`config`) as upstream's calculator would, at ``percentile`` or the
+    build's. The columns are the score view's at that percentile: its
+    ``download_pX`` .. ``loss_pX`` when X is not 95, and ``<use case>_score`` per
+    use case of the config.
     """
-    return _select(f"iqb_scores_by_{_level(level)}", level, country, period, place, asn, artifacts)
+    lvl = _level(level)
+    if percentile is not None and (
+        isinstance(percentile, bool)
+        or not isinstance(percentile, int)
+        or percentile not in PERCENTILES
+    ):
+        raise ApiError(
+            f"percentile {percentile!r}: use one of {', '.join(map(str, PERCENTILES))} "
+            "(the percentiles of the marts)"
+        )
+    if config is None and percentile is None:
+        return _select(f"iqb_scores_by_{lvl}", lvl, country, period, place, asn, artifacts)
+    if config is None:
+        assert percentile is not None
+        rows = _select(
+            f"iqb_scores_all_percentiles_by_{lvl}",
+            lvl,
+            country,
+            period,
+            place,
+            asn,
+            artifacts,
+            extra=[(f"percentile {percentile}", "score_percentile = ?", [percentile])],
+        )
+        return _at_percentile(rows, percentile)
+    try:
+        parsed = scoring.parse_config(config)
+    except scoring.ConfigError as exc:
+        raise ApiError(str(exc)) from None
+    if percentile is None:
+        with connect(artifacts) as con:
+            percentile = build_percentile(con)
+    quality_rows = _select(f"quality_by_{lvl}", lvl, country, period, place, asn, artifacts)
+    return _scored(quality_rows, lvl, parsed, percentile)
+
+
+def config(artifacts: str | Path | None = None) -> dict[str, Any]:
+    """The database's own thresholds and weights (its seeds ``iqb_requirements`` and
+    ``iqb_use_cases``) as upstream m-lab/iqb's config dict: edit a copy and pass it
+    to :func:`scores` as ``config=``. Unchanged, it gives the database's scores."""
+    with connect(artifacts) as con:
+        try:
+            requirements = con.execute(
+                "select use_case, requirement, weight, threshold from iqb_requirements"
+            ).fetchall()
+            use_cases = con.execute("select use_case, weight from iqb_use_cases").fetchall()
+        except duckdb.CatalogException:
+            raise ApiError(
+                "the database has no seeds iqb_requirements / iqb_use_cases: run `dbt build`"
+            ) from None
+    return scoring.config_from_seeds(requirements, use_cases)
+
+
+def build_percentile(con: duckdb.DuckDBPyConnection) -> int:
+    """The percentile the database's score views were built at (``main.iqb_build``
+    when the build recorded it, else the score view's own column; 95 when empty)."""
+    for query in (
+        "select iqb_percentile from iqb_build",
+        "select score_percentile from iqb_scores_by_country limit 1",
+    ):
+        try:
+            row = con.execute(query).fetchone()
+        except duckdb.CatalogException:
+            continue
+        if row is not None and row[0] is not None:
+            return int(row[0])
+    return 95
+
+
+def _at_percentile(rows: pd.DataFrame, percentile: int) -> pd.DataFrame:
+    """All-percentiles rows in the score view's columns at ``percentile``."""
+    px = [f"{metric}_px" for metric in ("download", "upload", "latency", "loss")]
+    if percentile == 95:
+        return rows.drop(columns=px)
+    return rows.rename(columns={c: c.replace("_px", f"_p{percentile}") for c in px})
+
+
+def _scored(
+    rows: pd.DataFrame, level: str, parsed: scoring.Config, percentile: int
+) -> pd.DataFrame:
+    """Quality rows scored with a config, in the columns of the score view."""
+    metrics = ("download", "upload", "latency", "loss")
+    columns = [
+        "period_start",
+        "period_end",
+        "country_code",
+        "country_name",
+        *PLACE_COLUMNS[level],
+        "download_sample_count",
+        "upload_sample_count",
+        "meets_min_samples",
+        "is_known_country",
+        "has_invalid_values",
+        "source_kind",
+        "is_synthetic",
+        *[f"{m}_p95" for m in metrics],
+        *([f"{m}_p{percentile}" for m in metrics] if percentile != 95 else []),
+    ]
+    out = rows[columns].copy()
+    out["score_percentile"] = np.int32(percentile)
+    scored = scoring.score(rows, parsed, percentile)
+    return pd.concat([out, scored], axis=1)
 
 
 def trend(
@@ -247,9 +366,10 @@ def _select(
     place: str | int | None,
     asn: int | str | None,
     artifacts: str | Path | None,
+    extra: list[_Filter] | None = None,
 ) -> pd.DataFrame:
     cols = PLACE_COLUMNS[level]
-    filters: list[_Filter] = []
+    filters: list[_Filter] = list(extra or [])
     with connect(artifacts) as con:
         if country is not None:
             filters.append((f"country {country!r}", "country_code = ?", [country.upper()]))

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import math
+import re
 import subprocess
 import warnings
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
+import yaml
 
 from extract import api
 from tests.dbt.helpers import IQB, env
@@ -159,3 +165,158 @@ def test_synthetic_rows_are_said_in_a_warning_and_in_periods(demo_db: Path, real
 def test_missing_database_says_how_to_build_it(tmp_path: Path) -> None:
     with pytest.raises(api.ApiError, match=r"no database at .*dbt build"):
         api.scores(artifacts=tmp_path)
+
+
+def upstream_score(config: dict, data: dict[str, dict[str, float]]) -> tuple[dict, float]:
+    """m-lab/iqb's calculator (calculator.py), transcribed: per requirement the
+    weighted mean over the datasets present in the data, per use case the weighted
+    mean of its requirements, the IQB score the weighted mean of the use cases."""
+    passes_above = {"download_throughput_mbps": True, "upload_throughput_mbps": True}
+    use_cases, uc_scores, uc_weights = {}, [], []
+    for uc_name, uc in config["use cases"].items():
+        nr_scores, nr_weights = [], []
+        for nr_name, nr in uc["network requirements"].items():
+            ds_scores, ds_weights = [], []
+            for ds_name, ds in nr["datasets"].items():
+                if ds_name in data and ds["w"] > 0:
+                    value = data[ds_name][nr_name]
+                    threshold = nr["threshold min"]
+                    ok = value > threshold if passes_above.get(nr_name) else value < threshold
+                    ds_scores.append((1 if ok else 0) * ds["w"])
+                    ds_weights.append(ds["w"])
+            nr_scores.append(sum(ds_scores) / sum(ds_weights) * nr["w"])
+            nr_weights.append(nr["w"])
+        use_cases[uc_name] = sum(nr_scores) / sum(nr_weights)
+        uc_scores.append(use_cases[uc_name] * uc["w"])
+        uc_weights.append(uc["w"])
+    return use_cases, sum(uc_scores) / sum(uc_weights)
+
+
+def changed_config(config: dict) -> dict:
+    """Other thresholds and weights, fractional ones included (the order of the sums
+    then matters to the last bit)."""
+    changed = copy.deepcopy(config)
+    gaming = changed["use cases"]["gaming"]
+    gaming["network requirements"]["latency_ms"]["threshold min"] = 50
+    gaming["network requirements"]["packet_loss"]["w"] = 0.3
+    changed["use cases"]["video streaming"]["w"] = 2.5
+    changed["use cases"]["online backup"]["network requirements"]["upload_throughput_mbps"][
+        "threshold min"
+    ] = 5.5
+    return changed
+
+
+@pytest.mark.parametrize("percentile", [50, 95])
+def test_scores_with_the_exported_config_or_a_changed_one_as_upstream_would(
+    real_db: Path, tmp_path: Path, percentile: int
+) -> None:
+    """`iqb config export` writes the database's own config in upstream's shape; scored
+    with it the real October 2024 data give the database's scores bit for bit, at the
+    build's percentile and at another; a changed config gives upstream's numbers."""
+    exported = tmp_path / "iqb_config.yaml"
+    proc = subprocess.run(
+        [str(IQB), "config", "export", "--output", str(exported), "--artifacts", str(real_db)],
+        env=env(real_db),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    config = yaml.safe_load(exported.read_text())
+    assert config == api.config(artifacts=real_db)
+    assert config["use cases"]["gaming"]["network requirements"]["latency_ms"] == {
+        "w": 5,
+        "threshold min": 10,
+        "datasets": {"m-lab": {"w": 1}, "cloudflare": {"w": 0}, "ookla": {"w": 0}},
+    }
+    database = api.scores("country", percentile=percentile, artifacts=real_db)
+    assert (database.score_percentile == percentile).all()
+    ours = api.scores("country", percentile=percentile, config=exported, artifacts=real_db)
+    pd.testing.assert_frame_equal(ours, database, check_exact=True, check_dtype=False)
+    if percentile == 95:  # the build's percentile: the score view itself
+        pd.testing.assert_frame_equal(
+            api.scores("country", config=exported, artifacts=real_db),
+            api.scores("country", artifacts=real_db),
+            check_exact=True,
+            check_dtype=False,
+        )
+    changed = changed_config(config)
+    json_file = tmp_path / "changed.json"
+    json_file.write_text(json.dumps(changed))
+    what_if = api.scores("country", percentile=percentile, config=json_file, artifacts=real_db)
+    quality = api.quality("country", artifacts=real_db).set_index("country_code")
+    checked = differ = 0
+    for row in what_if.itertuples():
+        q = quality.loc[row.country_code]
+        if row.score_status != "scored":
+            assert math.isnan(row.iqb_score)
+            continue
+        data = {
+            "m-lab": {
+                "download_throughput_mbps": q[f"download_p{percentile}"],
+                "upload_throughput_mbps": q[f"upload_p{percentile}"],
+                "latency_ms": q[f"latency_p{percentile}"],
+                "packet_loss": q[f"loss_p{percentile}"],
+            }
+        }
+        use_cases, expected = upstream_score(changed, data)
+        assert row.iqb_score == expected, row.country_code  # bit for bit
+        assert row.gaming_score == use_cases["gaming"]
+        assert row.online_backup_score == use_cases["online backup"]
+        _, default = upstream_score(config, data)
+        differ += default != expected
+        checked += 1
+    assert checked > 200 and differ > 10
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: c["use cases"]["gaming"]["network requirements"]["latency_ms"].pop(
+                "threshold min"
+            ),
+            "use case 'gaming', requirement 'latency_ms': no 'threshold min'",
+        ),
+        (
+            lambda c: c["use cases"]["web browsing"]["network requirements"]["packet_loss"].update(
+                w="four"
+            ),
+            "use case 'web browsing', requirement 'packet_loss': 'w' must be a number",
+        ),
+        (
+            lambda c: c["use cases"]["audio streaming"]["network requirements"].update(
+                jitter_ms={"w": 1, "threshold min": 30, "datasets": {"m-lab": {"w": 1}}}
+            ),
+            "use case 'audio streaming', requirement 'jitter_ms': not one of",
+        ),
+        (
+            lambda c: c["use cases"]["video conferencing"]["network requirements"][
+                "upload_throughput_mbps"
+            ]["datasets"]["m-lab"].update(w=0),
+            "use case 'video conferencing', requirement 'upload_throughput_mbps': dataset "
+            "'m-lab' has weight 0",
+        ),
+        (
+            lambda c: c["use cases"]["online backup"].update(w=-1),
+            "use case 'online backup': weight 'w' is negative",
+        ),
+        (lambda c: c.pop("use cases"), "config has no 'use cases'"),
+    ],
+)
+def test_a_malformed_config_names_the_use_case_and_requirement(
+    real_db: Path, edit, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    config = api.config(artifacts=real_db)
+    edit(config)
+    with pytest.raises(api.ApiError, match=re.escape(message)):
+        api.scores("country", config=config, artifacts=real_db)
+
+
+def test_a_percentile_the_marts_lack_is_refused(real_db: Path, tmp_path: Path) -> None:
+    for bad in (95.5, 42, "50"):
+        with pytest.raises(api.ApiError, match=r"percentile .*: use one of 1, 5, 10, 25"):
+            api.scores("country", percentile=bad, artifacts=real_db)  # type: ignore[arg-type]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("use cases: [unclosed\n")
+    with pytest.raises(api.ApiError, match=f"config {broken} is not valid yaml"):
+        api.scores("country", config=broken, artifacts=real_db)
