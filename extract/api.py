@@ -30,6 +30,7 @@ Never average percentiles across places or periods.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from collections.abc import Iterator, Mapping
@@ -45,7 +46,13 @@ import pandas as pd
 from extract import scoring
 from extract.datasets import PERCENTILES
 from extract.paths import ArtifactPaths, find_artifacts
-from extract.report import LEVELS, ReportError, open_database
+from extract.report import (
+    LEVELS,
+    ReportError,
+    connected_file,
+    database_state,
+    open_database,
+)
 
 __all__ = [
     "LEVELS",
@@ -58,6 +65,7 @@ __all__ = [
     "quality",
     "scores",
     "sql",
+    "state",
     "trend",
 ]
 
@@ -91,6 +99,17 @@ def connect(artifacts: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConn
             yield con
     except ReportError as exc:
         raise ApiError(str(exc)) from None
+
+
+def state(artifacts: str | Path | None = None) -> dict[str, Any]:
+    """Which state the other functions read: ``path`` (``iqb.duckdb``, or the
+    ``read_only/`` snapshot a pull brought when no build was run here),
+    ``snapshot``, ``state_id`` (when the pull recorded it), ``build_id``,
+    ``built_at``, ``git_commit``, ``origin`` (the manifest it was pulled from),
+    and ``describe``, all of it in one line."""
+    with connect(artifacts) as con:
+        found = database_state(con, connected_file(con))
+    return {**dataclasses.asdict(found), "describe": found.describe()}
 
 
 def sql(
