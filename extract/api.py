@@ -7,7 +7,7 @@ One import::
     api.scores("country", period="latest")                # the map's data
     api.trend("ZA")                                       # one country, every period
     api.quality("country_asn", country="ZA", period="2024-10")
-    api.scores("city", country="BR", place="Sao Paulo")   # place: subdivision, city or AS name
+    api.scores("city", country="BR", place="Sao Paulo")   # a subdivision, city or AS name
     api.scores("country", percentile=50)                  # at another percentile, no rebuild
     api.scores("country", config="my_config.yaml")        # upstream's config, your thresholds
     api.config()                                          # the database's own config, to edit
@@ -31,6 +31,7 @@ Never average percentiles across places or periods.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import warnings
 from collections.abc import Iterator, Mapping
@@ -121,8 +122,10 @@ def sql(
 
 
 def periods(artifacts: str | Path | None = None) -> pd.DataFrame:
-    """Every period in the database: start, end, how many countries have a score, and
-    whether any of its rows, at any level, come from synthetic data (``iqb sample``)."""
+    """Every period in the database: start, end, how many countries it has and how many
+    have a score, how many rows carry a code that is not a country (``other_codes``:
+    kept and flagged, never counted as countries), and whether any of its rows, at any
+    level, come from synthetic data (``iqb sample``)."""
     marts = " union all ".join(
         f"select period_start, period_end, is_synthetic from quality_by_{level}"
         for level in PLACE_COLUMNS
@@ -130,8 +133,10 @@ def periods(artifacts: str | Path | None = None) -> pd.DataFrame:
     return sql(
         "with synthetic as (select period_start, period_end, bool_or(is_synthetic) as "
         f"is_synthetic from ({marts}) group by all) "
-        "select period_start, period_end, count(*) as countries, "
-        "count(iqb_score) as countries_scored, any_value(synthetic.is_synthetic) as is_synthetic "
+        "select period_start, period_end, count(*) filter (where is_known_country) as countries, "
+        "count(iqb_score) as countries_scored, "
+        "count(*) filter (where not is_known_country) as other_codes, "
+        "any_value(synthetic.is_synthetic) as is_synthetic "
         "from iqb_scores_by_country left join synthetic using (period_start, period_end) "
         "group by all order by period_start, period_end",
         artifacts=artifacts,
@@ -145,6 +150,7 @@ def quality(
     period: str | date | None = None,
     place: str | int | None = None,
     asn: int | str | None = None,
+    unknown_codes: bool = False,
     artifacts: str | Path | None = None,
 ) -> pd.DataFrame:
     """Rows of ``quality_by_<level>``: counts, ``meets_min_samples`` and the 36 percentiles.
@@ -153,9 +159,20 @@ def quality(
     a date, ``"latest"``, or ``"2024-10-01..2024-10-16"`` when two periods
     share a start (then a start alone is refused, naming them). ``place``: a
     subdivision (ISO code or name), a city, or an AS name, whichever the level
-    has. ``asn``: an AS number.
+    has, without regard to case or accents (an unknown one is refused with the nearest
+    names that exist). ``asn``: an AS number. Rows whose code is not a country (not in the ISO 3166
+    seed, XK aside: ``is_known_country`` false) are left out unless ``unknown_codes``.
     """
-    return _select(f"quality_by_{_level(level)}", level, country, period, place, asn, artifacts)
+    return _select(
+        f"quality_by_{_level(level)}",
+        level,
+        country,
+        period,
+        place,
+        asn,
+        artifacts,
+        unknown_codes=unknown_codes,
+    )
 
 
 def scores(
@@ -167,6 +184,7 @@ def scores(
     asn: int | str | None = None,
     percentile: int | None = None,
     config: Mapping[str, Any] | str | Path | None = None,
+    unknown_codes: bool = False,
     artifacts: str | Path | None = None,
 ) -> pd.DataFrame:
     """Rows of ``iqb_scores_by_<level>``: the six use-case scores and ``iqb_score``.
@@ -196,7 +214,16 @@ def scores(
             "(the percentiles of the marts)"
         )
     if config is None and percentile is None:
-        return _select(f"iqb_scores_by_{lvl}", lvl, country, period, place, asn, artifacts)
+        return _select(
+            f"iqb_scores_by_{lvl}",
+            lvl,
+            country,
+            period,
+            place,
+            asn,
+            artifacts,
+            unknown_codes=unknown_codes,
+        )
     if config is None:
         assert percentile is not None
         rows = _select(
@@ -208,6 +235,7 @@ def scores(
             asn,
             artifacts,
             extra=[(f"percentile {percentile}", "score_percentile = ?", [percentile])],
+            unknown_codes=unknown_codes,
         )
         return _at_percentile(rows, percentile)
     try:
@@ -217,7 +245,16 @@ def scores(
     if percentile is None:
         with connect(artifacts) as con:
             percentile = build_percentile(con)
-    quality_rows = _select(f"quality_by_{lvl}", lvl, country, period, place, asn, artifacts)
+    quality_rows = _select(
+        f"quality_by_{lvl}",
+        lvl,
+        country,
+        period,
+        place,
+        asn,
+        artifacts,
+        unknown_codes=unknown_codes,
+    )
     return _scored(quality_rows, lvl, parsed, percentile)
 
 
@@ -295,6 +332,7 @@ def trend(
     *,
     place: str | int | None = None,
     asn: int | str | None = None,
+    unknown_codes: bool = False,
     artifacts: str | Path | None = None,
 ) -> pd.DataFrame:
     """One place across every period: its quality row with its scores, oldest first."""
@@ -305,8 +343,12 @@ def trend(
         "country_code",
         *[c for c in PLACE_COLUMNS[lvl] if c != "as_name"],
     ]
-    q = quality(lvl, country=country, place=place, asn=asn, artifacts=artifacts)
-    s = scores(lvl, country=country, place=place, asn=asn, artifacts=artifacts)
+    q = quality(
+        lvl, country=country, place=place, asn=asn, unknown_codes=unknown_codes, artifacts=artifacts
+    )
+    s = scores(
+        lvl, country=country, place=place, asn=asn, unknown_codes=unknown_codes, artifacts=artifacts
+    )
     score_cols = [c for c in s.columns if c.endswith("_score") or c == "score_percentile"]
     return q.merge(s[keys + score_cols], on=keys, how="left").sort_values(
         "period_start", ignore_index=True
@@ -386,9 +428,13 @@ def _select(
     asn: int | str | None,
     artifacts: str | Path | None,
     extra: list[_Filter] | None = None,
+    unknown_codes: bool = False,
 ) -> pd.DataFrame:
     cols = PLACE_COLUMNS[level]
     filters: list[_Filter] = list(extra or [])
+    # Codes that are not countries are kept and flagged in the database, but a caller
+    # asking for countries must not get them: left out unless asked for.
+    base = "true" if unknown_codes else "is_known_country"
     with connect(artifacts) as con:
         if country is not None:
             filters.append((f"country {country!r}", "country_code = ?", [country.upper()]))
@@ -407,15 +453,14 @@ def _select(
                     f"level {level!r} has no places below the country: "
                     "use country= (or another level)"
                 )
-            condition = "(" + " or ".join(f"lower({c}) = lower(?)" for c in names) + ")"
+            condition = "(" + " or ".join(f"{_folded(c)} = {_folded('?')}" for c in names) + ")"
             filters.append((f"place {place!r}", condition, [str(place)] * len(names)))
-        where = " and ".join(condition for _, condition, _ in filters)
+        where = " and ".join([base, *(condition for _, condition, _ in filters)])
         params = [p for _, _, values in filters for p in values]
         order = ", ".join(["period_start", "country_code", *cols])
         try:
             rows = con.execute(
-                f"select * from {relation}{' where ' + where if where else ''} order by {order}",
-                params,
+                f"select * from {relation} where {where} order by {order}", params
             ).df()
         except duckdb.CatalogException:
             raise ApiError(
@@ -423,7 +468,7 @@ def _select(
                 "(it builds every mart and score view)"
             ) from None
         if rows.empty:
-            _explain_empty(con, relation, filters)
+            _explain_empty(con, relation, filters, base, [c for c in cols if c != "asn"])
     if "is_synthetic" in rows.columns and rows.is_synthetic.any():
         warnings.warn(
             f"{int(rows.is_synthetic.sum())} of {len(rows)} rows of {relation} come from "
@@ -434,12 +479,32 @@ def _select(
     return rows
 
 
-def _explain_empty(con: duckdb.DuckDBPyConnection, relation: str, filters: list[_Filter]) -> None:
+def _explain_empty(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    filters: list[_Filter],
+    base: str,
+    names: list[str],
+) -> None:
     """No row matched: name a filter that matches no row of ``relation`` on its own (a
     misspelt country or place, a period not built), which an empty DataFrame would
-    hide. When each matches alone, the empty answer is the true one: it is returned."""
+    hide; for a place, the nearest names that exist. When each matches alone, the
+    empty answer is the true one: it is returned."""
     for asked, condition, params in filters:
-        if con.execute(f"select 1 from {relation} where {condition} limit 1", params).fetchone():
+        if asked.startswith("country") and base != "true":
+            flagged = con.execute(
+                f"select 1 from {relation} where {condition} and not is_known_country limit 1",
+                params,
+            ).fetchone()
+            if flagged:
+                raise ApiError(
+                    f"{asked} is not a country (not in the ISO 3166 seed): its rows are kept, "
+                    "flagged is_known_country = false and not scored; pass unknown_codes=True "
+                    "to read them"
+                )
+        if con.execute(
+            f"select 1 from {relation} where {base} and {condition} limit 1", params
+        ).fetchone():
             continue
         message = f"no row of {relation} has {asked}"
         if asked.startswith("period"):
@@ -449,4 +514,43 @@ def _explain_empty(con: duckdb.DuckDBPyConnection, relation: str, filters: list[
             message += "; its periods: " + ", ".join(f"{s}..{e}" for s, e in built)
         elif asked.startswith("country"):
             message += " (an ISO 3166 alpha-2 code, e.g. 'GB', not 'UK' or 'GBR')"
+        elif asked.startswith("place"):
+            message += _nearest_places(con, relation, filters, base, names, params[0])
         raise ApiError(message)
+
+
+def _nearest_places(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    filters: list[_Filter],
+    base: str,
+    names: list[str],
+    place: str,
+) -> str:
+    """ "; nearest names: ..." from the place names of ``relation`` (in the country asked
+    for, when one was), by difflib's similarity, ignoring case; "" when none is close."""
+    where = [base]
+    params: list[Any] = []
+    for asked, condition, values in filters:
+        if asked.startswith("country"):
+            where.append(condition)
+            params += values
+    existing = {
+        str(name)
+        for column in names
+        for (name,) in con.execute(
+            f"select distinct {column} from {relation} where {' and '.join(where)} "
+            f"and {column} is not null",
+            params,
+        ).fetchall()
+    }
+    by_lower = {name.lower(): name for name in sorted(existing)}
+    close = difflib.get_close_matches(place.lower(), list(by_lower), n=5, cutoff=0.5)
+    if not close:
+        return f"; no name is close ({len(existing)} places)" if existing else ""
+    return "; nearest names: " + ", ".join(repr(by_lower[c]) for c in close)
+
+
+def _folded(sql: str) -> str:
+    """A place name compared without case or accents: "sao paulo" finds "São Paulo"."""
+    return f"strip_accents(lower({sql}))"

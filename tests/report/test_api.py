@@ -13,11 +13,15 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import yaml
 
 from extract import api
-from tests.dbt.helpers import IQB, env
+from tests.conftest import REPO
+from tests.dbt.helpers import IQB, copy_real_october, dbt, env, shell
+from tests.dbt.test_write_audit_publish import rewrite_entry
 
 pytestmark = pytest.mark.slow
 
@@ -320,3 +324,115 @@ def test_a_percentile_the_marts_lack_is_refused(real_db: Path, tmp_path: Path) -
     broken.write_text("use cases: [unclosed\n")
     with pytest.raises(api.ApiError, match=f"config {broken} is not valid yaml"):
         api.scores("country", config=broken, artifacts=real_db)
+
+
+@pytest.fixture(scope="module")
+def odd_codes_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real October 2024 country files plus rows (ZA's numbers) under codes that are
+    not countries: '', 'Q1', 'USA', 'us'."""
+    root = tmp_path_factory.mktemp("odd_codes") / "artifacts"
+    copy_real_october(root)
+    for dataset in ("downloads_by_country", "uploads_by_country"):
+
+        def add(t: pa.Table) -> pa.Table:
+            za = t.filter(pc.equal(t["country_code"], "ZA"))
+            return pa.concat_tables(
+                [t]
+                + [
+                    za.set_column(0, "country_code", pa.array([code], pa.string()))
+                    for code in ODD_CODES
+                ]
+            )
+
+        rewrite_entry(root, dataset, add)
+    dbt("build", artifacts=root, target=root.parent / "target")
+    return root
+
+
+ODD_CODES = ("", "Q1", "USA", "us")
+
+
+def test_codes_that_are_not_countries_are_never_counted_listed_or_ranked(
+    odd_codes_db: Path,
+) -> None:
+    [(known, flagged)] = q(
+        odd_codes_db,
+        "select count(*) filter (where is_known_country), "
+        "count(*) filter (where not is_known_country) from iqb_scores_by_country",
+    )
+    assert flagged == len(ODD_CODES)  # kept and flagged in the database
+    [period] = api.periods(artifacts=odd_codes_db).to_dict("records")
+    assert period["countries"] == known and period["other_codes"] == len(ODD_CODES)
+    for frame in (
+        api.scores("country", artifacts=odd_codes_db),
+        api.scores("country", percentile=50, artifacts=odd_codes_db),
+        api.scores("country", config=api.config(artifacts=odd_codes_db), artifacts=odd_codes_db),
+        api.quality("country", artifacts=odd_codes_db),
+    ):
+        assert len(frame) == known and frame.is_known_country.all()
+        assert not set(ODD_CODES) & set(frame.country_code)
+    with pytest.raises(api.ApiError, match=r"country 'Q1' is not a country.*unknown_codes=True"):
+        api.trend("Q1", artifacts=odd_codes_db)
+    kept = api.scores("country", unknown_codes=True, artifacts=odd_codes_db)
+    assert set(ODD_CODES) <= set(kept.country_code)
+    assert set(kept[~kept.is_known_country].score_status) == {"unknown_country"}
+    # the CLI ranks and counts countries only
+    report = subprocess.run(
+        [str(IQB), "report", "--top", "300", "--artifacts", str(odd_codes_db)],
+        env=env(odd_codes_db),
+        capture_output=True,
+        text=True,
+    )
+    assert report.returncode == 0, report.stderr
+    [(scored,)] = q(odd_codes_db, "select count(iqb_score) from iqb_scores_by_country")
+    assert f"of {scored} countries" in report.stdout
+    assert not [c for c in ("Q1", "USA", "us") if re.search(rf"│ {c}\b", report.stdout)]
+    assert "4 unknown country" in report.stdout
+
+
+def test_an_unknown_place_lists_the_nearest_names(demo_db: Path, real_db: Path) -> None:
+    with pytest.raises(api.ApiError) as err:
+        api.scores("city", country="BR", place="Synthetic Cty BR-1-1", artifacts=demo_db)
+    assert "no row of iqb_scores_by_city has place 'Synthetic Cty BR-1-1'" in str(err.value)
+    assert "nearest names: 'Synthetic City BR-1-1'" in str(err.value)
+    with pytest.raises(api.ApiError, match="nearest names: 'Synthetic Region 1 of ZA'"):
+        api.quality(
+            "subdivision1", country="ZA", place="Synthetic Regoin 1 of ZA", artifacts=demo_db
+        )
+    # case and accents do not matter
+    exact = api.scores("city", country="BR", place="Synthetic City BR-1-1", artifacts=demo_db)
+    folded = api.scores("city", country="BR", place="SYNTHÉTIC CITY br-1-1", artifacts=demo_db)
+    pd.testing.assert_frame_equal(exact, folded)
+    assert len(exact) == 2  # both months of the demo
+
+
+def code_blocks(path: Path, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", path.read_text(), flags=re.S)
+
+
+EXAMPLE_PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", EXAMPLE_PAGES, ids=lambda p: p.name)
+def test_every_api_and_sql_example_runs_as_written_on_the_demo_database(
+    demo_db: Path, page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Python blocks of a page run in one namespace (as a reader pastes them in
+    order), the SQL blocks in the duckdb shell, on the `make demo` database."""
+    monkeypatch.setenv("IQB_ARTIFACTS", str(demo_db))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", api.SyntheticDataWarning)
+        for block in code_blocks(page, "python"):
+            exec(compile(block, f"{page.name} example", "exec"), namespace)
+    for block in code_blocks(page, "sql"):
+        proc = shell(demo_db / "iqb.duckdb", block, "-csv", "-bail", cwd=tmp_path)
+        assert proc.returncode == 0, (page.name, block, proc.stderr)
+        assert len(proc.stdout.strip().splitlines()) >= 2, (block, proc.stdout)
+
+
+def test_the_examples_are_found() -> None:
+    readme = REPO / "README.md"
+    assert len(code_blocks(readme, "python")) >= 2 and len(code_blocks(readme, "sql")) >= 5
+    assert code_blocks(REPO / "docs/iqb_score.md", "sql")
