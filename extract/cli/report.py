@@ -126,6 +126,12 @@ def report(
         highlight=False,
         soft_wrap=True,
     )
+    out.print(
+        "  any percentile, no rebuild:  select * from iqb_scores_all_percentiles_by_country "
+        "where score_percentile = 50;",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _num(value: float | None, fmt: str = ".1f") -> str:
