@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from bench import gcs, questions, synth
+from bench import explore, gcs, questions, synth
 from bench.harness import BIN, REPO, Figure, Sample, StepFailed, child_env, repeat, run
 from bench.report import Results, Row
 from extract.engines import DEFAULT_MEMORY_LIMIT_GB
@@ -430,6 +430,33 @@ class Bench:
                 pandas,
                 "same answers the upstream way: pandas over the cache",
                 f"pandas / ours = {pandas / ours:.1f}",
+            ),
+        ):
+            self.results.rows.append(Row("build", step, seconds, None, None, "", repeats, note))
+            self.echo(f"  build: {step}: {seconds * 1000:.0f} ms")
+        self.rescore(repeats)
+
+    def rescore(self, repeats: int) -> None:
+        """Every country's score at another percentile and with a config, through the
+        API, side by side with reading the built scores (bench/explore.py)."""
+        took = explore.rescore_timings(self.window, repeats)
+        self.results.figures.update(
+            rescore_read_s=round(took["read"], 4),
+            rescore_percentile_s=round(took["percentile"], 4),
+            rescore_config_s=round(took["config"], 4),
+        )
+        rows = f"{took['rows']:,} country rows"
+        for seconds, step, note in (
+            (took["read"], "every country's built score: api.scores('country')", rows),
+            (
+                took["percentile"],
+                f"same at p{explore.PERCENTILE}, no rebuild: api.scores(percentile=)",
+                f"/ read = {took['percentile'] / took['read']:.1f}",
+            ),
+            (
+                took["config"],
+                f"same at p{explore.PERCENTILE} with a config: api.scores(config=)",
+                f"/ read = {took['config'] / took['read']:.1f}",
             ),
         ):
             self.results.rows.append(Row("build", step, seconds, None, None, "", repeats, note))

@@ -7,6 +7,7 @@ period, and how to open the database in the ``duckdb`` shell. The database is
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,12 +15,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from extract.paths import ArtifactPaths
+from extract.paths import READ_ONLY, ArtifactPaths
 
 LEVELS: tuple[str, ...] = (
     "country",
@@ -62,6 +64,7 @@ class CountryScore:
 @dataclass
 class Report:
     database: Path
+    state: DatabaseState | None = None
     marts: list[MartCount] = field(default_factory=list)
     scores: list[tuple[str, int]] = field(default_factory=list)
     period: tuple[date, date] | None = None
@@ -98,11 +101,127 @@ def open_database(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+def pulled_snapshot(root: Path) -> Path | None:
+    """The database snapshot a pull brought to ``root``: ``read_only/iqb_<UTC>.duckdb``,
+    the newest that ``state/pulled.json`` records as downloaded (else the newest there).
+
+    A researcher who pulled a published state has no ``iqb.duckdb`` (no dbt was run):
+    the readers answer from this file instead, every relation a table."""
+    paths = ArtifactPaths(root)
+    found = sorted(paths.read_only.glob("iqb_*.duckdb"), reverse=True)
+    if not found:
+        return None
+    pulled = _pulled_keys(root)
+    recorded = [f for f in found if f"{READ_ONLY}/{f.name}" in pulled]
+    return (recorded or found)[0]
+
+
+def _pulled_document(root: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(ArtifactPaths(root).pulled.read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _pulled_keys(root: Path) -> dict[str, str]:
+    """Key -> the manifest location that delivered it, from ``state/pulled.json``."""
+    origins = _pulled_document(root).get("origins")
+    keys: dict[str, str] = {}
+    if isinstance(origins, dict):
+        for origin, files in origins.items():
+            if isinstance(files, dict):
+                keys.update({key: str(origin) for key in files})
+    return keys
+
+
+def database_file(path: Path) -> Path:
+    """The file the readers open for ``<root>/iqb.duckdb``: that file when it exists (a
+    local build), else the snapshot a pull brought (:func:`pulled_snapshot`), else
+    ``path`` itself (whose absence the caller reports)."""
+    if path.is_file():
+        return path
+    return pulled_snapshot(path.parent) or path
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """Which state a reader reads: a local build, or a pulled snapshot of a published one."""
+
+    path: Path  # the file read
+    snapshot: bool  # a pulled read_only/ snapshot, not this workspace's own build
+    state_id: str | None = None  # the published state's id, when the pull recorded it
+    build_id: str | None = None
+    built_at: datetime | None = None
+    git_commit: str | None = None
+    origin: str | None = None  # the manifest the snapshot came from
+
+    def describe(self) -> str:
+        what = f"pulled snapshot {self.path.name}" if self.snapshot else f"database {self.path}"
+        parts = [f"state {self.state_id}"] if self.state_id else []
+        if self.build_id:
+            parts.append(f"build {self.build_id}")
+        if self.built_at:
+            parts.append(f"built {self.built_at:%Y-%m-%d %H:%M:%S %Z}".strip())
+        parts.append(f"commit {self.git_commit or 'unknown'}")
+        if self.origin:
+            parts.append(f"from {self.origin}")
+        return f"{what} ({', '.join(parts)})"
+
+
+def connected_file(con: duckdb.DuckDBPyConnection) -> Path:
+    """The file a connection of :func:`open_database` reads (iqb.duckdb or a snapshot)."""
+    row = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()
+    assert row is not None  # the current database is always listed
+    return Path(row[0])
+
+
+def database_state(con: duckdb.DuckDBPyConnection, path: Path) -> DatabaseState:
+    """What ``con`` (opened on ``path``) holds: its build record ``iqb_build`` when the
+    build wrote one, else the newest ``loaded_at`` of its country mart; for a pulled
+    snapshot, the manifest it came from and that state's record when the pull kept it."""
+    build_id = git_commit = None
+    built_at = None
+    try:
+        row = con.execute("select build_id, built_at, git_commit from iqb_build").fetchone()
+        if row is not None:
+            build_id, built_at, git_commit = row
+    except duckdb.Error:
+        try:
+            row = con.execute("select max(loaded_at) from quality_by_country").fetchone()
+            built_at = row[0] if row else None
+        except duckdb.Error:
+            pass
+    snapshot = path.parent.name == READ_ONLY
+    state_id = origin = None
+    if snapshot:
+        root = path.parent.parent
+        origin = _pulled_keys(root).get(f"{READ_ONLY}/{path.name}")
+        states = _pulled_document(root).get("states")
+        record = states.get(origin) if isinstance(states, dict) and origin else None
+        if isinstance(record, dict):
+            state_id = str(record.get("id")) if record.get("id") else None
+            git_commit = git_commit or (str(record["commit"]) if record.get("commit") else None)
+    return DatabaseState(
+        path=path,
+        snapshot=snapshot,
+        state_id=state_id,
+        build_id=build_id,
+        built_at=built_at if isinstance(built_at, datetime) else None,
+        git_commit=git_commit,
+        origin=origin,
+    )
+
+
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    path = database_file(path)
     if not path.is_file():
         raise ReportError(
             f"no database at {path}: build it first with `{DBT_BUILD}` "
-            "(or `make demo`), with the same IQB_ARTIFACTS"
+            "(or `make demo`), with the same IQB_ARTIFACTS, or pull a published state "
+            "with `iqb cache pull <manifest>`"
         )
     try:
         return duckdb.connect(
@@ -164,7 +283,8 @@ def build_report(artifacts: Path, top: int = 5) -> Report:
             raise ReportError(
                 f"{path} lacks {', '.join(missing)}: run `{DBT_BUILD}` (it builds every mart)"
             )
-        report = Report(database=path)
+        report = Report(database=database_file(path))
+        report.state = database_state(con, report.database)
         for name in MARTS:
             counts = con.execute(
                 f"select count(*), count(distinct (period_start, period_end)), "

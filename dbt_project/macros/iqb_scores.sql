@@ -3,38 +3,61 @@
 {% macro iqb_percentile() -%}
     {#- The percentile the scores compare with the thresholds: dbt var
         `iqb_percentile`, default 95 (upstream's default; upstream's notebook
-        also uses 50). One of the percentiles the marts have. -#}
-    {%- set p = var('iqb_percentile', 95) | int %}
+        also uses 50). One of the percentiles the marts have, as a whole
+        number: 95.5 is refused, not scored as 95. -#}
+    {%- set raw = var('iqb_percentile', 95) %}
+    {%- set p = raw | int %}
     {#- (`exceptions is defined`: sqlfluff's templater, which lints this, has no dbt
         exceptions; dbt always has them.) -#}
-    {%- if p not in [1, 5, 10, 25, 50, 75, 90, 95, 99] and exceptions is defined %}
+    {%- if ((raw | string) != (p | string) or p not in iqb_percentiles()) and exceptions is defined %}
         {{- exceptions.raise_compiler_error(
             "var iqb_percentile must be one of 1, 5, 10, 25, 50, 75, 90, 95, 99 (the "
-            ~ "percentiles of the quality marts), not " ~ var('iqb_percentile')) }}
+            ~ "percentiles of the quality marts), not " ~ raw) }}
     {%- endif %}
     {{- return(p) -}}
 {%- endmacro %}
 
 
 {% macro iqb_requirements() -%}
-    {#- requirement -> (column of the quality marts at the score percentile,
-        comparison that passes). Throughput passes above its threshold, latency
-        and loss below it; pX follows the polarity convention (p95: what the
-        best-served ~5% of users get; for latency and loss that is the low end). -#}
-    {%- set p = iqb_percentile() %}
+    {#- requirement -> (metric, comparison that passes). Throughput passes above
+        its threshold, latency and loss below it; the value compared is the
+        metric's pX at the score percentile, which follows the polarity
+        convention (p95: what the best-served ~5% of users get; for latency and
+        loss that is the low end). -#}
     {{- return({
-        'download_throughput_mbps': ('download_p' ~ p, '>'),
-        'upload_throughput_mbps': ('upload_p' ~ p, '>'),
-        'latency_ms': ('latency_p' ~ p, '<'),
-        'packet_loss': ('loss_p' ~ p, '<'),
+        'download_throughput_mbps': ('download', '>'),
+        'upload_throughput_mbps': ('upload', '>'),
+        'latency_ms': ('latency', '<'),
+        'packet_loss': ('loss', '<'),
     }) -}}
 {%- endmacro %}
 
 
 {% macro iqb_scores(quality_mart, place_keys) -%}
-    {#- One row per row of `quality_mart`, with the six use-case scores and the
-        IQB score, at the percentile pX of var `iqb_percentile` (default 95; the
-        column score_percentile says which):
+    {#- The score view iqb_scores_by_<level>: one row per row of `quality_mart`,
+        scored at the percentile of var `iqb_percentile` (default 95; column
+        score_percentile). The same SQL as the all-percentiles view at that one
+        percentile, so that the two cannot drift apart: when it is not 95, the
+        view also carries the four pX columns it compared, by their mart names. -#}
+    {{- return(iqb_scores_at(quality_mart, place_keys, [iqb_percentile()])) -}}
+{%- endmacro %}
+
+
+{% macro iqb_scores_all_percentiles(quality_mart, place_keys) -%}
+    {#- The view iqb_scores_all_percentiles_by_<level>: every row of
+        `quality_mart` scored at each of the nine percentiles of the marts, one
+        row per place, period and score_percentile, with the four values each
+        score compared (download_px, upload_px, latency_px, loss_px). A score at
+        percentile P is computed by the very expressions of a build at P, so
+        `where score_percentile = P` gives that build's numbers bit for bit. -#}
+    {{- return(iqb_scores_at(quality_mart, place_keys, iqb_percentiles(), all_percentiles=true)) -}}
+{%- endmacro %}
+
+
+{% macro iqb_scores_at(quality_mart, place_keys, percentiles, all_percentiles=false) -%}
+    {#- The six use-case scores and the IQB score of each row of `quality_mart`
+        at each percentile P of `percentiles` (one union branch per P, so that
+        a filter on score_percentile reads only its branch):
           requirement passes   1 if pX > threshold (throughput) or pX < threshold
                                (latency, loss), else 0
           use-case score       weighted mean of its requirements' passes
@@ -50,6 +73,23 @@ with
 places as (
 
     select * from {{ quality_mart }}
+
+),
+
+-- The values each score compares, under one name per metric: <metric>_px is
+-- <metric>_pP of the mart at score_percentile P.
+at_percentile as (
+    {%- for p in percentiles %}
+
+    select
+        *,
+        {{ p }} as score_percentile,
+        {%- for metric, _ in requirements.values() %}
+        {{ metric }}_p{{ p }} as {{ metric }}_px{{ "," if not loop.last }}
+        {%- endfor %}
+    from places
+    {{- "\n\n    union all" if not loop.last }}
+    {%- endfor %}
 
 ),
 
@@ -104,7 +144,7 @@ use_case_config as (
 ),
 
 -- A requirement of weight 0 counts 0 and needs no value; any other compares
--- its p95 with the threshold (NULL when the p95 is missing).
+-- its pX with the threshold (NULL when the pX is missing).
 use_case_scores as (
 
     select
@@ -129,22 +169,24 @@ use_case_scores as (
         places.upload_p95,
         places.latency_p95,
         places.loss_p95,
-        {%- if iqb_percentile() != 95 %}
-        {%- for column, _ in requirements.values() %}
-        places.{{ column }},
-        {%- endfor %}
+        {%- for metric, _ in requirements.values() %}
+        {%- if all_percentiles %}
+        places.{{ metric }}_px,
+        {%- elif percentiles[0] != 95 %}
+        places.{{ metric }}_px as {{ metric }}_p{{ percentiles[0] }},
         {%- endif %}
-        {{ iqb_percentile() }} as score_percentile,
+        {%- endfor %}
+        places.score_percentile,
         {%- for use_case in iqb_use_cases() %}
         if(
             places.meets_min_samples and places.is_known_country and not places.has_invalid_values,
             (
-            {%- for requirement, (column, passes) in requirements.items() %}
+            {%- for requirement, (metric, passes) in requirements.items() %}
             {%- set config = 'cfg.' ~ use_case ~ '__' ~ requirement %}
                 {{ "+ " if not loop.first }}if(
                     {{ config }}__weight = 0,
                     0,
-                    {{ config }}__weight * (places.{{ column }} {{ passes }} {{ config }}__threshold)::integer
+                    {{ config }}__weight * (places.{{ metric }}_px {{ passes }} {{ config }}__threshold)::integer
                 )
             {%- endfor %}
             ) / nullif(
@@ -156,7 +198,7 @@ use_case_scores as (
             null
         ) as {{ use_case }}_score{{ "," if not loop.last }}
         {%- endfor %}
-    from places
+    from at_percentile as places
     cross join requirement_config as cfg
 
 ),

@@ -1,9 +1,9 @@
-"""The ``iqb`` command: sample, extract, cache, sync, report.
+"""The ``iqb`` command: sample, extract, cache, sync, report, config.
 
 Each sub-command is a thin shell over a module that does the work, so the same
 logic is reachable from Python and from tests without a terminal. This package
 holds one small module per command group (sample, extract_run, cache, sync,
-report); here they are put together, in the order --help lists them.
+report, config); here they are put together, in the order --help lists them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import typer
 
 from extract.cli.cache import cache_app
 from extract.cli.common import err, out
+from extract.cli.config import config_app
 from extract.cli.extract_run import extract_app, pipeline_app
 from extract.cli.report import report
 from extract.cli.sample import sample
@@ -32,6 +33,7 @@ app.add_typer(extract_app, name="extract")
 app.add_typer(cache_app, name="cache")
 app.add_typer(sync_app, name="sync")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(config_app, name="config")
 
 
 def _version(value: bool) -> None:

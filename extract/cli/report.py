@@ -57,6 +57,8 @@ def report(
         rep = build_report(root, top=top)
     except ReportError as exc:
         raise _failure(exc, root) from None
+    if rep.state is not None:
+        out.print(f"reading {rep.state.describe()}", highlight=False, soft_wrap=True)
     table = Table(title=f"marts in {rep.database}")
     table.add_column("mart", no_wrap=True)
     for col in ("rows", "periods", "latest period", "meet min samples"):
@@ -124,6 +126,12 @@ def report(
         highlight=False,
         soft_wrap=True,
     )
+    out.print(
+        "  any percentile, no rebuild:  select * from iqb_scores_all_percentiles_by_country "
+        "where score_percentile = 50;",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _num(value: float | None, fmt: str = ".1f") -> str:
@@ -143,13 +151,17 @@ def _failure(exc: Exception, root: Path) -> typer.Exit:
 
 
 def _html_report(root: Path, out_dir: Path | None, drill_limit: int) -> None:
-    from extract.report import ReportError
+    from extract.paths import ArtifactPaths
+    from extract.report import ReportError, connected_file, database_state, open_database
     from extract.report_html.build import write_html_report
 
     try:
         rep = write_html_report(root, out_dir, drill_limit=drill_limit)
+        with open_database(ArtifactPaths(root).database) as con:
+            state = database_state(con, connected_file(con))
     except ReportError as exc:
         raise _failure(exc, root) from None
+    out.print(f"from {state.describe()}", highlight=False, soft_wrap=True)
     data = sum(n for name, n in rep.files.items() if name.startswith("data/"))
     out.print(
         f"wrote {rep.index} ({rep.periods} period(s), {rep.countries} countries; "

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import math
+import re
 import subprocess
 import warnings
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+import yaml
 
 from extract import api
-from tests.dbt.helpers import IQB, env
+from tests.conftest import REPO
+from tests.dbt.helpers import IQB, copy_real_october, dbt, env, shell
+from tests.dbt.test_write_audit_publish import rewrite_entry
 
 pytestmark = pytest.mark.slow
 
@@ -159,3 +169,270 @@ def test_synthetic_rows_are_said_in_a_warning_and_in_periods(demo_db: Path, real
 def test_missing_database_says_how_to_build_it(tmp_path: Path) -> None:
     with pytest.raises(api.ApiError, match=r"no database at .*dbt build"):
         api.scores(artifacts=tmp_path)
+
+
+def upstream_score(config: dict, data: dict[str, dict[str, float]]) -> tuple[dict, float]:
+    """m-lab/iqb's calculator (calculator.py), transcribed: per requirement the
+    weighted mean over the datasets present in the data, per use case the weighted
+    mean of its requirements, the IQB score the weighted mean of the use cases."""
+    passes_above = {"download_throughput_mbps": True, "upload_throughput_mbps": True}
+    use_cases, uc_scores, uc_weights = {}, [], []
+    for uc_name, uc in config["use cases"].items():
+        nr_scores, nr_weights = [], []
+        for nr_name, nr in uc["network requirements"].items():
+            ds_scores, ds_weights = [], []
+            for ds_name, ds in nr["datasets"].items():
+                if ds_name in data and ds["w"] > 0:
+                    value = data[ds_name][nr_name]
+                    threshold = nr["threshold min"]
+                    ok = value > threshold if passes_above.get(nr_name) else value < threshold
+                    ds_scores.append((1 if ok else 0) * ds["w"])
+                    ds_weights.append(ds["w"])
+            nr_scores.append(sum(ds_scores) / sum(ds_weights) * nr["w"])
+            nr_weights.append(nr["w"])
+        use_cases[uc_name] = sum(nr_scores) / sum(nr_weights)
+        uc_scores.append(use_cases[uc_name] * uc["w"])
+        uc_weights.append(uc["w"])
+    return use_cases, sum(uc_scores) / sum(uc_weights)
+
+
+def changed_config(config: dict) -> dict:
+    """Other thresholds and weights, fractional ones included (the order of the sums
+    then matters to the last bit)."""
+    changed = copy.deepcopy(config)
+    gaming = changed["use cases"]["gaming"]
+    gaming["network requirements"]["latency_ms"]["threshold min"] = 50
+    gaming["network requirements"]["packet_loss"]["w"] = 0.3
+    changed["use cases"]["video streaming"]["w"] = 2.5
+    changed["use cases"]["online backup"]["network requirements"]["upload_throughput_mbps"][
+        "threshold min"
+    ] = 5.5
+    return changed
+
+
+@pytest.mark.parametrize("percentile", [50, 95])
+def test_scores_with_the_exported_config_or_a_changed_one_as_upstream_would(
+    real_db: Path, tmp_path: Path, percentile: int
+) -> None:
+    """`iqb config export` writes the database's own config in upstream's shape; scored
+    with it the real October 2024 data give the database's scores bit for bit, at the
+    build's percentile and at another; a changed config gives upstream's numbers."""
+    exported = tmp_path / "iqb_config.yaml"
+    proc = subprocess.run(
+        [str(IQB), "config", "export", "--output", str(exported), "--artifacts", str(real_db)],
+        env=env(real_db),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    config = yaml.safe_load(exported.read_text())
+    assert config == api.config(artifacts=real_db)
+    assert config["use cases"]["gaming"]["network requirements"]["latency_ms"] == {
+        "w": 5,
+        "threshold min": 10,
+        "datasets": {"m-lab": {"w": 1}, "cloudflare": {"w": 0}, "ookla": {"w": 0}},
+    }
+    database = api.scores("country", percentile=percentile, artifacts=real_db)
+    assert (database.score_percentile == percentile).all()
+    ours = api.scores("country", percentile=percentile, config=exported, artifacts=real_db)
+    pd.testing.assert_frame_equal(ours, database, check_exact=True, check_dtype=False)
+    if percentile == 95:  # the build's percentile: the score view itself
+        pd.testing.assert_frame_equal(
+            api.scores("country", config=exported, artifacts=real_db),
+            api.scores("country", artifacts=real_db),
+            check_exact=True,
+            check_dtype=False,
+        )
+    changed = changed_config(config)
+    json_file = tmp_path / "changed.json"
+    json_file.write_text(json.dumps(changed))
+    what_if = api.scores("country", percentile=percentile, config=json_file, artifacts=real_db)
+    quality = api.quality("country", artifacts=real_db).set_index("country_code")
+    checked = differ = 0
+    for row in what_if.itertuples():
+        q = quality.loc[row.country_code]
+        if row.score_status != "scored":
+            assert math.isnan(row.iqb_score)
+            continue
+        data = {
+            "m-lab": {
+                "download_throughput_mbps": q[f"download_p{percentile}"],
+                "upload_throughput_mbps": q[f"upload_p{percentile}"],
+                "latency_ms": q[f"latency_p{percentile}"],
+                "packet_loss": q[f"loss_p{percentile}"],
+            }
+        }
+        use_cases, expected = upstream_score(changed, data)
+        assert row.iqb_score == expected, row.country_code  # bit for bit
+        assert row.gaming_score == use_cases["gaming"]
+        assert row.online_backup_score == use_cases["online backup"]
+        _, default = upstream_score(config, data)
+        differ += default != expected
+        checked += 1
+    assert checked > 200 and differ > 10
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: c["use cases"]["gaming"]["network requirements"]["latency_ms"].pop(
+                "threshold min"
+            ),
+            "use case 'gaming', requirement 'latency_ms': no 'threshold min'",
+        ),
+        (
+            lambda c: c["use cases"]["web browsing"]["network requirements"]["packet_loss"].update(
+                w="four"
+            ),
+            "use case 'web browsing', requirement 'packet_loss': 'w' must be a number",
+        ),
+        (
+            lambda c: c["use cases"]["audio streaming"]["network requirements"].update(
+                jitter_ms={"w": 1, "threshold min": 30, "datasets": {"m-lab": {"w": 1}}}
+            ),
+            "use case 'audio streaming', requirement 'jitter_ms': not one of",
+        ),
+        (
+            lambda c: c["use cases"]["video conferencing"]["network requirements"][
+                "upload_throughput_mbps"
+            ]["datasets"]["m-lab"].update(w=0),
+            "use case 'video conferencing', requirement 'upload_throughput_mbps': dataset "
+            "'m-lab' has weight 0",
+        ),
+        (
+            lambda c: c["use cases"]["online backup"].update(w=-1),
+            "use case 'online backup': weight 'w' is negative",
+        ),
+        (lambda c: c.pop("use cases"), "config has no 'use cases'"),
+    ],
+)
+def test_a_malformed_config_names_the_use_case_and_requirement(
+    real_db: Path, edit, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    config = api.config(artifacts=real_db)
+    edit(config)
+    with pytest.raises(api.ApiError, match=re.escape(message)):
+        api.scores("country", config=config, artifacts=real_db)
+
+
+def test_a_percentile_the_marts_lack_is_refused(real_db: Path, tmp_path: Path) -> None:
+    for bad in (95.5, 42, "50"):
+        with pytest.raises(api.ApiError, match=r"percentile .*: use one of 1, 5, 10, 25"):
+            api.scores("country", percentile=bad, artifacts=real_db)  # type: ignore[arg-type]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("use cases: [unclosed\n")
+    with pytest.raises(api.ApiError, match=f"config {broken} is not valid yaml"):
+        api.scores("country", config=broken, artifacts=real_db)
+
+
+@pytest.fixture(scope="module")
+def odd_codes_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real October 2024 country files plus rows (ZA's numbers) under codes that are
+    not countries: '', 'Q1', 'USA', 'us'."""
+    root = tmp_path_factory.mktemp("odd_codes") / "artifacts"
+    copy_real_october(root)
+    for dataset in ("downloads_by_country", "uploads_by_country"):
+
+        def add(t: pa.Table) -> pa.Table:
+            za = t.filter(pc.equal(t["country_code"], "ZA"))
+            return pa.concat_tables(
+                [t]
+                + [
+                    za.set_column(0, "country_code", pa.array([code], pa.string()))
+                    for code in ODD_CODES
+                ]
+            )
+
+        rewrite_entry(root, dataset, add)
+    dbt("build", artifacts=root, target=root.parent / "target")
+    return root
+
+
+ODD_CODES = ("", "Q1", "USA", "us")
+
+
+def test_codes_that_are_not_countries_are_never_counted_listed_or_ranked(
+    odd_codes_db: Path,
+) -> None:
+    [(known, flagged)] = q(
+        odd_codes_db,
+        "select count(*) filter (where is_known_country), "
+        "count(*) filter (where not is_known_country) from iqb_scores_by_country",
+    )
+    assert flagged == len(ODD_CODES)  # kept and flagged in the database
+    [period] = api.periods(artifacts=odd_codes_db).to_dict("records")
+    assert period["countries"] == known and period["other_codes"] == len(ODD_CODES)
+    for frame in (
+        api.scores("country", artifacts=odd_codes_db),
+        api.scores("country", percentile=50, artifacts=odd_codes_db),
+        api.scores("country", config=api.config(artifacts=odd_codes_db), artifacts=odd_codes_db),
+        api.quality("country", artifacts=odd_codes_db),
+    ):
+        assert len(frame) == known and frame.is_known_country.all()
+        assert not set(ODD_CODES) & set(frame.country_code)
+    with pytest.raises(api.ApiError, match=r"country 'Q1' is not a country.*unknown_codes=True"):
+        api.trend("Q1", artifacts=odd_codes_db)
+    kept = api.scores("country", unknown_codes=True, artifacts=odd_codes_db)
+    assert set(ODD_CODES) <= set(kept.country_code)
+    assert set(kept[~kept.is_known_country].score_status) == {"unknown_country"}
+    # the CLI ranks and counts countries only
+    report = subprocess.run(
+        [str(IQB), "report", "--top", "300", "--artifacts", str(odd_codes_db)],
+        env=env(odd_codes_db),
+        capture_output=True,
+        text=True,
+    )
+    assert report.returncode == 0, report.stderr
+    [(scored,)] = q(odd_codes_db, "select count(iqb_score) from iqb_scores_by_country")
+    assert f"of {scored} countries" in report.stdout
+    assert not [c for c in ("Q1", "USA", "us") if re.search(rf"│ {c}\b", report.stdout)]
+    assert "4 unknown country" in report.stdout
+
+
+def test_an_unknown_place_lists_the_nearest_names(demo_db: Path, real_db: Path) -> None:
+    with pytest.raises(api.ApiError) as err:
+        api.scores("city", country="BR", place="Synthetic Cty BR-1-1", artifacts=demo_db)
+    assert "no row of iqb_scores_by_city has place 'Synthetic Cty BR-1-1'" in str(err.value)
+    assert "nearest names: 'Synthetic City BR-1-1'" in str(err.value)
+    with pytest.raises(api.ApiError, match="nearest names: 'Synthetic Region 1 of ZA'"):
+        api.quality(
+            "subdivision1", country="ZA", place="Synthetic Regoin 1 of ZA", artifacts=demo_db
+        )
+    # case and accents do not matter
+    exact = api.scores("city", country="BR", place="Synthetic City BR-1-1", artifacts=demo_db)
+    folded = api.scores("city", country="BR", place="SYNTHÉTIC CITY br-1-1", artifacts=demo_db)
+    pd.testing.assert_frame_equal(exact, folded)
+    assert len(exact) == 2  # both months of the demo
+
+
+def code_blocks(path: Path, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", path.read_text(), flags=re.S)
+
+
+EXAMPLE_PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", EXAMPLE_PAGES, ids=lambda p: p.name)
+def test_every_api_and_sql_example_runs_as_written_on_the_demo_database(
+    demo_db: Path, page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Python blocks of a page run in one namespace (as a reader pastes them in
+    order), the SQL blocks in the duckdb shell, on the `make demo` database."""
+    monkeypatch.setenv("IQB_ARTIFACTS", str(demo_db))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", api.SyntheticDataWarning)
+        for block in code_blocks(page, "python"):
+            exec(compile(block, f"{page.name} example", "exec"), namespace)
+    for block in code_blocks(page, "sql"):
+        proc = shell(demo_db / "iqb.duckdb", block, "-csv", "-bail", cwd=tmp_path)
+        assert proc.returncode == 0, (page.name, block, proc.stderr)
+        assert len(proc.stdout.strip().splitlines()) >= 2, (block, proc.stdout)
+
+
+def test_the_examples_are_found() -> None:
+    readme = REPO / "README.md"
+    assert len(code_blocks(readme, "python")) >= 2 and len(code_blocks(readme, "sql")) >= 5
+    assert code_blocks(REPO / "docs/iqb_score.md", "sql")
