@@ -138,56 +138,63 @@ def _parse(config: Any) -> Config:
     use_cases = []
     columns: dict[str, str] = {}
     for uc_name, uc in _mapping(top["use cases"], "config", "use cases").items():
-        where = f"use case {uc_name!r}"
-        if not isinstance(uc_name, str) or not _NAME.match(uc_name):
-            raise ConfigError(f"{where}: a name of letters, digits, spaces, '-' or '_'")
-        column = re.sub(r"[ -]+", "_", uc_name.strip()).lower()
-        if column in columns:
+        use_case = _use_case(uc_name, uc)
+        if use_case.column in columns:
             raise ConfigError(
-                f"{where} and {columns[column]!r} both give the column {column}_score"
+                f"use case {uc_name!r} and {columns[use_case.column]!r} both give the column "
+                f"{use_case.column}_score"
             )
-        columns[column] = uc_name
-        uc = _mapping(uc, where, uc_name)
-        weight = _weight(uc, where)
-        if "network requirements" not in uc:
-            raise ConfigError(f"{where}: no 'network requirements'")
-        requirements = []
-        for nr_name, nr in _mapping(
-            uc["network requirements"], where, "network requirements"
-        ).items():
-            nr_where = f"{where}, requirement {nr_name!r}"
-            if nr_name not in REQUIREMENTS:
-                raise ConfigError(f"{nr_where}: not one of {', '.join(REQUIREMENTS)}")
-            nr = _mapping(nr, nr_where, nr_name)
-            if "threshold min" not in nr:
-                raise ConfigError(f"{nr_where}: no 'threshold min'")
-            threshold = _number(nr["threshold min"], nr_where, "threshold min")
-            if "datasets" not in nr:
-                raise ConfigError(f"{nr_where}: no 'datasets' (e.g. {{'m-lab': {{'w': 1}}}})")
-            datasets = _mapping(nr["datasets"], nr_where, "datasets")
-            mlab = datasets.get(DATASET)
-            if mlab is None:
-                raise ConfigError(
-                    f"{nr_where}: 'datasets' has no {DATASET!r}, the only data here: upstream's "
-                    "calculator would divide by zero"
-                )
-            for ds_name, ds in datasets.items():
-                ds_weight = _weight(
-                    _mapping(ds, nr_where, ds_name), f"{nr_where}, dataset {ds_name!r}"
-                )
-                if ds_name == DATASET and ds_weight == 0:
-                    raise ConfigError(
-                        f"{nr_where}: dataset {DATASET!r} has weight 0, and the data here are "
-                        "M-Lab's only: upstream's calculator would divide by zero (give the "
-                        "requirement 'w' 0 to leave it out)"
-                    )
-            requirements.append(Requirement(nr_name, _weight(nr, nr_where), threshold))
-        if not requirements or sum(r.weight for r in requirements) == 0:
-            raise ConfigError(f"{where}: every requirement has weight 0 (or none is given)")
-        use_cases.append(UseCase(uc_name, column, weight, tuple(requirements)))
+        columns[use_case.column] = uc_name
+        use_cases.append(use_case)
     if not use_cases or sum(u.weight for u in use_cases) == 0:
         raise ConfigError("config: every use case has weight 0 (or none is given)")
     return Config(tuple(use_cases))
+
+
+def _use_case(uc_name: Any, uc: Any) -> UseCase:
+    where = f"use case {uc_name!r}"
+    if not isinstance(uc_name, str) or not _NAME.match(uc_name):
+        raise ConfigError(f"{where}: a name of letters, digits, spaces, '-' or '_'")
+    column = re.sub(r"[ -]+", "_", uc_name.strip()).lower()
+    uc = _mapping(uc, where, uc_name)
+    weight = _weight(uc, where)
+    if "network requirements" not in uc:
+        raise ConfigError(f"{where}: no 'network requirements'")
+    requirements = [
+        _requirement(f"{where}, requirement {nr_name!r}", nr_name, nr)
+        for nr_name, nr in _mapping(
+            uc["network requirements"], where, "network requirements"
+        ).items()
+    ]
+    if not requirements or sum(r.weight for r in requirements) == 0:
+        raise ConfigError(f"{where}: every requirement has weight 0 (or none is given)")
+    return UseCase(uc_name, column, weight, tuple(requirements))
+
+
+def _requirement(nr_where: str, nr_name: Any, nr: Any) -> Requirement:
+    if nr_name not in REQUIREMENTS:
+        raise ConfigError(f"{nr_where}: not one of {', '.join(REQUIREMENTS)}")
+    nr = _mapping(nr, nr_where, nr_name)
+    if "threshold min" not in nr:
+        raise ConfigError(f"{nr_where}: no 'threshold min'")
+    threshold = _number(nr["threshold min"], nr_where, "threshold min")
+    if "datasets" not in nr:
+        raise ConfigError(f"{nr_where}: no 'datasets' (e.g. {{'m-lab': {{'w': 1}}}})")
+    datasets = _mapping(nr["datasets"], nr_where, "datasets")
+    if datasets.get(DATASET) is None:
+        raise ConfigError(
+            f"{nr_where}: 'datasets' has no {DATASET!r}, the only data here: upstream's "
+            "calculator would divide by zero"
+        )
+    for ds_name, ds in datasets.items():
+        ds_weight = _weight(_mapping(ds, nr_where, ds_name), f"{nr_where}, dataset {ds_name!r}")
+        if ds_name == DATASET and ds_weight == 0:
+            raise ConfigError(
+                f"{nr_where}: dataset {DATASET!r} has weight 0, and the data here are "
+                "M-Lab's only: upstream's calculator would divide by zero (give the "
+                "requirement 'w' 0 to leave it out)"
+            )
+    return Requirement(nr_name, _weight(nr, nr_where), threshold)
 
 
 def score(rows: pd.DataFrame, config: Config, percentile: int) -> pd.DataFrame:
