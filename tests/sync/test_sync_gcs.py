@@ -624,7 +624,7 @@ def test_status_against_the_real_mlab_manifest(artifacts: Path) -> None:
     # one changed byte turns a file "changed"; a file the manifest lacks is "only-local"
     stats = artifacts / OCT / "uploads_by_country" / "stats.json"
     stats.write_text(stats.read_text() + "\n")
-    extra = artifacts / "cache/v1/20300101T000000Z/20300201T000000Z/uploads_by_country/stats.json"
+    extra = artifacts / "cache/v1/20260601T000000Z/20260701T000000Z/uploads_by_country/stats.json"
     extra.parent.mkdir(parents=True)
     extra.write_text("{}")
     proc = iqb(
@@ -656,7 +656,7 @@ def test_status_table_lists_only_the_files_that_differ(artifacts: Path) -> None:
     assert re.search(rf"{same}\s*│ same", status("--all"))
     changed = artifacts / OCT / "uploads_by_country" / "stats.json"
     changed.write_text(changed.read_text() + "\n")
-    extra = "cache/v1/20300101T000000Z/20300201T000000Z/uploads_by_country/stats.json"
+    extra = "cache/v1/20260601T000000Z/20260701T000000Z/uploads_by_country/stats.json"
     (artifacts / extra).parent.mkdir(parents=True)
     (artifacts / extra).write_text("{}")
     out = status()
