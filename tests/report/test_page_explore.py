@@ -18,6 +18,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import duckdb
 import pytest
@@ -402,3 +403,105 @@ def test_region_map_is_coloured_and_a_click_drills_down(demo_db: Path, tmp_path:
     region = element(page.dom, "region-map")
     assert region.count("<path") >= 9  # every South African province drawn
 
+
+COMPARE = """
+(function () {
+  // one network followed across countries: "Compare this network in every country";
+  // then what each table gives as CSV and whether each chart saves an image
+  var clicked = false, tries = 0;
+  var timer = setInterval(function () {
+    if (!window.IQB || !IQB.data) return;
+    var button = Array.prototype.find.call(document.querySelectorAll('#compare button'),
+      function (b) { return b.textContent === 'Compare this network in every country'; });
+    if (!clicked) { if (button) { button.click(); clicked = true; } return; }
+    var places = JSON.parse(document.getElementById('trend-download').dataset.places || '[]');
+    var both = places.some(function (p) { return p.indexOf('BR)') >= 0; }) &&
+      document.getElementById('region-map').dataset.regions !== undefined;  // its regions loaded
+    if (!both && ++tries < 100) return;
+    clearInterval(timer);
+    var out = { places: places, tables: {}, charts: {} };
+    out.csvButtons = Array.prototype.map.call(document.querySelectorAll('button.csv'),
+      function (b) { return b.dataset.table; });
+    Array.prototype.forEach.call(document.querySelectorAll('table'), function (t) {
+      if (t.id) out.tables[t.id] = IQB.tableCsv(t.id).slice(0, 4);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll('.chart'), function (el) {
+      var chart = echarts.getInstanceByDom(el);
+      var box = chart && chart.getOption().toolbox;
+      out.charts[el.id] = !!(box && box[0] && box[0].feature && box[0].feature.saveAsImage);
+    });
+    var trend = echarts.getInstanceByDom(document.getElementById('trend-download')).getOption();
+    out.series = trend.series.map(function (s) {
+      return s.data.map(function (d) { return d && typeof d === 'object' ? d.value : d; });
+    });
+    document.getElementById('harness-out').textContent = JSON.stringify(out);
+  }, 100);
+})();
+"""
+
+
+def test_places_side_by_side_tables_as_csv_charts_as_images(demo_db: Path, tmp_path: Path) -> None:
+    """A South African network that also serves Brazil, followed across both countries:
+    its trend in each, at the score percentile, every period; every table as CSV."""
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    materialise_published(demo_db / "iqb.duckdb", root / "iqb.duckdb")
+    with duckdb.connect(str(root / "iqb.duckdb")) as con:
+        (za_asn, name), (br_asn,) = (
+            con.execute(
+                "select asn, as_name from quality_by_country_asn where country_code = 'ZA' "
+                "and period_start = '2024-10-01' order by download_sample_count desc limit 1"
+            ).fetchone(),
+            con.execute(
+                "select asn from quality_by_country_asn where country_code = 'BR' "
+                "and period_start = '2024-10-01' order by download_sample_count desc limit 1"
+            ).fetchone(),
+        )
+        con.execute(
+            "update quality_by_country_asn set asn = ?, as_name = ? "
+            "where country_code = 'BR' and asn = ?",
+            [za_asn, name, br_asn],
+        )
+        expected = {
+            cc: [
+                v
+                for (v,) in con.execute(
+                    "select download_p95 from quality_by_country_asn where country_code = ? "
+                    "and asn = ? order by period_start",
+                    [cc, za_asn],
+                ).fetchall()
+            ]
+            for cc in ("ZA", "BR")
+        }
+    rep = write_html_report(root, tmp_path / "report")
+    page_file = harness(rep.directory, COMPARE, name="compare")
+    key = f"country_asn|ZA|AS{za_asn}|{name}"
+    url = f"{page_file.as_uri()}#country=ZA&level=country_asn&place={quote(key, safe='')}"
+    page = render(url, tmp_path)
+    result = harness_result(page.dom)
+    assert len(result["places"]) == 2
+    assert "ZA" in result["places"][0] and "BR" in result["places"][1]
+    assert result["series"] == [expected["ZA"], expected["BR"]]  # both periods, exact
+    # every table of the page is downloadable, every chart saves an image
+    tables = result["tables"]
+    assert (
+        set(result["csvButtons"])
+        == set(tables)
+        >= {
+            "ranking",
+            "drill",
+            "breakdown-table",
+            "periods-table",
+            "config-table",
+            "whatif-table",
+        }
+    )
+    assert tables["drill"][0][:3] == ["label", "code", "download_sample_count"]
+    assert all(result["charts"].values()) and len(result["charts"]) >= 8
+    with duckdb.connect(str(root / "iqb.duckdb"), read_only=True) as con:
+        top = con.execute(
+            "select as_name, download_sample_count from quality_by_country_asn "
+            "where country_code = 'ZA' and period_start = '2024-10-01' "
+            "order by download_sample_count desc limit 1"
+        ).fetchone()
+    assert tables["drill"][1][0] == top[0] and tables["drill"][1][2] == top[1]

@@ -643,9 +643,14 @@
     if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
     return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   }
+  function domCsv(table) {  // a table of text (provenance, breakdown headers): its cells
+    return Array.prototype.map.call(table.querySelectorAll('tr'), function (tr) {
+      return Array.prototype.map.call(tr.children, function (c) { return c.textContent.replace(/\s+/g, ' ').trim(); });
+    });
+  }
   function downloadCsv(table, name) {
-    if (!table.iqbCsv) return;
-    var text = table.iqbCsv().map(function (row) { return row.map(csvCell).join(','); }).join('\r\n') + '\r\n';
+    if (!table) return;
+    var text = (table.iqbCsv ? table.iqbCsv() : domCsv(table)).map(function (row) { return row.map(csvCell).join(','); }).join('\r\n') + '\r\n';
     var url = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));
     var a = h('a', { href: url, download: name + '.csv' });
     document.body.appendChild(a);
@@ -653,7 +658,10 @@
     document.body.removeChild(a);
     setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
   }
-  IQB.tableCsv = function (id) { var t = document.getElementById(id); return t && t.iqbCsv ? t.iqbCsv() : null; };
+  IQB.tableCsv = function (id) {
+    var t = document.getElementById(id);
+    return t ? (t.iqbCsv ? t.iqbCsv() : domCsv(t)) : null;
+  };
   function csvButton(tableId, name) {
     return h('button', { 'class': 'csv', type: 'button', 'data-table': tableId,
                          on: { click: function () { downloadCsv(document.getElementById(tableId), name()); } } }, 'CSV');
@@ -878,7 +886,23 @@
               h('small', null, (ok ? 'meets ' : 'needs ') + spec.op + ' ' + q.t + ' (w ' + q.w + ')'));
           }));
       })));
+    table.iqbCsv = function () {
+      var head = ['use_case', 'use_case_weight', 'score', 'percentile'];
+      REQ_ORDER.forEach(function (k) { head.push(k + '_value', k + '_threshold', k + '_weight', k + '_passes'); });
+      return [head].concat(useCases().map(function (u) {
+        var row = [u, S.cfg.uc[u], s.uc[u], pct];
+        REQ_ORDER.forEach(function (k) {
+          var q = reqOf(S.cfg, u, k), v = r[REQUIREMENTS[k].metric + '_p' + pct];
+          var ok = v === null || v === undefined || !q.w ? null : (REQUIREMENTS[k].op === '>' ? v > q.t : v < q.t);
+          row.push(v, q.t, q.w, ok);
+        });
+        return row;
+      }));
+    };
     fill(out, [
+      h('div', { 'class': 'tools' }, csvButton('breakdown-table', function () {
+        return 'iqb-use-cases-' + S.period + '-p' + S.pct;
+      })),
       s.status !== 'scored' ? h('p', { 'class': 'hint' }, badge('thin', s.status),
         ' not scored (score_status ' + s.status + '); the values are shown as they are.') : null,
       table,
@@ -957,6 +981,14 @@
               input(q.t, b.t, function (v) { target().t = v; }, u + ' ' + k + ' threshold'));
           }));
       }))));
+    document.getElementById('whatif-table').iqbCsv = function () {
+      var out = [['use_case', 'use_case_weight', 'requirement', 'weight', 'threshold']];
+      useCases().forEach(function (u) {
+        REQ_ORDER.forEach(function (k) { var q = reqOf(S.cfg, u, k); out.push([u, S.cfg.uc[u], k, q.w, q.t]); });
+      });
+      return out;
+    };
+    add(panel, h('div', { 'class': 'tools' }, csvButton('whatif-table', function () { return 'iqb-config-what-if'; })));
     var reset = $('#whatif-reset');
     reset.onclick = function () { S.cfg = defaultConfig(); renderWhatIf(); rescore(); };
   }
@@ -964,7 +996,7 @@
   // ---- provenance -------------------------------------------------------------------------------
   function renderProvenance() {
     var d = IQB.data, base = defaultConfig();
-    var periods = h('table', null,
+    var periods = h('table', { id: 'periods-table' },
       h('thead', null, h('tr', null, ['Period', 'Data', 'Why', 'Countries', 'Other codes', 'Scored (build)', 'min_sample_count']
         .map(function (t, i) { return h('th', { 'class': i === 0 || i === 2 ? 'name' : null }, t); }))),
       h('tbody', null, d.periods.map(function (p) {
@@ -972,7 +1004,7 @@
           h('td', null, kindBadge(p)), h('td', { 'class': 'name' }, p.evidence), h('td', null, p.countries),
           h('td', null, p.not_countries), h('td', null, p.scored), h('td', null, p.min_sample_count));
       })));
-    var thresholds = h('table', null,
+    var thresholds = h('table', { id: 'config-table' },
       h('thead', null, h('tr', null, h('th', { 'class': 'name' }, 'Use case (weight)'), REQ_ORDER.map(function (k) {
         var m = REQUIREMENTS[k].metric;
         return h('th', null, METRIC_NAMES[m] + ' ' + REQUIREMENTS[k].op, h('small', null, UNITS[m] + '; weight, threshold'));
@@ -996,8 +1028,10 @@
           ' (' + pctNote('download', S.pct) + ' for throughput, ' + pctNote('latency', S.pct) + ' for latency and loss)'),
         fact('Scores', 'computed in this page from the values at every percentile, as the score macro computes them; ' +
           'at the build\u2019s percentile and config they equal iqb_scores_by_<level>')),
-      h('h3', null, 'Periods'), periods,
-      h('h3', null, 'Thresholds and weights of the build'), thresholds,
+      h('h3', null, 'Periods'), h('div', { 'class': 'tools' }, csvButton('periods-table', function () { return 'iqb-periods'; })),
+      periods,
+      h('h3', null, 'Thresholds and weights of the build'),
+      h('div', { 'class': 'tools' }, csvButton('config-table', function () { return 'iqb-config'; })), thresholds,
       h('p', { 'class': 'hint' }, 'A requirement passes when throughput is above its threshold or latency / loss below it ' +
         '(strictly). Loss is a ratio (0..1), as in the marts. A cell is scored only when both its download and upload ' +
         'side have at least min_sample_count tests, its code is a country and its values are valid.')
