@@ -677,8 +677,7 @@
     var cols = [
       { key: 'country_name', head: 'Country', cls: 'name', value: function (r) { return r.country_name || r.country_code; },
         cell: function (r) {
-          return [nameNode(r.country_name || r.country_code), ' ', h('small', null, codeNode(r.country_code)),
-                  r.meets_min_samples ? null : [' ', badge('thin', 'thin')]];
+          return [nameNode(r.country_name || r.country_code), r.meets_min_samples ? null : [' ', badge('thin', 'thin')]];
         } },
       { key: 'country_code', head: 'Code', value: function (r) { return r.country_code; }, cell: function (r) { return codeNode(r.country_code); } },
       { key: 'iqb_score', head: 'IQB', note: 'at p' + pct, value: function (r) { return scoreOf(r).iqb; }, cell: scoreCell },
@@ -771,7 +770,9 @@
                name: metric === 'count' ? '' : ((metric === 'latency' || metric === 'loss') ? '\u2193 better' : '\u2191 better'),
                nameLocation: 'end', nameGap: 8, nameTextStyle: { fontSize: 10, color: '#5b6775', align: 'right' },
                scale: metric !== 'score',
-               axisLabel: { formatter: function (v) { return fmt(v, metric === 'score' || metric === 'count' ? null : metric); } } },
+               axisLabel: { formatter: function (v) {  // three digits: ticks close together stay apart
+                 return metric === 'count' ? fmt(v, 'count') : String(Number(v.toPrecision(3)));
+               } } },
       series: series.map(function (s) {
         return {
           name: s.name, type: 'line', connectNulls: false, symbolSize: 7,
