@@ -631,8 +631,9 @@
       return tr;
     }));
     table.iqbCsv = function () {
-      return [cols.map(function (c) { return c.csvHead || c.key; })].concat(rows.map(function (r) {
-        return cols.map(function (c) { return c.value ? c.value(r) : r[c.key]; });
+      var csvCols = (opts.csvFirst || []).concat(cols);
+      return [csvCols.map(function (c) { return c.csvHead || c.key; })].concat(rows.map(function (r) {
+        return csvCols.map(function (c) { return c.value ? c.value(r) : r[c.key]; });
       }));
     };
   }
@@ -677,9 +678,9 @@
     var cols = [
       { key: 'country_name', head: 'Country', cls: 'name', value: function (r) { return r.country_name || r.country_code; },
         cell: function (r) {
-          return [nameNode(r.country_name || r.country_code), r.meets_min_samples ? null : [' ', badge('thin', 'thin')]];
+          return [nameNode(r.country_name || r.country_code), ' ', h('small', null, codeNode(r.country_code)),
+                  r.meets_min_samples ? null : [' ', badge('thin', 'thin')]];
         } },
-      { key: 'country_code', head: 'Code', value: function (r) { return r.country_code; }, cell: function (r) { return codeNode(r.country_code); } },
       { key: 'iqb_score', head: 'IQB', note: 'at p' + pct, value: function (r) { return scoreOf(r).iqb; }, cell: scoreCell },
       { key: 'download_p50', head: 'Down p50', note: 'Mbit/s', metric: 'download' },
       { key: 'download_sample_count', head: 'Tests', metric: 'count' }
@@ -688,6 +689,7 @@
     renderTable(table, cols, countriesIn(periodIndex()), 'ranking', {
       rowClass: function (r) { return r.meets_min_samples ? null : 'thin'; },
       onRow: function (r) { selectCountry(r.country_code); },
+      csvFirst: [{ key: 'country_code' }],
       decorate: function (r, tr) { tr.iqbCc = r.country_code; }
     });
     fill($('#ranking-tools'), csvButton('ranking', function () { return 'iqb-countries-' + S.period + '-p' + S.pct; }));
