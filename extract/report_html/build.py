@@ -65,7 +65,12 @@ def write_html_report(
 ) -> HtmlReport:
     """Build the report folder (default ``<artifacts>/report``); return what was written."""
     missing_vendor = [src for src, _ in VENDOR_FILES if not (VENDOR / src).is_file()]
-    if missing_vendor or not (VENDOR / WORLD).is_file() or not ADMIN1.is_file():
+    if not ADMIN1.is_file():
+        raise ReportError(
+            f"the region boundaries {ADMIN1} are missing: they ship with the "
+            "checkout (extract/report_html/geo/); restore them with `git checkout`"
+        )
+    if missing_vendor or not (VENDOR / WORLD).is_file():
         raise ReportError(
             f"the report's charting library and map are not installed under "
             f"{VENDOR}: run `make setup` (it runs `npm ci --prefix "
