@@ -505,3 +505,47 @@ def test_places_side_by_side_tables_as_csv_charts_as_images(demo_db: Path, tmp_p
             "order by download_sample_count desc limit 1"
         ).fetchone()
     assert tables["drill"][1][0] == top[0] and tables["drill"][1][2] == top[1]
+
+
+EDIT = """
+(function () {
+  // a reader edits one threshold in the what-if panel: gaming latency 10 -> 0.5 ms
+  var timer = setInterval(function () {
+    var input = document.querySelector(
+      '#whatif-table input[aria-label="gaming latency_ms threshold"]');
+    if (!window.IQB || !IQB.data || !input) return;
+    clearInterval(timer);
+    var map = document.getElementById('map');
+    var out = { before: map.dataset.scored, hash_before: location.hash,
+                score_before: document.querySelector('#breakdown-table tr[data-use-case="gaming"]')
+                  .children[1].textContent };
+    input.value = '0.5';
+    input.dispatchEvent(new Event('change'));
+    out.hash_after = location.hash;
+    out.score_after = document.querySelector('#breakdown-table tr[data-use-case="gaming"]')
+      .children[1].textContent;
+    out.changed = input.classList.contains('changed');
+    out.config = IQB.config().req.gaming.latency_ms;
+    document.getElementById('harness-out').textContent = JSON.stringify(out);
+  }, 100);
+})();
+"""
+
+
+def test_editing_a_threshold_recomputes_at_once(demo_db: Path, tmp_path: Path) -> None:
+    with duckdb.connect(str(demo_db / "iqb.duckdb"), read_only=True) as con:
+        use_cases, cfg = seed_config(con)
+        changed = json.loads(json.dumps(cfg))
+        changed["req"]["gaming"]["latency_ms"] = [cfg["req"]["gaming"]["latency_ms"][0], 0.5]
+        before = expected_rows(con, use_cases, cfg, 95)["2024-10-01|country|ZA"]
+        after = expected_rows(con, use_cases, changed, 95)["2024-10-01|country|ZA"]
+    gaming = use_cases.index("gaming") + 1
+    assert before[gaming] != after[gaming]  # the edit matters for South Africa
+    rep = write_html_report(demo_db, tmp_path / "report")
+    page_file = harness(rep.directory, EDIT, name="edit")
+    result = harness_result(render(f"{page_file.as_uri()}#country=ZA", tmp_path).dom)
+    assert result["score_before"] == f"{before[gaming]:.3f}"
+    assert result["score_after"] == f"{after[gaming]:.3f}"  # at once, in the breakdown
+    assert "t.gaming.latency_ms=0.5" in result["hash_after"]
+    assert "t.gaming" not in result["hash_before"]
+    assert result["changed"] and result["config"] == {"w": 5, "t": 0.5}
