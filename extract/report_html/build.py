@@ -5,8 +5,8 @@ and the seeds from ``<artifacts>/iqb.duckdb``, read-only and by name, and
 writes a folder that opens from ``file://`` with no network::
 
     report/index.html
-    report/assets/   echarts.min.js, topojson-client.min.js, world-110m.js (Natural Earth),
-                     report.js, report.css
+    report/assets/   echarts.min.js, topojson-client.min.js, world-110m.js and
+                     admin1.js (Natural Earth), loader.js, report.js, report.css
     report/data/     summary.js (countries, every period: map, trends, use cases,
                      provenance) and drill-<period>.js (subdivisions, cities and
                      networks of every country, loaded when that period is shown)
@@ -39,8 +39,11 @@ VENDOR_FILES = (
     ("topojson-client/dist/topojson-client.min.js", "topojson-client.min.js"),
 )
 WORLD = "world-atlas/countries-110m.json"
-STATIC = ("index.html", "report.js", "report.css")
+# Natural Earth admin-1 boundaries keyed by ISO 3166-2 code (geo/README.md: provenance)
+ADMIN1 = Path(__file__).resolve().parent / "geo" / "admin1.topojson"
+STATIC = ("index.html", "loader.js", "report.js", "report.css")
 FILES_PLACEHOLDER = "window.IQB_FILES = {};"
+LOADER_PLACEHOLDER = "LOADER_SHA256"
 DEFAULT_DRILL_LIMIT = 50
 
 
@@ -62,6 +65,11 @@ def write_html_report(
 ) -> HtmlReport:
     """Build the report folder (default ``<artifacts>/report``); return what was written."""
     missing_vendor = [src for src, _ in VENDOR_FILES if not (VENDOR / src).is_file()]
+    if not ADMIN1.is_file():
+        raise ReportError(
+            f"the region boundaries {ADMIN1} are missing: they ship with the "
+            "checkout (extract/report_html/geo/); restore them with `git checkout`"
+        )
     if missing_vendor or not (VENDOR / WORLD).is_file():
         raise ReportError(
             f"the report's charting library and map are not installed under "
@@ -93,8 +101,6 @@ def write_html_report(
                 date.fromisoformat(p["start"]),
                 date.fromisoformat(p["end"]),
                 drill_limit,
-                summary["percentiles"],
-                use_cases,
             )
             for p in summary["periods"]
         }
@@ -113,23 +119,30 @@ def write_html_report(
     (assets / "world-110m.js").write_text(
         "window.IQB_WORLD = " + json.dumps(world, separators=(",", ":")) + ";\n"
     )
+    (assets / "admin1.js").write_text("window.IQB_ADMIN1 = " + ADMIN1.read_text().strip() + ";\n")
     static = resources.files("extract.report_html").joinpath("static")
     for name in STATIC:
-        if name != "index.html":
+        if name not in ("index.html", "loader.js"):
             (assets / name).write_text(static.joinpath(name).read_text())
     for period, drill in drills.items():
         summary["drill_files"][period] = f"data/drill-{period}.js"
         _write_js(data / f"drill-{period}.js", "IQB.drill", drill, key=period)
     _write_js(data / "summary.js", "IQB.summary", summary)
-    # last: the page names the SHA-256 of every other file (its bucket addresses)
+    # last: the loader names the SHA-256 of every other file (its bucket addresses), and
+    # the page names the loader's; no script is inline (the page's Content-Security-Policy
+    # allows none), so the page names the loader at both of its possible addresses
     hashes = {
         str(p.relative_to(out)): file_sha256(p)
         for folder in (assets, data)
         for p in sorted(folder.iterdir())
     }
+    loader = static.joinpath("loader.js").read_text()
+    (assets / "loader.js").write_text(
+        loader.replace(FILES_PLACEHOLDER, f"window.IQB_FILES = {json.dumps(hashes)};", 1)
+    )
     page = static.joinpath("index.html").read_text()
     (out / "index.html").write_text(
-        page.replace(FILES_PLACEHOLDER, f"window.IQB_FILES = {json.dumps(hashes)};", 1)
+        page.replace(LOADER_PLACEHOLDER, file_sha256(assets / "loader.js"), 1)
     )
 
     files = {
@@ -139,7 +152,8 @@ def write_html_report(
         out,
         out / "index.html",
         len(summary["periods"]),
-        len({r[1] for r in summary["countries"]["rows"]}),
+        # countries are codes of the ISO seed (and XK): other codes stay in the data, flagged
+        len({r[1] for r in summary["countries"]["rows"] if r[3]}),
         files,
     )
 

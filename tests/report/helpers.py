@@ -38,7 +38,23 @@ def read_data_script(path: Path) -> tuple[str | None, Any]:
 
 
 def rows(table: dict[str, Any]) -> list[dict[str, Any]]:
-    return [dict(zip(table["cols"], r, strict=True)) for r in table["rows"]]
+    """A data table's rows as dicts, with its packed percentile values (``values``:
+    little-endian float64, base64, NaN for NULL) decoded."""
+    out = [dict(zip(table["cols"], r, strict=True)) for r in table["rows"]]
+    if "values" in table:
+        import base64
+        import math
+        import struct
+
+        cols = table["values"]["cols"]
+        raw = base64.b64decode(table["values"]["f64"])
+        flat = struct.unpack(f"<{len(raw) // 8}d", raw)
+        assert len(flat) == len(out) * len(cols)
+        for i, row in enumerate(out):
+            for j, c in enumerate(cols):
+                v = flat[i * len(cols) + j]
+                row[c] = None if math.isnan(v) else v
+    return out
 
 
 def js_fmt(v: float | None, metric: str) -> str:
@@ -160,3 +176,26 @@ def element(dom: str, element_id: str) -> str:
         if depth == 0:
             return dom[start : start + t.end()]
     raise AssertionError(f"#{element_id} is not closed")
+
+
+def harness(report: Path, script: str, name: str = "harness") -> Path:
+    """A copy of the report's page that also runs ``script`` (a file beside it, as the
+    page's Content-Security-Policy allows no inline script): the test's view into the
+    page's own functions. The script writes what it found into ``#harness-out``."""
+    (report / f"{name}.js").write_text(script)
+    page = (report / "index.html").read_text()
+    page = page.replace(
+        "</body>", f'<pre id="harness-out"></pre>\n<script src="{name}.js"></script>\n</body>', 1
+    )
+    out = report / f"{name}.html"
+    out.write_text(page)
+    return out
+
+
+def harness_result(dom: str) -> Any:
+    """What the harness script wrote into ``#harness-out`` (JSON)."""
+    import html as html_module
+
+    text = re.sub(r"<[^>]+>", "", element(dom, "harness-out"))
+    assert text.strip(), "the harness wrote nothing: the page's scripts did not run"
+    return json.loads(html_module.unescape(text))

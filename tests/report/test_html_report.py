@@ -22,6 +22,7 @@ from tests.report.helpers import read_data_script, rows
 pytestmark = pytest.mark.slow
 
 UNREAD = ("subdivision1_asn", "city_asn")  # levels the report has no view of
+PCTS = (1, 5, 10, 25, 50, 75, 90, 95, 99)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,8 @@ def test_folder_is_self_contained(demo_report: Path) -> None:
         "assets/echarts.min.js",
         "assets/topojson-client.min.js",
         "assets/world-110m.js",
+        "assets/admin1.js",
+        "assets/loader.js",
         "assets/report.js",
         "assets/report.css",
         "data/summary.js",
@@ -51,15 +54,28 @@ def test_folder_is_self_contained(demo_report: Path) -> None:
         "data/drill-2024-10-01.js",
     } == names
     html = (demo_report / "index.html").read_text()
-    # every script and stylesheet is a relative path inside the folder
-    refs = re.findall(r"'((?:assets|data)/[^']+)'", html)
+    # no inline script: the page names its loader, beside it and at its bucket address
+    loader = hashlib.sha256((demo_report / "assets/loader.js").read_bytes()).hexdigest()
+    assert re.findall(r'<script[^>]*src="([^"]+)"', html) == [
+        "assets/loader.js",
+        f"../assets/{loader}/loader.js",
+    ]
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)  # no inline script
+    policy = re.search(r'http-equiv="Content-Security-Policy"\s+content="([^"]+)"', html)[1]  # type: ignore[index]
+    script_src = next(d for d in policy.split(";") if d.strip().startswith("script-src"))
+    assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src
+    assert not re.search(
+        r'(?:src|href)="(?!assets/loader\.js"|\.\./assets/[0-9a-f]{64}/loader\.js")[^"#]', html
+    )
+    # the loader alone names the other files, every one a relative path inside the folder
+    code = (demo_report / "assets/loader.js").read_text()
+    refs = re.findall(r"'((?:assets|data)/[^']+)'", code)
     assert len(refs) == 6 and all((demo_report / r).is_file() for r in refs), refs
-    assert not re.search(r'(?:src|href)="[^"#]', html)  # the loader alone names files
-    # and the page knows each file's SHA-256: its address when opened from the bucket
-    files = json.loads(re.search(r"window\.IQB_FILES = (\{.*?\});", html)[1])  # type: ignore[index]
+    # and it knows each file's SHA-256: its address when opened from the bucket
+    files = json.loads(re.search(r"window\.IQB_FILES = (\{.*?\});", code)[1])  # type: ignore[index]
     assert files == {
         name: hashlib.sha256((demo_report / name).read_bytes()).hexdigest()
-        for name in names - {"index.html"}
+        for name in names - {"index.html", "assets/loader.js"}
     }
     for name in ("report.js", "report.css"):
         text = (demo_report / "assets" / name).read_text()
@@ -72,28 +88,30 @@ def test_folder_is_self_contained(demo_report: Path) -> None:
 
 
 def test_summary_holds_the_database_values(demo_db: Path, demo_report: Path) -> None:
+    """Every value at every percentile, exact (the page scores them), with the flags."""
     _, summary = read_data_script(demo_report / "data/summary.js")
+    metrics = [f"{m}_p{p}" for m in ("download", "upload", "latency", "loss") for p in PCTS]
     with db(demo_db) as con:
         expected = con.execute(
-            "select q.country_code, q.download_sample_count, q.meets_min_samples, s.iqb_score, "
-            "q.download_p50, q.latency_p95, s.gaming_score from quality_by_country q "
-            "join iqb_scores_by_country s using (period_start, period_end, country_code) "
-            "where period_start = '2024-10-01'"
+            "select country_code, download_sample_count, upload_sample_count, meets_min_samples, "
+            "is_known_country, has_invalid_values, " + ", ".join(metrics) + " "
+            "from quality_by_country where period_start = '2024-10-01'"
         ).fetchall()
     assert [p["start"] for p in summary["periods"]] == ["2024-09-01", "2024-10-01"]
     got = {r["country_code"]: r for r in rows(summary["countries"]) if r["period"] == 1}
     assert len(got) == len(expected) > 200
-    for cc, n, meets, score, d50, l95, gaming in expected:
+    for cc, n_down, n_up, meets, known, invalid, *values in expected:
         r = got[cc]
-        assert (r["download_sample_count"], r["meets_min_samples"]) == (n, meets)
-        assert r["iqb_score"] == (None if score is None else pytest.approx(score, abs=1e-4))
-        assert r["gaming_score"] == (None if gaming is None else pytest.approx(gaming, abs=1e-4))
-        for got_value, value in ((r["download_p50"], d50), (r["latency_p95"], l95)):
-            assert got_value == (None if value is None else pytest.approx(value, rel=5e-3))
-    thin = [cc for cc, _, meets, *_ in expected if not meets]
+        assert (r["download_sample_count"], r["upload_sample_count"]) == (n_down, n_up)
+        assert (r["meets_min_samples"], r["is_known_country"], r["has_invalid_values"]) == (
+            meets,
+            known,
+            invalid,
+        )
+        assert [r[c] for c in metrics] == values  # exact, not rounded
+    thin = [cc for cc, _, _, meets, *_ in expected if not meets]
     assert thin, "the demo sample should leave some countries with too few tests"
-    assert all(got[cc]["iqb_score"] is None for cc in thin)
-    assert summary["score_percentile"] == 95
+    assert summary["score_percentile"] == 95 and summary["percentiles"] == list(PCTS)
     assert {(r["use_case"], r["requirement"]) for r in summary["requirements"]} >= {
         ("gaming", "latency_ms"),
         ("web_browsing", "packet_loss"),
