@@ -1,4 +1,4 @@
-{% test row_checks(model, unique, not_null=[], percentiles=[], between=none, accepted=none) %}
+{% test row_checks(model, unique, not_null=[], percentiles=[], between=none, accepted=none, scores=false) %}
 {#- Every check of a mart or score view in one scan (docs/dbt.md, "Tests"):
 
     - unique: no two rows share these columns;
@@ -8,6 +8,10 @@
       (the polarity convention); rows flagged has_invalid_values are left out
       (they are kept, not scored, and named by the build);
     - between: {columns: [...], min_value: a, max_value: b} where not NULL;
+    - scores: when true, every <use_case>_score (the use cases of the seed
+      iqb_use_cases, macro iqb_use_cases()) and iqb_score within [0, 1] where
+      not NULL: a score view's YAML need not list the use cases, so a new one
+      is tested as soon as its seed row and generate.py add its column;
     - accepted: {column: [values]}.
 
     When any check fails the test stops with one message that names the mart,
@@ -48,6 +52,16 @@
         {%- endif -%}
         {%- do checks.append((column ~ ' within [' ~ between.get('min_value') ~ ', ' ~ between.get('max_value') ~ ']',
                               bounds | join(' or '))) -%}
+    {%- endfor -%}
+{%- endif -%}
+{%- if scores -%}
+    {%- set score_columns = [] -%}
+    {%- for use_case in iqb_use_cases() -%}
+        {%- do score_columns.append(use_case ~ '_score') -%}
+    {%- endfor -%}
+    {%- do score_columns.append('iqb_score') -%}
+    {%- for column in score_columns -%}
+        {%- do checks.append((column ~ ' within [0, 1]', column ~ ' < 0 or ' ~ column ~ ' > 1')) -%}
     {%- endfor -%}
 {%- endif -%}
 {%- if accepted -%}
