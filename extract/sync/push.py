@@ -151,8 +151,8 @@ def push(
     """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring."""
     started = datetime.now(UTC)
     report = PushReport()
-    # extract/transform/marts.py: files may be half moved, the database not yet pointed
-    half_published = sorted(ArtifactPaths(artifacts).marts_staging.glob(f"*/{COMMIT_FILE}"))
+    # extract/transform/marts.py: the database may be switched, the public names not yet
+    half_published = sorted(ArtifactPaths(artifacts).publishing.glob(f"*/{COMMIT_FILE}"))
     if half_published:
         raise SyncError(
             f"a dbt build was stopped while publishing its marts "
