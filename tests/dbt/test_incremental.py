@@ -77,7 +77,7 @@ def snapshot(root: Path, run: DbtRun, target: Path) -> Snapshot:
         ):
             snap.rows[mart, period] = n
             snap.loaded_at[mart, period] = set(stamps)
-    for f in sorted((root / "marts").rglob("*.parquet")):
+    for f in sorted((root / "marts").glob("*/period=*/*.parquet")):  # the public names
         digest = hashlib.sha256(f.read_bytes()).hexdigest()
         snap.exports[str(f.relative_to(root / "marts"))] = f"{digest} {f.stat().st_mtime_ns}"
     return snap

@@ -566,20 +566,24 @@ def test_a_failed_seed_and_an_empty_build_are_never_published(tmp_path: Path) ->
     seed.write_text(good_seed.replace("gaming,1", "gaming,-3"))  # a negative weight fails
     failed = dbt("build", artifacts=None, target=tmp_path / "t1", cwd=repo, check=False)
     assert failed.returncode != 0 and "NOTHING PUBLISHED" in failed.output
-    # the CSV is fixed, and a build of one mart passes: the seed that failed its
-    # test is still in dbt's working database, and must not reach the published one
+    # the CSV is fixed, and a build of one mart with a new month passes: the seed
+    # that failed its test is still in dbt's working database, and must not reach
+    # the published one, whose seeds and score views this build carries over
     seed.write_text(good_seed)
-    one = dbt(
-        "build", "--select", "quality_by_country", artifacts=None, target=tmp_path / "t2", cwd=repo
+    add_november(root)
+    one = dbt(  # the mart and what it reads (staging, the ISO seed), not the score seeds
+        "build", "--select", "+quality_by_country", artifacts=None, target=tmp_path / "t2", cwd=repo
     )
-    assert "published" in one.output
-    assert (visible(root), query(root, "select * from iqb_use_cases order by all")) == before
+    assert "published build" in one.output
+    assert query(root, "select * from iqb_use_cases order by all") == before[1]
+    after = visible(root)
+    assert after[0][0][0] == 2 * 237 and after[1][0][0] == 2 * before[0][1][0][0]
     assert query(root, "select max(iqb_score) <= 1 from iqb_scores_by_country") == [(True,)]
 
     # --empty checks the SQL on no rows: nothing of it is published
     empty = dbt("build", "--empty", artifacts=None, target=tmp_path / "t3", cwd=repo)
     assert "NOTHING PUBLISHED" in empty.output and "--empty" in empty.output
-    assert visible(root) == before[0]
+    assert visible(root) == after
 
 
 def test_unit_tests_run_on_request(good: Path, tmp_path: Path) -> None:
