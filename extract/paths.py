@@ -6,13 +6,22 @@
       cache/v1/<start>/<end>/<dataset>/{data.parquet,stats.json}
                                      the cache; entries: extract/cache/layout.py (upstream's layout)
       raw/<table>/<YYYY-MM>.parquet  the embedded engine's input (``iqb sample``)
-      iqb.duckdb                     dbt's database (profiles/profiles.yml, see below)
+      iqb.duckdb                     the published database: what researchers open (only ``main``)
       marts/<mart>/period=<start>_<end>/data_0.parquet
-                                     the published marts; marts/.staging/ while a build runs
+                                     the published marts (hard links to the build's own files)
+      marts/.builds/<build>/<mart>/period=<start>_<end>/data_0.parquet
+                                     each build's files, never changed once written; the
+                                     published database's views read these (hidden: no
+                                     Parquet reader of marts/ and no push sees them)
       read_only/iqb_<UTC>.duckdb     the database snapshots a push publishes
       report/                        ``iqb report --html``
       state/                         local working state, never published:
+        locks/dbt-build.lock         one dbt build at a time (the plugin holds it)
         locks/  hash-index.json  verified/  logs/  snapshot.json
+        dbt/iqb.duckdb               dbt's working database (profiles/profiles.yml, see below):
+                                     staging views, audited marts, seeds; readers never open it
+        dbt/published.json           the published build's mart files (what the next build keeps)
+        publish/<build>/             a publish in progress: its COMMIT record, the new database
         pulled.json                  per manifest, the SHA-256 of each file its pulls downloaded
         manifest.json                the last manifest pushed (its key in the bucket too)
         manifests/<id>.json          (in the bucket only) every published manifest kept
@@ -22,9 +31,9 @@ the bucket; :class:`ArtifactPaths` turns them into paths under one root.
 
 Which root: the CLI takes ``--artifacts``, else ``$IQB_ARTIFACTS`` (relative to
 the working directory), else ``./artifacts`` (:func:`default_artifacts`). dbt
-reads the same variable: ``profiles/profiles.yml`` names the database
-``$IQB_ARTIFACTS/iqb.duckdb``, and when the variable is unset
-``<checkout>/artifacts/iqb.duckdb`` (:func:`checkout_artifacts`: the profile
+reads the same variable: ``profiles/profiles.yml`` names its working database
+``$IQB_ARTIFACTS/state/dbt/iqb.duckdb``, and when the variable is unset
+``<checkout>/artifacts/state/dbt/iqb.duckdb`` (:func:`checkout_artifacts`: the profile
 anchors it on its own folder, which sits at the checkout's root, so dbt run
 from the root or from ``dbt_project/`` opens the same file). The dbt plugin
 refuses a database named otherwise, and tests/dbt/test_paths.py checks that
@@ -49,7 +58,9 @@ CACHE_VERSION_DIR = "cache/v1"
 RAW = "raw"
 DATABASE = "iqb.duckdb"
 MARTS = "marts"
-MARTS_STAGING = "marts/.staging"
+MART_BUILDS = "marts/.builds"
+MART_PERIOD_DIR = "period={start}_{end}"  # one period's folder in a mart's folder (Hive style)
+MART_DATA_FILE = "data_0.parquet"
 READ_ONLY = "read_only"
 REPORT = "report"
 STATE = "state"
@@ -57,6 +68,12 @@ LOCKS = "state/locks"
 HASH_INDEX = "state/hash-index.json"
 VERIFIED = "state/verified"
 LOGS = "state/logs"
+# dbt's own database: named like the published one, so that both files' catalog is
+# "iqb" and the SQL dbt compiles ("iqb"."main".x) means the same relation in each.
+WORKING_DATABASE = "state/dbt/" + DATABASE
+PUBLISHED_RECORD = "state/dbt/published.json"
+PUBLISHING = "state/publish"
+BUILD_LOCK = "state/locks/dbt-build.lock"
 MANIFEST = "state/manifest.json"
 MANIFESTS_HISTORY = "state/manifests/"  # a prefix: <id>.json follows
 SNAPSHOT_STATE = "state/snapshot.json"
@@ -90,16 +107,17 @@ class ArtifactPaths:
     root: Path
 
     @classmethod
-    def of_database(cls, database: str | Path) -> ArtifactPaths:
-        """The root of a database path (its folder), refusing a file not named ``iqb.duckdb``:
-        the database and everything else must be found from one root."""
+    def of_working_database(cls, database: str | Path) -> ArtifactPaths:
+        """The root of dbt's working database path (``<root>/state/dbt/iqb.duckdb``),
+        refusing a path named otherwise: everything else is found from that root."""
         path = Path(os.path.abspath(database))
-        if path.name != DATABASE:
+        root = path.parents[len(Path(WORKING_DATABASE).parts) - 1]
+        if cls(root).working_database != path:
             raise ValueError(
-                f"the database is {path}, but the artifacts root holds {DATABASE} "
-                "(extract/paths.py); name it so in profiles/profiles.yml"
+                f"dbt's database is {path}, but extract/paths.py puts it at "
+                f"<artifacts root>/{WORKING_DATABASE}; name it so in profiles/profiles.yml"
             )
-        return cls(path.parent)
+        return cls(root)
 
     @property
     def cache(self) -> Path:
@@ -112,15 +130,39 @@ class ArtifactPaths:
 
     @property
     def database(self) -> Path:
+        """The published database, the one file researchers, the API and the report open."""
         return self.root / DATABASE
+
+    @property
+    def working_database(self) -> Path:
+        """dbt's working database (profiles/profiles.yml): only dbt opens it."""
+        return self.root / WORKING_DATABASE
+
+    @property
+    def published_record(self) -> Path:
+        return self.root / PUBLISHED_RECORD
+
+    @property
+    def publishing(self) -> Path:
+        """Publishes in progress, one folder per build (its COMMIT record)."""
+        return self.root / PUBLISHING
+
+    @property
+    def build_lock(self) -> Path:
+        return self.root / BUILD_LOCK
 
     @property
     def marts(self) -> Path:
         return self.root / MARTS
 
     @property
-    def marts_staging(self) -> Path:
-        return self.root / MARTS_STAGING
+    def mart_builds(self) -> Path:
+        return self.root / MART_BUILDS
+
+    def mart_file(self, mart: str, start: str, end: str, build: str | None = None) -> Path:
+        """A period's file of ``mart``: its public name, or (``build``) that build's own."""
+        folder = self.marts if build is None else self.mart_builds / build
+        return folder / mart / MART_PERIOD_DIR.format(start=start, end=end) / MART_DATA_FILE
 
     @property
     def read_only(self) -> Path:

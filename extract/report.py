@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 
+from extract.paths import MARTS as MARTS_DIR
 from extract.paths import READ_ONLY, ArtifactPaths
 
 LEVELS: tuple[str, ...] = (
@@ -240,7 +241,8 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
         raise ReportError(f"cannot open {path}: {exc}") from None
 
 
-# The first file a mart view of dbt_project/macros/publish.sql reads, in DuckDB's text of it.
+# The first file a mart view of the published database reads (extract/transform/publish.py),
+# in DuckDB's text of it.
 _FIRST_FILE = re.compile(r"read_parquet\((?:main\.list_value\()?'((?:[^']|'')+)'")
 
 
@@ -254,9 +256,11 @@ def _check_marts_folder(con: duckdb.DuckDBPyConnection, path: Path, marts: Path)
             continue
         first = Path(match[1].replace("''", "'")).resolve()
         if not first.is_relative_to(marts):
+            # the files are <marts>/.builds/<build>/<mart>/period=.../data_0.parquet
+            theirs = next((p for p in first.parents if p.name == MARTS_DIR), first.parent)
             raise ReportError(
                 f"{path} was built in another folder: its view {name} reads the files "
-                f"under {first.parents[2]}, not {marts}. Run `{DBT_BUILD}` with "
+                f"under {theirs}, not {marts}. Run `{DBT_BUILD}` with "
                 f"IQB_ARTIFACTS={path.parent} to point it here, or open a read_only/ "
                 "snapshot of `sync push`, which holds its data"
             )

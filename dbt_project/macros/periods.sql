@@ -39,3 +39,10 @@
     {#- This run's start (UTC), stored on every row a run writes. -#}
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
 {%- endmacro %}
+
+
+{% macro tested_model_name() -%}
+    {#- The name of the model the running data test is attached to (the test's
+        own `model` argument is the relation, possibly wrapped in a subquery). -#}
+    {{- return(model.attached_node.split('.')[-1] if execute and model.attached_node else 'model') -}}
+{%- endmacro %}

@@ -1,9 +1,11 @@
-{#- The gates around a build: what users see changes only after a build passed.
-    See docs/dbt.md, "Write-audit-publish". -#}
+{#- The gates around a build: what readers see changes only after a build passed.
+    dbt builds in its own working database (state/dbt/iqb.duckdb); readers open
+    the published one (iqb.duckdb), which the plugin writes anew from a passed
+    build and switches in with one rename. See docs/dbt.md, "Write-audit-publish". -#}
 
 {% macro generate_schema_name(custom_schema_name, node) -%}
-    {#- Schemas as named in dbt_project.yml (`staging`, `audit`), not dbt's
-        default `main_staging`; `main` holds only what was published. -#}
+    {#- Schemas as named in dbt_project.yml (`staging`), not dbt's default
+        `main_staging`; everything else is in `main` of the working database. -#}
     {{- (custom_schema_name or target.schema) | trim -}}
 {%- endmacro %}
 
@@ -14,11 +16,10 @@
     {%- if not execute or flags.WHICH not in ('build', 'run') -%}
         {{- return('') -}}
     {%- endif -%}
-    {%- set committed = iqb_call('iqb_recover') -%}
-    {%- if committed -%}
-        {%- do log("iqb: finishing the publish of an interrupted build (" ~ committed | join(', ') ~ ")", info=true) -%}
-        {%- do publish_database([]) -%}
-        {%- for invocation in committed -%}{%- do iqb_call('iqb_discard', [invocation]) -%}{%- endfor -%}
+    {%- set settings = {'min_sample_count': min_sample_count(), 'iqb_percentile': iqb_percentile()} -%}
+    {%- set finished = iqb_call('iqb_begin', [invocation_id, tojson(settings)]) -%}
+    {%- if finished -%}
+        {%- do log("iqb: finished the publish of an interrupted build (" ~ finished | join(', ') ~ ")", info=true) -%}
     {%- endif -%}
     {%- set cache = iqb_call('iqb_check_cache') -%}
     {%- if cache['corrupt'] -%}
@@ -48,13 +49,12 @@
 
 
 {% macro iqb_after_build(results) -%}
-    {#- on-run-end: publish this build's staged marts when every node passed and
-        every model and seed that has tests was tested; otherwise (or with
-        --empty, which builds the models without rows) publish nothing. -#}
+    {#- on-run-end: publish this build when every node passed and every model
+        and seed that has tests was tested; otherwise (or with --empty, which
+        builds the models without rows) publish nothing. -#}
     {%- if not execute or flags.WHICH not in ('build', 'run') -%}
         {{- return('') -}}
     {%- endif -%}
-    {%- do record_view_fingerprints(results) -%}
     {%- set problems, skipped, tested = [], [], [] -%}
     {%- for r in results -%}
         {%- if r.status == 'skipped' -%}
@@ -79,127 +79,100 @@
     {%- if flags.EMPTY -%}
         {%- do problems.append("--empty builds every model without rows (a check of the SQL)") -%}
     {%- endif -%}
+    {%- set window = iqb_call('iqb_test_window') -%}
+    {%- do log("iqb: data tests read the periods from " ~ window['marts'] ~ " (marts) and from "
+               ~ window['scores'] ~ " (scores)", info=true) -%}
     {%- if problems -%}
         {%- do iqb_call('iqb_discard', [invocation_id]) -%}
-        {%- do run_statements(mart_views(['audit'])) -%}
-        {%- do log("iqb: NOTHING PUBLISHED. Users still see the last good build. "
+        {%- do point_marts_at_published() -%}
+        {%- do log("iqb: NOTHING PUBLISHED. Readers still see the last good build. "
                    ~ "Why: " ~ problems[:10] | join('; ')
                    ~ ("; and " ~ (problems | length - 10) ~ " more" if problems | length > 10 else "")
                    ~ (". `dbt run` does not test: use `dbt build`." if flags.WHICH == 'run' else ""), info=true) -%}
         {{- return('') -}}
     {%- endif -%}
-    {%- set outcome = iqb_call('iqb_commit', [invocation_id, min_sample_count()]) -%}
+    {%- set outcome = iqb_call('iqb_publish', [invocation_id, tojson(publish_spec(results))]) -%}
     {%- if 'error' in outcome -%}
-        {%- do iqb_call('iqb_discard', [invocation_id]) -%}
-        {{- exceptions.raise_compiler_error("iqb: " ~ outcome['error'] ~ ". Users still see the last good build.") -}}
+        {{- exceptions.raise_compiler_error("iqb: " ~ outcome['error'] ~ ". Readers still see the last good build.") -}}
     {%- endif -%}
-    {%- set published = outcome['published'] -%}
-    {%- do publish_database(results) -%}
-    {%- do iqb_call('iqb_discard', [invocation_id]) -%}
     {%- do warn_invalid_values() -%}
-    {%- do log("iqb: published " ~ published | length ~ " mart(s) " ~ published.keys() | list | sort, info=true) -%}
+    {%- if outcome['published'] -%}
+        {%- do log("iqb: published build " ~ invocation_id ~ " (new periods in " ~ outcome['marts'] ~ ")", info=true) -%}
+    {%- else -%}
+        {%- do log("iqb: nothing new to publish; readers still see build " ~ outcome['build'], info=true) -%}
+    {%- endif -%}
     {{- return('') -}}
 {%- endmacro %}
 
 
-{% macro publish_database(results) -%}
-    {#- Point `main` at what is published, in one transaction: each quality mart
-        a view over its published files, a copy of each seed this run loaded
-        (and so tested: iqb_after_build), each view built by this run (the
-        scores) re-created over `main`'s relations. A seed that this run did
-        not load is left as published: `audit` may hold one that failed its
-        tests in an earlier build. The marts' relations in `audit` are
-        re-pointed too, so that a later `dbt test` tests what is published. -#}
-    {%- set statements = mart_views(['main', 'audit']) -%}
-    {%- for r in results if r.node.resource_type == 'seed' and r.status == 'success' -%}
-        {%- set node = r.node -%}
-        {%- set built = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
-        {%- if built is not none -%}
-            {%- do statements.append('create or replace table main.' ~ adapter.quote(node.alias)
-                ~ ' as select * from ' ~ built) -%}
-            {%- do statements.extend(comments('table', 'main.' ~ adapter.quote(node.alias), node)) -%}
+{% macro publish_spec(results) -%}
+    {#- What the published database holds (extract/transform/publish.py writes
+        it): every seed, quality mart and view model of the project, with its
+        YAML descriptions. What this run built is taken from it (a seed's rows
+        and a mart's columns as Parquet files, a view's compiled SQL, unchanged);
+        the rest is carried over from the published database. -#}
+    {%- set built = {} -%}
+    {%- for r in results if r.status == 'success' and r.node.resource_type in ('seed', 'model') -%}
+        {%- do built.update({r.node.unique_id: r.node}) -%}
+    {%- endfor -%}
+    {%- set folder = iqb_call('iqb_publish_dir', [invocation_id]) -%}
+    {%- set relations = [] -%}
+    {%- for node in graph.nodes.values() if node.resource_type in ('seed', 'model')
+                                            and node.package_name == project_name
+                                            and node.config.schema != 'staging' -%}
+        {%- set kind = 'seed' if node.resource_type == 'seed'
+                       else ('mart' if node.config.materialized == 'audited_periods' else 'view') -%}
+        {%- set columns = {} -%}
+        {%- for column in node.columns.values() if column.description -%}
+            {%- do columns.update({column.name: column.description}) -%}
+        {%- endfor -%}
+        {%- set depends = [] -%}
+        {%- for parent in node.depends_on.nodes if parent in graph.nodes -%}
+            {%- do depends.append(graph.nodes[parent].alias) -%}
+        {%- endfor -%}
+        {%- set item = {'name': node.alias, 'kind': kind, 'built': node.unique_id in built,
+                        'depends_on': depends, 'docs': {'description': node.description, 'columns': columns}} -%}
+        {%- if node.unique_id in built -%}
+            {%- set relation = adapter.get_relation(database=node.database, schema=node.schema,
+                                                    identifier=node.alias) -%}
+            {%- if kind == 'view' -%}
+                {%- do item.update({'sql': built[node.unique_id].compiled_code}) -%}
+            {%- elif relation is not none -%}
+                {#- a seed's rows; a mart's columns, for when it has no period yet -#}
+                {%- set source = folder ~ '/' ~ node.alias ~ '.parquet' -%}
+                {%- do run_query('copy (select * from ' ~ relation ~ (' where false' if kind == 'mart' else '')
+                                 ~ ') to ' ~ sql_string(source) ~ ' (format parquet)') -%}
+                {%- do item.update({'source': source}) -%}
+            {%- endif -%}
         {%- endif -%}
+        {%- do relations.append(item) -%}
     {%- endfor -%}
-    {%- for r in results if r.node.resource_type == 'model' and r.node.config.materialized == 'view'
-                            and r.node.config.schema == 'audit' -%}
-        {%- do statements.append('create or replace view main.' ~ adapter.quote(r.node.alias) ~ ' as '
-            ~ r.node.compiled_code | replace('."audit".', '."main".')) -%}
-        {%- do statements.extend(comments('view', 'main.' ~ adapter.quote(r.node.alias), r.node)) -%}
-    {%- endfor -%}
-    {%- do statements.append('drop table if exists audit.iqb_published_views') -%}  {#- an earlier design's record -#}
-    {%- do run_statements(statements) -%}
+    {%- set settings = {'min_sample_count': min_sample_count(), 'iqb_percentile': iqb_percentile()} -%}
+    {{- return({'settings': settings, 'relations': relations}) -}}
 {%- endmacro %}
 
 
-{% macro run_statements(statements) -%}
-    {#- One statement text, in dbt's transaction: all of it commits, or none. -#}
-    {%- if statements -%}
-        {%- call statement('iqb_publish', auto_begin=True) -%}
-            {{ statements | join(';\n') }}
-        {%- endcall -%}
-        {%- do adapter.commit() -%}
-    {%- endif -%}
-{%- endmacro %}
-
-
-{% macro mart_views(schemas) -%}
-    {#- Statements that make each quality mart in `schemas` a view over its
-        published files (an empty table of its columns when it has none). -#}
-    {%- set statements = [] -%}
-    {#- the database itself, not dbt's relation cache: this invocation may have
-        changed `main` already (recovery in on-run-start) -#}
-    {%- set existing_types = {} -%}
-    {%- for row in run_query("select table_schema || '.' || table_name, table_type from information_schema.tables "
-                             ~ "where table_catalog = current_database()").rows -%}
-        {%- do existing_types.update({row[0]: row[1]}) -%}
-    {%- endfor -%}
+{% macro point_marts_at_published() -%}
+    {#- After a build that is not published: the working database's marts read
+        the published files again (this build's are deleted), so that a later
+        `dbt test` tests what readers see. -#}
     {%- for node in graph.nodes.values() if node.resource_type == 'model'
                                             and node.config.materialized == 'audited_periods' -%}
+        {%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
         {%- set files = iqb_call('iqb_published_files', [node.alias]) -%}
-        {%- for schema in schemas -%}
-            {%- set name = schema ~ '.' ~ adapter.quote(node.alias) -%}
-            {%- set existing = existing_types.get(schema ~ '.' ~ node.alias) -%}
-            {%- set drop = 'drop ' ~ ('view' if existing == 'VIEW' else 'table') ~ ' ' ~ name -%}
-            {%- if files -%}
-                {%- if existing is not none -%}{%- do statements.append(drop) -%}{%- endif -%}
-                {%- do statements.append('create view ' ~ name ~ ' as select * from ' ~ read_mart_files(files)) -%}
-                {%- do statements.extend(comments('view', name, node)) -%}
-            {%- elif schema == 'main' and (node.schema ~ '.' ~ node.alias) in existing_types -%}
-                {#- no published period: an empty table with the mart's columns -#}
-                {%- if existing is not none -%}{%- do statements.append(drop) -%}{%- endif -%}
-                {%- do statements.append('create table ' ~ name ~ ' as select * from '
-                    ~ node.schema ~ '.' ~ adapter.quote(node.alias) ~ ' where false') -%}
-                {%- do statements.extend(comments('table', name, node)) -%}
-            {%- endif -%}
-        {%- endfor -%}
+        {%- if relation is not none and files -%}
+            {%- do run_query('create or replace view ' ~ relation ~ ' as select * from ' ~ read_mart_files(files)) -%}
+        {%- endif -%}
     {%- endfor -%}
-    {{- return(statements) -}}
-{%- endmacro %}
-
-
-{% macro comments(kind, name, node) -%}
-    {#- Statements that give the relation `name` (a `kind`: view or table) the
-        descriptions of `node` from its YAML. A relation re-created on publish
-        loses what persist_docs wrote on the built one, and `main` is what
-        people read with `describe` or duckdb_columns() in the shell. -#}
-    {%- set statements = [] -%}
-    {%- if node.description -%}
-        {%- do statements.append('comment on ' ~ kind ~ ' ' ~ name ~ ' is ' ~ sql_string(node.description)) -%}
-    {%- endif -%}
-    {%- for column in node.columns.values() if column.description -%}
-        {%- do statements.append('comment on column ' ~ name ~ '.' ~ adapter.quote(column.name)
-            ~ ' is ' ~ sql_string(column.description)) -%}
-    {%- endfor -%}
-    {{- return(statements) -}}
 {%- endmacro %}
 
 
 {% macro warn_invalid_values() -%}
     {#- Name the places whose values are NaN, infinite or out of range in the
-        periods just published: they are kept, flagged, and not scored. -#}
+        periods this build wrote: they are kept, flagged, and not scored. -#}
     {%- for node in graph.nodes.values() if node.resource_type == 'model'
                                             and node.config.materialized == 'audited_periods' -%}
-        {%- set relation = adapter.get_relation(database=node.database, schema='main', identifier=node.alias) -%}
+        {%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
         {%- if relation is not none -%}
             {%- set rows = run_query("select period_start, country_code, count(*) over () from " ~ relation
                 ~ " where has_invalid_values and loaded_at = " ~ loaded_at() ~ " order by 1, 2 limit 5").rows -%}

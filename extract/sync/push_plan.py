@@ -164,8 +164,8 @@ def diff(
 
 
 def refuse_half_published(artifacts: Path) -> None:
-    """extract/transform/marts.py: files may be half moved, the database not yet pointed."""
-    half_published = sorted(ArtifactPaths(artifacts).marts_staging.glob(f"*/{COMMIT_FILE}"))
+    """extract/transform/marts.py: the database may be switched, the public names not yet."""
+    half_published = sorted(ArtifactPaths(artifacts).publishing.glob(f"*/{COMMIT_FILE}"))
     if half_published:
         raise SyncError(
             f"a dbt build was stopped while publishing its marts "

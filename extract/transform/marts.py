@@ -1,4 +1,4 @@
-"""The marts' Parquet files: planned per period, written aside, audited, then published.
+"""The marts' Parquet files: planned per period, written once per build, audited, published.
 
 dbt calls this module through the plugin ``extract/transform/dbt_plugin.py`` (DuckDB
 functions); see docs/dbt.md, "Write-audit-publish". The life of one build:
@@ -6,31 +6,34 @@ functions); see docs/dbt.md, "Write-audit-publish". The life of one build:
 1. **plan** (per mart): the periods of the cache (readable entries only, from
    ``extract/cache/catalog.py``), each with a fingerprint over the SHA-256 of its
    entries, the mart's SQL and ``min_sample_count``. A period is (re)processed
-   when its published file carries another fingerprint, or none.
-2. **stage**: dbt writes each such period to
-   ``marts/.staging/<invocation>/<mart>/period=<start>_<end>/data_0.parquet``.
-   Hidden folders are ignored by Parquet readers and by ``sync push``.
-3. **audit**: dbt's tests read the staged files together with the published
-   ones that stay.
+   when the published build's file of it carries another fingerprint, or none;
+   the others are kept (the published build's own file, by path).
+2. **write**: dbt writes each such period, once, to this build's folder
+   ``marts/.builds/<build>/<mart>/period=<start>_<end>/data_0.parquet``. Hidden
+   folders are ignored by Parquet readers and by ``sync push``.
+3. **audit**: dbt's tests read the mart in dbt's working database, a view over
+   the kept files plus the new ones.
 4. **publish** (dbt's ``on-run-end``, only when every node passed): a ``COMMIT``
-   file makes the decision durable, then each staged file is renamed over its
-   final name (``os.replace``, atomic) and the periods that left the cache are
-   removed; dbt then re-points the database's views in one transaction.
-   A build killed after ``COMMIT`` is finished by the next dbt invocation
-   (``recover``); one killed before it is discarded. So a reader sees the last
-   good build, never a file that failed its tests or a half-written one.
+   record (``state/publish/<build>/COMMIT``) makes the decision durable; then
+   ``extract/transform/publish.py`` writes a new published database beside it,
+   renames it over ``iqb.duckdb`` (the one switch every reader sees), points the
+   public names ``marts/<mart>/period=.../data_0.parquet`` at the new files (hard
+   links) and removes the build folders that neither the new nor the previous
+   published database reads. A build killed after ``COMMIT`` is finished by the
+   next dbt invocation (``recover``); one killed before it is discarded.
+
+A build's files are never changed once written, so a reader holding the old
+database (an open shell) keeps reading the old build, whole.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import shutil
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +42,15 @@ import pyarrow.parquet as pq
 from extract.cache.catalog import SYNTHETIC, CatalogEntry, Integrity, scan
 from extract.cache.store import atomic_path
 from extract.paths import ArtifactPaths
+from extract.transform import publish
+from extract.transform.publish import COMMIT_FILE, load_published
 
-DATA_FILE = "data_0.parquet"
-PLAN_FILE = "plan.json"
-COMMIT_FILE = "COMMIT"
+PLANS = "plans"
 FINGERPRINT_KEY = "iqb.source_fingerprint"
 THRESHOLD_KEY = "iqb.min_sample_count"
+
+# mart -> period label -> the file's path relative to the artifacts root
+MartFiles = dict[str, dict[str, str]]
 
 
 class PublishError(RuntimeError):
@@ -55,54 +61,20 @@ def period_label(start: date | str, end: date | str) -> str:
     return f"{start}_{end}"
 
 
-def marts_root(artifacts: Path) -> Path:
-    return ArtifactPaths(artifacts).marts
-
-
-def final_path(artifacts: Path, mart: str, label: str) -> Path:
-    return marts_root(artifacts) / mart / f"period={label}" / DATA_FILE
-
-
-def staging_root(artifacts: Path, invocation: str) -> Path:
-    return ArtifactPaths(artifacts).marts_staging / invocation
-
-
 def published_files(artifacts: Path, mart: str) -> list[Path]:
-    """The mart's published period files, oldest period first."""
-    return sorted((marts_root(artifacts) / mart).glob(f"period=*/{DATA_FILE}"))
-
-
-def _periods(files: list[Path]) -> list[list[str]]:
-    """[start, end] of each ``period=<start>_<end>/`` file, as ISO dates."""
-    return [f.parent.name.removeprefix("period=").split("_", 1) for f in files]
-
-
-def staged_periods(artifacts: Path, mart: str, invocation: str) -> dict[str, list[list[str]]]:
-    """The periods of ``mart`` that ``invocation`` wrote aside (``now``) and the
-    published ones it left alone (``before``).
-
-    The mart's data tests test ``now`` only: the others passed when they were
-    published. Listing two folders answers this without reading a row.
-    """
-    now = _periods(
-        sorted((staging_root(artifacts, invocation) / mart).glob(f"period=*/{DATA_FILE}"))
-    )
-    before = [p for p in _periods(published_files(artifacts, mart)) if p not in now]
-    return {"now": now, "before": before}
+    """The published build's files of ``mart``, oldest period first (absolute)."""
+    files = load_published(artifacts).get("marts", {}).get(mart, {})
+    return [artifacts / files[label] for label in sorted(files)]
 
 
 def footer_value(path: Path, key: str) -> str | None:
-    """A key of a published file's Parquet footer (what it was built from), or None."""
+    """A key of a mart file's Parquet footer (what it was built from), or None."""
     try:
         metadata = pq.read_metadata(path).metadata or {}
-    except Exception:  # a damaged file: re-process the period
+    except Exception:  # a damaged or missing file: re-process the period
         return None
     value = metadata.get(key.encode())
     return value.decode() if value else None
-
-
-def published_fingerprint(path: Path) -> str | None:
-    return footer_value(path, FINGERPRINT_KEY)
 
 
 @dataclass(frozen=True)
@@ -139,9 +111,13 @@ def cache_periods(
     return periods
 
 
+def plans_dir(artifacts: Path, build: str) -> Path:
+    return ArtifactPaths(artifacts).publishing / build / PLANS
+
+
 def plan_mart(
     artifacts: Path,
-    invocation: str,
+    build: str,
     mart: str,
     datasets: list[str],
     code_hash: str,
@@ -149,23 +125,24 @@ def plan_mart(
     full_refresh: bool,
     entries: list[CatalogEntry] | None = None,
 ) -> dict[str, Any]:
-    """What dbt must write for ``mart`` in this build; also saved beside the staged files."""
+    """What dbt must write for ``mart`` in this build; saved for the publish."""
+    paths = ArtifactPaths(artifacts)
     periods = cache_periods(
         entries if entries is not None else scan(artifacts), datasets, code_hash, min_sample_count
     )
-    wanted = {p.label for p in periods}
-    published = {
-        path.parent.name.removeprefix("period="): path for path in published_files(artifacts, mart)
-    }
-    stage_dir = staging_root(artifacts, invocation) / mart
-    process, keep = [], []
+    published = load_published(artifacts).get("marts", {}).get(mart, {})
+    process, keep = [], {}
     for p in periods:
-        path = published.get(p.label)
-        if not full_refresh and path is not None and published_fingerprint(path) == p.fingerprint:
-            keep.append(str(path))
+        rel = published.get(p.label)
+        if (
+            not full_refresh
+            and rel is not None
+            and footer_value(artifacts / rel, FINGERPRINT_KEY) == p.fingerprint
+        ):
+            keep[p.label] = rel
             continue
-        staged = stage_dir / f"period={p.label}" / DATA_FILE
-        staged.parent.mkdir(parents=True, exist_ok=True)
+        new = paths.mart_file(mart, p.start.isoformat(), p.end.isoformat(), build=build)
+        new.parent.mkdir(parents=True, exist_ok=True)
         process.append(
             {
                 "start": p.start.isoformat(),
@@ -174,89 +151,134 @@ def plan_mart(
                 "fingerprint": p.fingerprint,
                 "source_kind": p.source_kind,
                 "is_synthetic": p.is_synthetic,
-                "staged": str(staged),
+                "staged": str(new),
+                "rel": new.relative_to(artifacts).as_posix(),
             }
         )
+    wanted = {p.label for p in periods}
     plan = {
         "mart": mart,
         "process": process,
         "keep": keep,
+        "files": [str(artifacts / keep[label]) for label in sorted(keep)]
+        + [item["staged"] for item in process],
         "drop": sorted(label for label in published if label not in wanted),
     }
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    (stage_dir / PLAN_FILE).write_text(json.dumps(plan, indent=1))
+    with atomic_path(plans_dir(artifacts, build) / f"{mart}.json") as tmp:
+        tmp.write_text(json.dumps(plan, indent=1))
     return plan
 
 
-def commit(artifacts: Path, invocation: str, min_sample_count: int) -> dict[str, list[str]]:
-    """Decide to publish this invocation's staged files, then move them into place.
+def _plans(artifacts: Path, build: str) -> list[dict[str, Any]]:
+    folder = plans_dir(artifacts, build)
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
-    Refused when a mart this build did not touch was published with another
-    ``min_sample_count``: one database, one threshold.
+
+def tested_from(artifacts: Path, build: str) -> str:
+    """The first period_start that this build wrote in any mart ('infinity' when none)."""
+    starts = [item["start"] for plan in _plans(artifacts, build) for item in plan["process"]]
+    return min(starts) if starts else "infinity"
+
+
+def project_fingerprint(project_dir: Path, settings: str) -> str:
+    """A hash of everything in the dbt project that can change a score view's rows
+    without re-writing a mart period (SQL, macros, seeds, YAML) and of ``settings``
+    (the vars): when it differs from the published build's, the score views' tests
+    read every period."""
+    digest = hashlib.sha256(settings.encode())
+    for folder in ("macros", "models", "seeds", "tests"):
+        for path in sorted((project_dir / folder).rglob("*")):
+            if path.is_file():
+                digest.update(f"\0{path.relative_to(project_dir)}\0".encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def commit(artifacts: Path, build: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Decide to publish this build, durably, then publish it (``publish.finish``).
+
+    ``spec`` (from ``macros/publish.sql``): the build's settings, its project
+    fingerprint and the relations to publish. Refused when a mart this build did
+    not touch was published with another ``min_sample_count`` (one database, one
+    threshold). Nothing is published when nothing changed since the published
+    build: the reader's database stays the same file.
     """
-    root = staging_root(artifacts, invocation)
-    if not root.is_dir():
-        return {}
-    staged = {p.parent.name for p in root.glob(f"*/{PLAN_FILE}")}
-    others = sorted(
+    paths = ArtifactPaths(artifacts)
+    published = load_published(artifacts)
+    plans = {plan["mart"]: plan for plan in _plans(artifacts, build)}
+    marts: MartFiles = dict(published.get("marts", {}))
+    for mart, plan in plans.items():
+        marts[mart] = {**plan["keep"], **{item["label"]: item["rel"] for item in plan["process"]}}
+    threshold = str(spec["settings"]["min_sample_count"])
+    mixed = sorted(
         {
-            (p.parent.parent.name, footer_value(p, THRESHOLD_KEY))
-            for p in marts_root(artifacts).glob(f"*/period=*/{DATA_FILE}")
-            if p.parent.parent.name not in staged
+            f"{mart} ({footer_value(artifacts / rel, THRESHOLD_KEY)})"
+            for mart, files in marts.items()
+            if mart not in plans
+            for rel in files.values()
+            if footer_value(artifacts / rel, THRESHOLD_KEY) != threshold
         }
     )
-    mixed = [f"{mart} ({value})" for mart, value in others if value != str(min_sample_count)]
     if mixed:
         raise PublishError(
-            f"not published: this build used min_sample_count {min_sample_count}, but "
+            f"not published: this build used min_sample_count {threshold}, but "
             f"{', '.join(mixed)} was published with another; build every mart with the same "
-            f"value (`dbt build --vars '{{min_sample_count: {min_sample_count}}}'`, no --select)"
+            f"value (`dbt build --vars '{{min_sample_count: {threshold}}}'`, no --select)"
         )
-    with atomic_path(root / COMMIT_FILE) as tmp:  # fsynced, then renamed: durable
-        tmp.write_text(invocation + "\n")
-    return apply(artifacts, root)
+    built = [r["name"] for r in spec["relations"] if r.get("built")]
+    unchanged = (
+        paths.database.is_file()
+        and published.get("root") == str(artifacts)  # not a copy of another folder
+        and marts == published.get("marts")
+        and spec["project"] == published.get("project")
+        and set(built) <= set(published.get("relations", []))
+    )
+    if unchanged:
+        discard(artifacts, build)  # its plans; it wrote no file
+        return {"published": False, "build": published.get("build")}
+    record = {
+        "build": {
+            "build_id": build,
+            "built_at": datetime.now(UTC).isoformat(),
+            "git_commit": publish.git_commit(Path(spec["project_dir"])),
+            **spec["settings"],
+        },
+        "project": spec["project"],
+        "marts": marts,
+        "previous": published.get("marts", {}),
+        "relations": spec["relations"],
+    }
+    with atomic_path(paths.publishing / build / COMMIT_FILE) as tmp:  # fsynced, renamed: durable
+        tmp.write_text(json.dumps(record, indent=1))
+    publish.finish(artifacts, record)
+    changed = [m for m, p in plans.items() if p["process"] or p["drop"]]
+    return {"published": True, "build": build, "marts": sorted(changed)}
 
 
-def apply(artifacts: Path, root: Path) -> dict[str, list[str]]:
-    """Move a committed staging folder's files into place; safe to repeat after a kill."""
-    changed: dict[str, list[str]] = {}
-    for plan_path in sorted(root.glob(f"*/{PLAN_FILE}")):
-        plan = json.loads(plan_path.read_text())
-        mart = plan["mart"]
-        for item in plan["process"]:
-            staged, final = Path(item["staged"]), final_path(artifacts, mart, item["label"])
-            if staged.exists():  # else moved by an earlier, interrupted apply
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged, final)
-        for label in plan["drop"]:
-            shutil.rmtree(final_path(artifacts, mart, label).parent, ignore_errors=True)
-        changed[mart] = [str(p) for p in published_files(artifacts, mart)]
-    return changed
-
-
-def discard(artifacts: Path, invocation: str) -> None:
-    """Forget this invocation's staged files (a build that did not pass, or is published)."""
-    shutil.rmtree(staging_root(artifacts, invocation), ignore_errors=True)
-    with contextlib.suppress(OSError):
-        staging_root(artifacts, invocation).parent.rmdir()
+def discard(artifacts: Path, build: str) -> None:
+    """Forget this build's files and plans (a build that did not pass)."""
+    paths = ArtifactPaths(artifacts)
+    shutil.rmtree(paths.publishing / build, ignore_errors=True)
+    shutil.rmtree(paths.mart_builds / build, ignore_errors=True)
 
 
 def recover(artifacts: Path) -> list[str]:
-    """Finish the files of committed builds that were killed; drop uncommitted ones.
+    """Finish the publish of committed builds that were killed; drop uncommitted ones.
 
-    Returns the committed invocations: their staging folders stay until the
-    database's views point at the new files (``discard`` after that), so a
-    kill at any moment is finished by the next invocation.
+    Returns the builds finished. Then removes every build folder that neither
+    the published nor the previous database reads (``publish.collect``).
     """
-    committed = []
-    top = ArtifactPaths(artifacts).marts_staging
-    for root in sorted(top.glob("*")) if top.is_dir() else []:
-        if (root / COMMIT_FILE).exists():
-            apply(artifacts, root)
-            committed.append(root.name)
+    paths = ArtifactPaths(artifacts)
+    finished = []
+    for folder in sorted(paths.publishing.iterdir()) if paths.publishing.is_dir() else []:
+        commit_file = folder / COMMIT_FILE
+        if commit_file.is_file():
+            publish.finish(artifacts, json.loads(commit_file.read_text()))
+            finished.append(folder.name)
         else:
-            shutil.rmtree(root, ignore_errors=True)
-    return committed
+            shutil.rmtree(folder, ignore_errors=True)
+    publish.collect(artifacts)
+    return finished
 
 
 def corrupt_entries(entries: list[CatalogEntry]) -> list[CatalogEntry]:

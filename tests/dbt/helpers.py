@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from extract.paths import ArtifactPaths
 from tests.conftest import REAL_CACHE, REPO
 
 BIN = Path(sys.executable).parent
@@ -109,8 +110,15 @@ def repo_copy(tmp_path: Path) -> Path:
 
 
 def query(artifacts: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """SQL on the published database, as a reader runs it."""
     with duckdb.connect(str(artifacts / "iqb.duckdb"), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
+
+
+def query_working(artifacts: Path, sql: str) -> list[tuple]:
+    """SQL on dbt's working database (its staging views, what the tests read)."""
+    with duckdb.connect(str(ArtifactPaths(artifacts).working_database), read_only=True) as con:
+        return con.execute(sql).fetchall()
 
 
 def shell(

@@ -111,6 +111,7 @@ def test_a_broken_contract_fails_the_build_and_publishes_nothing(
     copy_real_october(root)
     dbt("build", artifacts=None, target=tmp_path / "t0", cwd=repo)
     before = published_state(root)
+    builds = sorted(root.glob("marts/.builds/*"))
     assert before[2][0][0] == 237 and len(before[0]) == 1
 
     (repo / path).write_text(edit((repo / path).read_text()))
@@ -126,4 +127,5 @@ def test_a_broken_contract_fails_the_build_and_publishes_nothing(
         assert statuses["model.iqb.iqb_scores_by_country"] == "skipped"
     assert "iqb: NOTHING PUBLISHED" in run.output
     assert published_state(root) == before
-    assert not list(root.glob("marts/.staging/*"))  # nothing written aside is left either
+    # nothing this build wrote is left either
+    assert sorted(root.glob("marts/.builds/*")) == builds and not list(root.glob("state/publish/*"))

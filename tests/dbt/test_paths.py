@@ -3,7 +3,8 @@
 dbt resolves relative paths against the working directory, so the profile
 anchors the default root on the profiles directory (<repo>/artifacts) and
 otherwise follows IQB_ARTIFACTS like the extractor; extract/paths.py names
-every path under that root, and dbt must open the database it names. The
+every path under that root, and dbt must open the working database it names
+(readers open the published one beside it). The
 default is tested in a copy of the repo's dbt files, so the real ./artifacts
 is never touched.
 """
@@ -15,6 +16,7 @@ import os
 import re
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from extract.cache.layout import PERIOD_SQL_RE
@@ -25,6 +27,8 @@ from tests.dbt.helpers import copy_real_october, dbt, query, repo_copy
 pytestmark = pytest.mark.slow
 
 SELECT = ("--select", "+iqb_scores_by_country")  # the country mart, its scores, their tests
+# what readers open, and dbt's own working database beside the rest of the state
+DATABASES = [Path("artifacts/iqb.duckdb"), Path("artifacts/state/dbt/iqb.duckdb")]
 
 
 def duckdb_files(root: Path) -> list[Path]:
@@ -38,7 +42,7 @@ def test_both_invocation_styles_write_the_same_file(tmp_path: Path) -> None:
 
     # 1. from the repo root
     first = dbt("build", *SELECT, artifacts=None, target=tmp_path / "t1", cwd=repo)
-    assert duckdb_files(repo) == [Path("artifacts/iqb.duckdb")]
+    assert duckdb_files(repo) == DATABASES
     [(loaded_at,)] = query(artifacts, "select distinct loaded_at from quality_by_country")
     assert "quality_by_country: 1 period(s) to process" in first.output  # first build: all
 
@@ -51,17 +55,20 @@ def test_both_invocation_styles_write_the_same_file(tmp_path: Path) -> None:
         cwd=repo / "dbt_project",
         project_args=("--profiles-dir", "../profiles"),
     )
-    assert duckdb_files(repo) == [Path("artifacts/iqb.duckdb")]
+    assert duckdb_files(repo) == DATABASES
     assert "quality_by_country: 0 period(s) to process" in second.output
     assert query(artifacts, "select distinct loaded_at from quality_by_country") == [(loaded_at,)]
     assert (artifacts / "marts/quality_by_country").is_dir()
     assert not (repo / "dbt_project/artifacts").exists()
 
-    # 3. every path a view holds is absolute: the file answers from any directory
-    views = query(
-        artifacts,
-        "select sql from duckdb_views() where not internal and schema_name in ('main', 'staging')",
-    )
+    # 3. every path a view holds is absolute: the files answer from any directory
+    views = [
+        row
+        for database in DATABASES
+        for row in duckdb.connect(str(repo / database), read_only=True)
+        .execute("select sql from duckdb_views() where not internal")
+        .fetchall()
+    ]
     paths = [p for (sql,) in views for p in re.findall(r"'(/[^']*\.parquet)'", sql)]
     assert paths and all(Path(p).is_absolute() and ".." not in Path(p).parts for p in paths)
     assert not [sql for (sql,) in views if "'../" in sql or "'profiles/" in sql]
@@ -120,7 +127,10 @@ def test_a_relative_iqb_artifacts_is_relative_to_the_working_directory(tmp_path:
         target=tmp_path / "t",
         cwd=repo,
     )
-    assert duckdb_files(repo) == [Path("elsewhere/iqb.duckdb")]
+    assert duckdb_files(repo) == [
+        Path("elsewhere/iqb.duckdb"),
+        Path("elsewhere/state/dbt/iqb.duckdb"),
+    ]
     assert query(repo / "elsewhere", "select count(*) from quality_by_country")[0][0] > 200
 
 
@@ -160,9 +170,9 @@ def test_dbt_opens_the_database_extract_paths_names(
     [line] = [ln for ln in run.output.splitlines() if ln.startswith("{")]
     seen = json.loads(line)
     expected = ArtifactPaths(root)
-    assert Path(os.path.abspath(cwd / seen.pop("target_path"))) == expected.database
+    assert Path(os.path.abspath(cwd / seen.pop("target_path"))) == expected.working_database
     assert seen.pop("cache_period_regex") == PERIOD_SQL_RE
     assert seen == expected.as_dict()
     assert [p.relative_to(tmp_path) for p in tmp_path.rglob("*.duckdb")] == [
-        expected.database.relative_to(tmp_path)
+        expected.working_database.relative_to(tmp_path)
     ]

@@ -3,7 +3,8 @@
 Real dbt builds on real DuckDB files over M-Lab's real October 2024 country
 files, with faults made for real: damaged data with a valid record, a changed
 entry, NaN and infinite values, an empty cache, a full disk (a small tmpfs),
-and a kill.
+a read-only disk, a kill at each step of a publish, two builds at once, and a
+reader holding the database.
 """
 
 from __future__ import annotations
@@ -16,18 +17,31 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from extract.report import LEVELS
 from extract.sync.manifest import publishable_files
+from extract.transform.publish import PAUSE_ENV
 from tests.conftest import REPO
-from tests.dbt.helpers import DBT, OCT_2024, copy_real_october, dbt, env, query, repo_copy
+from tests.dbt.helpers import (
+    DBT,
+    OCT_2024,
+    DbtRun,
+    copy_real_october,
+    dbt,
+    env,
+    query,
+    repo_copy,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +90,12 @@ def published(root: Path) -> dict[str, str]:
     }
 
 
+def builds(root: Path) -> set[str]:
+    """The build folders under marts/.builds (each build's own, never changed, files)."""
+    folder = root / "marts" / ".builds"
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
 def visible(root: Path) -> tuple:
     return (
         query(
@@ -97,7 +117,7 @@ def good(tmp_path: Path) -> Path:
 
 
 def test_data_that_fails_a_test_is_never_published(good: Path, tmp_path: Path) -> None:
-    before_db, before_files = visible(good), published(good)
+    before_db, before_files, before_builds = visible(good), published(good), builds(good)
     assert before_db[0][0][0] == 237 and len(before_files) == 1
 
     # every row twice, and ZA's p50 above its p95, with a stats.json that matches:
@@ -125,7 +145,8 @@ def test_data_that_fails_a_test_is_never_published(good: Path, tmp_path: Path) -
         assert "quality_by_country: 1 period(s) to process" in run.output
         assert visible(good) == before_db  # the shell user sees the last good build
         assert published(good) == before_files  # so do Parquet readers and a push
-        assert not (good / "marts" / ".staging").exists()
+        assert builds(good) == before_builds  # this build's own files are gone
+        assert not any((good / "state" / "publish").iterdir())
     # a standalone `dbt test` tests what is published, and it is good
     assert dbt("test", artifacts=good, target=tmp_path / "t3", check=False).returncode == 0
 
@@ -309,46 +330,200 @@ def test_an_incremental_build_on_a_full_disk_publishes_nothing(tmp_path: Path) -
         assert query(root, "select count(distinct period_start) from quality_by_country") == [(2,)]
 
 
-@pytest.mark.parametrize("moment", ["staged", "committed"])
-def test_a_killed_build_is_followed_by_one_that_completes(
-    good: Path, tmp_path: Path, moment: str
-) -> None:
-    before_db, before_files = visible(good), published(good)
-    add_november(good)
-    staging = good / "marts" / ".staging"
-    marker = "*/quality_by_country/*/data_0.parquet" if moment == "staged" else "*/COMMIT"
-    cmd = [
-        str(DBT),
-        "build",
-        "--project-dir",
-        "dbt_project",
-        "--profiles-dir",
-        "profiles",
-        "--target-path",
-        str(tmp_path / "t1"),
-    ]
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env(good), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def start_build(
+    root: Path, target: Path, *args: str, pause_at: str | None = None
+) -> subprocess.Popen:
+    """A real `dbt build` process in the background (its output in target/out.txt)."""
+    target.mkdir(parents=True, exist_ok=True)
+    environment = env(root)
+    if pause_at:
+        environment[PAUSE_ENV] = pause_at
+    cmd = [str(DBT), "build", *args, "--project-dir", "dbt_project", "--profiles-dir", "profiles"]
+    with open(target / "out.txt", "w") as out:
+        return subprocess.Popen(
+            [*cmd, "--target-path", str(target)], cwd=REPO, env=environment, stdout=out, stderr=out
+        )
+
+
+def wait_for(proc: subprocess.Popen, found: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 300
-    killed = False
-    while proc.poll() is None and time.monotonic() < deadline:
-        if staging.is_dir() and any(staging.glob(marker)):
-            proc.send_signal(signal.SIGKILL)
-            killed = True
-            break
-        time.sleep(0.002)
+    while not found():
+        assert proc.poll() is None, f"dbt ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} in 300 s"
+        time.sleep(0.01)
+
+
+def thresholds(root: Path) -> tuple[list[tuple], list[tuple]]:
+    """What a reader of iqb.duckdb sees: the thresholds of the rows, and of the build."""
+    return (
+        query(root, "select distinct min_sample_count, count(*) over () from quality_by_country"),
+        query(root, "select min_sample_count from iqb_build"),
+    )
+
+
+def test_a_kill_during_writing_leaves_the_last_good_build(good: Path, tmp_path: Path) -> None:
+    before_db, before_files, before_builds = visible(good), published(good), builds(good)
+    add_november(good)
+    proc = start_build(good, tmp_path / "t1")
+    marts = good / "marts" / ".builds"
+    wait_for(
+        proc,
+        lambda: any(
+            p.parent.parent.parent.name not in before_builds
+            for p in marts.glob("*/quality_by_country/*/data_0.parquet")
+        ),
+        "new period file",
+    )
+    proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
-    if moment == "staged":
-        assert killed
-        assert visible(good) == before_db and published(good) == before_files
-    run = dbt("build", artifacts=good, target=tmp_path / "t2")
-    if killed and moment == "committed":
-        assert "finishing the publish of an interrupted build" in run.output
-    assert not staging.exists()
+    assert visible(good) == before_db and published(good) == before_files
+    dbt("build", artifacts=good, target=tmp_path / "t2")
     assert query(good, "select count(distinct period_start), count(*) from quality_by_country") == [
         (2, 2 * 237)
     ]
+    assert not any((good / "state" / "publish").iterdir())
+
+
+# The publish's steps (extract/transform/publish.py). The plugin pauses at the step
+# named by IQB_PUBLISH_PAUSE_AT and the test then kills the dbt process for real: a
+# kill at one precise instant of a publish cannot be timed from outside otherwise.
+@pytest.mark.parametrize(
+    ("step", "switched"),
+    [("committed", False), ("written", False), ("switched", True), ("linked", True)],
+)
+def test_a_kill_at_each_publish_step_shows_one_build(
+    good: Path, tmp_path: Path, step: str, switched: bool
+) -> None:
+    add_november(good)
+    dbt("build", artifacts=good, target=tmp_path / "t1")  # two periods at 100
+    old = thresholds(good)
+    assert old == ([(100, 2 * 237)], [(100,)])
+    old_files = published(good)
+
+    proc = start_build(good, tmp_path / "t2", "--vars", "{min_sample_count: 500}", pause_at=step)
+    wait_for(proc, lambda: any(good.glob(f"state/publish/*/PAUSED-{step}")), f"pause at {step}")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    new = ([(500, 2 * 237)], [(500,)])
+    assert thresholds(good) == (new if switched else old)  # one build, never a mix
+    if not switched:
+        assert published(good) == old_files
+
+    run = dbt("build", "--vars", "{min_sample_count: 500}", artifacts=good, target=tmp_path / "t3")
+    assert "finished the publish of an interrupted build" in run.output
+    assert thresholds(good) == new
+    assert {
+        footer
+        for path in (good / "marts").glob("quality_by_country/*/data_0.parquet")
+        for footer in [pq.read_metadata(path).metadata[b"iqb.min_sample_count"]]
+    } == {b"500"}  # the public names too
+    assert not any((good / "state" / "publish").iterdir())
+    # only the files the published database and the previous one read are kept
+    record = json.loads((good / "state" / "dbt" / "published.json").read_text())
+    assert builds(good) == {
+        Path(rel).parts[2]
+        for key in ("marts", "previous")
+        for files in record[key].values()
+        for rel in files.values()
+    }
+
+
+def test_the_published_database_lists_each_relation_once(good: Path) -> None:
+    relations = query(
+        good,
+        "select schema_name, table_name, count(*) from duckdb_columns() "
+        "where database_name = current_database() group by all",
+    )
+    assert {schema for schema, _, _ in relations} == {"main"}
+    names = [name for _, name, _ in relations]
+    assert len(names) == len(set(names))
+    assert set(names) == {
+        *(f"{kind}_{level}" for kind in ("quality_by", "iqb_scores_by") for level in LEVELS),
+        "iso3166_countries",
+        "iqb_requirements",
+        "iqb_use_cases",
+        "iqb_build",
+    } | {n for n in names if n.startswith("iqb_scores_all_percentiles_by_")}
+    views = query(good, "select schema_name, view_name from duckdb_views() where not internal")
+    assert {schema for schema, _ in views} == {"main"} and len(views) == len(set(views))
+    [(build_id, built_at, git_commit, threshold, percentile)] = query(
+        good, "select * from iqb_build"
+    )
+    assert threshold == 100 and percentile == 95 and build_id and built_at is not None
+    assert git_commit is None or len(git_commit) == 40
+    assert query(good, "select data_type from duckdb_columns() where table_name = 'iqb_build'") == [
+        ("VARCHAR",),
+        ("TIMESTAMP WITH TIME ZONE",),
+        ("VARCHAR",),
+        ("INTEGER",),
+        ("INTEGER",),
+    ]
+    working = good / "state" / "dbt" / "iqb.duckdb"  # dbt's relations are in its own file
+    with duckdb.connect(str(working), read_only=True) as con:
+        assert con.execute(
+            "select count(*) from duckdb_views() where schema_name = 'staging'"
+        ).fetchone() == (12,)
+
+
+def test_a_reader_open_during_a_build_does_not_block_it(good: Path, tmp_path: Path) -> None:
+    add_november(good)
+    with duckdb.connect(str(good / "iqb.duckdb"), read_only=True) as reader:
+        run = dbt("build", artifacts=good, target=tmp_path / "t1")
+        assert "published build" in run.output
+        # the open connection keeps the file it opened: the old build, whole
+        assert reader.execute(
+            "select count(distinct period_start) from quality_by_country"
+        ).fetchall() == [(1,)]
+    assert query(good, "select count(distinct period_start) from quality_by_country") == [(2,)]
+
+
+def one_message(run: DbtRun, *expected: str) -> None:
+    assert run.returncode != 0
+    for text in expected:
+        assert text in run.output, run.output
+    assert "Traceback" not in run.output and "site-packages" not in run.output, run.output
+
+
+def test_two_builds_at_once_and_a_held_database_each_give_one_message(
+    good: Path, tmp_path: Path
+) -> None:
+    first = start_build(good, tmp_path / "t1", "--full-refresh", pause_at="committed")
+    try:
+        wait_for(first, lambda: any(good.glob("state/publish/*/PAUSED-committed")), "the pause")
+        second = dbt("build", artifacts=good, target=tmp_path / "t2", check=False)
+        one_message(second, "another dbt command is running on", str(good / "state/locks"))
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+
+    working = good / "state" / "dbt" / "iqb.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(working)!r}); "
+            "print('open', flush=True); time.sleep(300)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        held = dbt("build", artifacts=good, target=tmp_path / "t3", check=False)
+        one_message(held, f"{working} is held by another process (PID {holder.pid})")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "finished the publish" in dbt("build", artifacts=good, target=tmp_path / "t4").output
+
+
+def test_a_read_only_disk_gives_one_message(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "disk", "64m") as disk:
+        root = disk / "artifacts"
+        copy_real_october(root)
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        run = dbt("build", artifacts=root, target=tmp_path / "t", check=False)
+        one_message(run, f"cannot write under {root}", "Read-only file system", "IQB_ARTIFACTS")
 
 
 def test_a_noop_build_rereads_nothing_but_a_changed_seed_is_tested(tmp_path: Path) -> None:
@@ -356,29 +531,26 @@ def test_a_noop_build_rereads_nothing_but_a_changed_seed_is_tested(tmp_path: Pat
     root = repo / "artifacts"
     copy_real_october(root)
     target = tmp_path / "t"
+    window = "iqb: data tests read the periods from {} (marts) and from {} (scores)"
 
-    def row_checks() -> dict[str, bool]:
-        """Per model: does its row_checks test read nothing (`where false`)?"""
-        return {
-            f.parent.name.removesuffix(".yml"): "where false" in f.read_text()
-            for f in (target / "run/iqb/models/marts").glob("*/*.yml/*_row_checks.sql")
-        }
-
-    dbt("build", artifacts=None, target=target, cwd=repo)
-    first = row_checks()  # the first build tests everything it wrote (country level only)
-    assert not first["quality_by_country"] and not first["iqb_scores_by_country"]
-    shutil.rmtree(target / "run")
+    first = dbt("build", artifacts=None, target=target, cwd=repo)
+    assert window.format("2024-10-01", "-infinity") in first.output  # everything it wrote
+    [(build,)] = query(root, "select build_id from iqb_build")
     noop = dbt("build", artifacts=None, target=target, cwd=repo)
     assert "0 period(s) to process" in noop.output
-    assert len(row_checks()) == 12 and all(row_checks().values())
+    assert window.format("infinity", "infinity") in noop.output  # nothing re-read
+    assert f"nothing new to publish; readers still see build {build}" in noop.output
+    assert query(root, "select build_id from iqb_build") == [(build,)]
 
     seed = repo / "dbt_project/seeds/iqb_use_cases.csv"
     seed.write_text(seed.read_text().replace("gaming,1", "gaming,2"))
-    shutil.rmtree(target / "run")
-    dbt("build", artifacts=None, target=target, cwd=repo)
-    checks = row_checks()
-    assert all(v for k, v in checks.items() if k.startswith("quality_by_"))
-    assert not any(v for k, v in checks.items() if k.startswith("iqb_scores_by_"))
+    changed = dbt("build", artifacts=None, target=target, cwd=repo)
+    assert window.format("infinity", "-infinity") in changed.output  # every score re-tested
+    assert query(root, "select build_id from iqb_build") != [(build,)]
+    # a standalone `dbt test` tests every row of dbt's working relations
+    alone = dbt("test", artifacts=None, target=tmp_path / "t2", cwd=repo)
+    assert window.format("-infinity", "-infinity") not in alone.output  # no build: no window log
+    assert "PASS=" in alone.output
 
 
 def test_a_failed_seed_and_an_empty_build_are_never_published(tmp_path: Path) -> None:
@@ -394,20 +566,24 @@ def test_a_failed_seed_and_an_empty_build_are_never_published(tmp_path: Path) ->
     seed.write_text(good_seed.replace("gaming,1", "gaming,-3"))  # a negative weight fails
     failed = dbt("build", artifacts=None, target=tmp_path / "t1", cwd=repo, check=False)
     assert failed.returncode != 0 and "NOTHING PUBLISHED" in failed.output
-    # the CSV is fixed, and a build of one mart passes: the seed that failed its
-    # test is still in `audit`, and must not reach `main`
+    # the CSV is fixed, and a build of one mart with a new month passes: the seed
+    # that failed its test is still in dbt's working database, and must not reach
+    # the published one, whose seeds and score views this build carries over
     seed.write_text(good_seed)
-    one = dbt(
-        "build", "--select", "quality_by_country", artifacts=None, target=tmp_path / "t2", cwd=repo
+    add_november(root)
+    one = dbt(  # the mart and what it reads (staging, the ISO seed), not the score seeds
+        "build", "--select", "+quality_by_country", artifacts=None, target=tmp_path / "t2", cwd=repo
     )
-    assert "published" in one.output
-    assert (visible(root), query(root, "select * from iqb_use_cases order by all")) == before
+    assert "published build" in one.output
+    assert query(root, "select * from iqb_use_cases order by all") == before[1]
+    after = visible(root)
+    assert after[0][0][0] == 2 * 237 and after[1][0][0] == 2 * before[0][1][0][0]
     assert query(root, "select max(iqb_score) <= 1 from iqb_scores_by_country") == [(True,)]
 
     # --empty checks the SQL on no rows: nothing of it is published
     empty = dbt("build", "--empty", artifacts=None, target=tmp_path / "t3", cwd=repo)
     assert "NOTHING PUBLISHED" in empty.output and "--empty" in empty.output
-    assert visible(root) == before[0]
+    assert visible(root) == after
 
 
 def test_unit_tests_run_on_request(good: Path, tmp_path: Path) -> None:

@@ -916,7 +916,7 @@ def test_extract_run_pulls_upstream_entries_but_not_another_template(
 
 
 def test_push_refuses_a_publish_that_a_dbt_build_left_half_done(demo: Path, bucket: Bucket) -> None:
-    committed = demo / "marts" / ".staging" / "some-invocation"
+    committed = demo / "state" / "publish" / "some-invocation"
     committed.mkdir(parents=True)
     (committed / "COMMIT").write_text("some-invocation\n")
     proc = iqb("sync", "push", "--artifacts", str(demo))

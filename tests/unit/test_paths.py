@@ -27,7 +27,7 @@ def test_every_path_is_under_the_root_at_its_documented_place(tmp_path: Path) ->
         "raw": "raw",
         "database": "iqb.duckdb",
         "marts": "marts",
-        "marts_staging": "marts/.staging",
+        "mart_builds": "marts/.builds",
         "read_only": "read_only",
         "report": "report",
         "state": "state",
@@ -39,16 +39,21 @@ def test_every_path_is_under_the_root_at_its_documented_place(tmp_path: Path) ->
         "manifests_history": "state/manifests",
         "snapshot_state": "state/snapshot.json",
         "pulled": "state/pulled.json",
+        "working_database": "state/dbt/iqb.duckdb",
+        "published_record": "state/dbt/published.json",
+        "publishing": "state/publish",
+        "build_lock": "state/locks/dbt-build.lock",
     }
     for name in rel:  # the module docstring draws the tree: each part is in it
         assert rel[name] == "." or rel[name].rsplit("/", 1)[-1] in paths.__doc__, name
 
 
 def test_the_root_of_a_database_and_a_database_named_otherwise(tmp_path: Path) -> None:
-    assert ArtifactPaths.of_database(tmp_path / "iqb.duckdb").root == tmp_path
-    assert ArtifactPaths.of_database("iqb.duckdb").root == Path.cwd()
-    with pytest.raises(ValueError, match=r"extract/paths\.py"):
-        ArtifactPaths.of_database(tmp_path / "other.duckdb")
+    assert ArtifactPaths.of_working_database(tmp_path / "state/dbt/iqb.duckdb").root == tmp_path
+    assert ArtifactPaths.of_working_database("state/dbt/iqb.duckdb").root == Path.cwd()
+    for other in ("state/dbt/other.duckdb", "iqb.duckdb", "state/x/iqb.duckdb"):
+        with pytest.raises(ValueError, match=r"extract/paths\.py"):
+            ArtifactPaths.of_working_database(tmp_path / other)
 
 
 def test_default_root_follows_the_variable_relative_to_the_working_directory(

@@ -6,12 +6,14 @@
         1. plan: the periods whose cache entries (their SHA-256), SQL or
            min_sample_count changed since their file was published
            (extract/transform/marts.py; --full-refresh: every period);
-        2. write each such period aside, in marts/.staging/<invocation>/;
-        3. this model's relation (schema `audit`) is a view over the published
-           files that stay plus the staged ones: dbt's tests audit it next;
-        4. on-run-end publishes the staged files and points the user-facing
-           views in `main` at them, only when every node passed
-           (macros/publish.sql). -#}
+        2. write each such period once, in this build's own folder
+           marts/.builds/<invocation>/ (hidden from readers of marts/);
+        3. this model's relation, in dbt's working database, is a view over
+           the published build's files that stay plus the new ones: dbt's
+           tests audit it next;
+        4. on-run-end publishes the build, only when every node passed: a new
+           published database that reads these files (macros/publish.sql,
+           extract/transform/publish.py). -#}
     {%- set target_relation = this.incorporate(type='view') -%}
     {%- set datasets = [] -%}
     {%- for parent in model.depends_on.nodes if parent.startswith('model.') and '.stg_' in parent -%}
@@ -55,18 +57,10 @@
         {%- endcall %}
     {%- endfor %}
 
-    {%- set files = plan['keep'] + plan['process'] | map(attribute='staged') | list -%}
-    {%- if files and not plan['process'] and not plan['drop']
-          and run_query('select ' ~ same_as_published(this.identifier)).columns[0].values()[0] -%}
-        {#- nothing new: the view is already the published one (a no-op build) -#}
-        {%- call noop_statement('main', 'unchanged') -%}
-            -- {{ this }}: its published files, unchanged
-        {%- endcall -%}
-        {{ return({'relations': [target_relation]}) }}
-    {%- endif -%}
-    {%- do adapter.drop_relation(target_relation) -%}
+    {#- the kept files of the published build plus the ones written now -#}
+    {%- set files = plan['files'] -%}
     {% call statement('main') -%}
-        create view {{ target_relation }} as
+        create or replace view {{ target_relation }} as
         {% if files -%}
             select * from {{ read_mart_files(files) }}
         {%- else -%}
