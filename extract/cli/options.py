@@ -28,7 +28,7 @@ ConfigOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 
-# Reading a manifest (cache and sync commands, `extract run --remote`; issue 5).
+# Reading a manifest (cache and sync commands, `extract run --remote`): the same options everywhere.
 AllowHttpOpt = Annotated[
     bool,
     typer.Option(
