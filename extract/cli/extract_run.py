@@ -19,9 +19,10 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress, TaskID
 
+from extract import defaults
 from extract.cli.common import artifacts_root, disk_errors, err, fail, load_or_exit, progress_bar
 from extract.cli.extract_summary import print_estimate, print_summary
-from extract.cli.options import AllowHttpOpt, ArtifactsOpt, ConfigOpt
+from extract.cli.options import AllowHttpOpt, ArtifactsOpt, ConfigOpt, JobsEntriesOpt
 from extract.engines import DEFAULT_MEMORY_LIMIT_GB
 
 if TYPE_CHECKING:
@@ -81,9 +82,7 @@ def extract_run(
             help="duckdb (embedded, local raw Parquet) or bigquery (production, costs money)."
         ),
     ] = "duckdb",
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="Entries run at once.", min=1, max=64)
-    ] = 2,
+    jobs: JobsEntriesOpt = defaults.LOCAL_JOBS,
     force: Annotated[bool, typer.Option(help="Re-run entries that are already cached.")] = False,
     refresh_stale: Annotated[
         bool, typer.Option(help="Re-run entries written by an older version of their template.")
