@@ -51,7 +51,7 @@ def test_every_jobs_option_follows_the_one_rule_and_says_it() -> None:
         for p in cmd.params
         if p.name == "jobs"
     }
-    assert NETWORK_COMMANDS <= set(jobs) and "extract run" in jobs and "cache verify" in jobs
+    assert set(jobs) >= {*NETWORK_COMMANDS, "extract run", "cache verify"}
     for name, param in jobs.items():
         want = defaults.NETWORK_JOBS if name in NETWORK_COMMANDS else defaults.LOCAL_JOBS
         assert param.default == want, name
