@@ -22,6 +22,15 @@ JOBS_RULE = (
     f"{LOCAL_JOBS} where it works this machine (extract run, cache verify)."
 )
 
+# extract run. Memory the embedded engine plans for per query (--memory-gb, split
+# between the jobs); a month is computed in chunks of countries sized to it.
+MEMORY_GB = 2.0
+# The BigQuery engine: a per-job cap (about 0.30 USD on demand), not an estimate (the
+# dry run gives that); the on-demand price the dry run's estimate uses; the wait for one job.
+MAXIMUM_BYTES_BILLED = "50GiB"
+PRICE_PER_TIB_USD = 6.25
+JOB_TIMEOUT_S = 3600.0
+
 # Every request of a push or a pull (and of the bucket commands).
 CONNECT_TIMEOUT_S = 10.0  # seconds to open a connection
 READ_TIMEOUT_S = 60.0  # seconds to wait for a server response (--timeout)

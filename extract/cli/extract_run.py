@@ -23,7 +23,6 @@ from extract import defaults
 from extract.cli.common import artifacts_root, disk_errors, err, fail, load_or_exit, progress_bar
 from extract.cli.extract_summary import print_estimate, print_summary
 from extract.cli.options import AllowHttpOpt, ArtifactsOpt, ConfigOpt, JobsEntriesOpt
-from extract.engines import DEFAULT_MEMORY_LIMIT_GB
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -99,7 +98,7 @@ def extract_run(
             "chunks of whole countries sized to it, so memory does not grow with the "
             "month (quantiles stay exact).",
         ),
-    ] = DEFAULT_MEMORY_LIMIT_GB,
+    ] = defaults.MEMORY_GB,
     remote: Annotated[
         str | None,
         typer.Option(
@@ -141,7 +140,7 @@ def extract_run(
             rich_help_panel=BQ_PANEL,
             help="Cap per job (e.g. 50GiB, 1TiB): a job that would bill more fails at no cost.",
         ),
-    ] = "50GiB",
+    ] = defaults.MAXIMUM_BYTES_BILLED,
     price_per_tib: Annotated[
         float,
         typer.Option(
@@ -151,7 +150,7 @@ def extract_run(
             min=0,
             help="On-demand price per TiB scanned (USD), for the --dry-run estimate.",
         ),
-    ] = 6.25,
+    ] = defaults.PRICE_PER_TIB_USD,
     location: Annotated[
         str | None,
         typer.Option(
@@ -175,7 +174,7 @@ def extract_run(
             min=1,
             help="Seconds to wait for one job before cancelling it.",
         ),
-    ] = 3600.0,
+    ] = defaults.JOB_TIMEOUT_S,
 ) -> None:
     """Run every entry of the matrix that is not cached yet; skip the rest.
 

@@ -19,6 +19,8 @@ import yaml
 
 from extract import defaults
 from extract.cli import app
+from extract.engines.bigquery import BigQueryEngine
+from extract.engines.duckdb import DuckDBEngine
 from extract.runner import RunOptions
 from extract.sync.audit import verify
 from extract.sync.bucket import BucketPlan
@@ -66,9 +68,13 @@ def test_every_jobs_option_follows_the_one_rule_and_says_it() -> None:
         ("keep_days", defaults.KEEP_DAYS),
         ("keep_last", defaults.KEEP_LAST),
         ("soft_delete_days", defaults.SOFT_DELETE_DAYS),
+        ("memory_gb", defaults.MEMORY_GB),
+        ("maximum_bytes_billed", defaults.MAXIMUM_BYTES_BILLED),
+        ("price_per_tib", defaults.PRICE_PER_TIB_USD),
+        ("job_timeout", defaults.JOB_TIMEOUT_S),
     ],
 )
-def test_every_command_option_reads_its_default(param: str, value: float) -> None:
+def test_every_command_option_reads_its_default(param: str, value: float | str) -> None:
     found = {name: d for (name, p), d in cli_defaults().items() if p == param}
     assert found, param
     assert all(d == value for d in found.values()), found
@@ -84,10 +90,13 @@ def test_every_command_option_reads_its_default(param: str, value: float) -> Non
         (verify, "jobs", defaults.LOCAL_JOBS),
         (push, "keep_days", defaults.KEEP_DAYS),
         (push, "keep_last", defaults.KEEP_LAST),
+        (DuckDBEngine, "memory_limit_gb", defaults.MEMORY_GB),
+        (BigQueryEngine, "job_timeout", defaults.JOB_TIMEOUT_S),
+        (BigQueryEngine, "maximum_bytes_billed", 50 * 2**30),
     ],
 )
 def test_library_functions_read_the_same_defaults(
-    function: Callable[..., object], param: str, value: int
+    function: Callable[..., object], param: str, value: float
 ) -> None:
     assert inspect.signature(function).parameters[param].default == value
 
@@ -100,9 +109,9 @@ def test_library_objects_read_the_same_defaults() -> None:
     assert BucketPlan("b").soft_delete_days == defaults.SOFT_DELETE_DAYS
 
 
-def stated(path: Path, pattern: str) -> list[int]:
+def stated(path: Path, pattern: str) -> list[float]:
     """Every number ``pattern`` (one group) finds in ``path``; at least one."""
-    found = [int(float(m)) for m in re.findall(pattern, path.read_text())]
+    found = [float(m) for m in re.findall(pattern, path.read_text())]
     assert found, f"{path.relative_to(REPO)} no longer says {pattern!r}: update this test"
     return found
 
@@ -121,12 +130,26 @@ def stated(path: Path, pattern: str) -> list[int]:
         ("docs/sync.md", r"connect/read timeout \((\d+) s /", defaults.CONNECT_TIMEOUT_S),
         ("docs/sync.md", r"`--timeout` (\d+) s\)", defaults.READ_TIMEOUT_S),
         ("docs/sync.md", r"`--retry-deadline` \((\d+) s;", defaults.RETRY_DEADLINE_S),
+        ("README.md", r"--memory-gb 4 .*\(default (\d+)\)", defaults.MEMORY_GB),
+        ("docs/extract.md", r"`--memory-gb`\*\* \(default (\d+),", defaults.MEMORY_GB),
+        ("README.md", r"\| `--price-per-tib` \| `([\d.]+)` \|", defaults.PRICE_PER_TIB_USD),
+        ("README.md", r"\| `--job-timeout` \| `(\d+)` \|", defaults.JOB_TIMEOUT_S),
+        ("docs/bigquery.md", r"`--job-timeout` \(default (\d+) h\)", defaults.JOB_TIMEOUT_S / 3600),
         ("docs/iqb_score.md", r"`iqb_percentile`, default (\d+)", defaults.IQB_PERCENTILE),
         ("docs/report.md", r"`iqb_percentile`, default (\d+)", defaults.IQB_PERCENTILE),
     ],
 )
 def test_a_default_a_doc_states_is_the_code_s(doc: str, pattern: str, value: float) -> None:
     assert set(stated(REPO / doc, pattern)) == {value}
+
+
+def test_the_byte_cap_the_docs_state_is_the_code_s() -> None:
+    readme = re.findall(
+        r"\| `--maximum-bytes-billed` \| `(\w+)` \|", (REPO / "README.md").read_text()
+    )
+    assert readme == [defaults.MAXIMUM_BYTES_BILLED]
+    spaced = defaults.MAXIMUM_BYTES_BILLED.replace("GiB", " GiB")
+    assert f"default\n  {spaced};" in (REPO / "docs" / "bigquery.md").read_text()
 
 
 def test_the_dbt_project_scores_at_the_same_default_percentile() -> None:
