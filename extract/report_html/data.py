@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from extract import defaults
 from extract.months import is_one_month
 from extract.report_html.provenance import period_sources
 
@@ -65,11 +66,11 @@ def _score_percentile(con: duckdb.DuckDBPyConnection) -> int:
         ).fetchall()
     }
     if "score_percentile" not in cols:
-        return 95
+        return defaults.IQB_PERCENTILE
     row = con.execute("select max(score_percentile) from iqb_scores_by_country").fetchone()
     assert row is not None  # an aggregate without GROUP BY returns one row
     value = row[0]
-    return int(value) if value is not None else 95
+    return int(value) if value is not None else defaults.IQB_PERCENTILE
 
 
 def read_use_cases(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -89,7 +90,7 @@ def read_summary(
     con: duckdb.DuckDBPyConnection, path: Path, use_case_order: list[str]
 ) -> dict[str, Any]:
     score_pct = _score_percentile(con)
-    percentiles = sorted({50, 95, score_pct})
+    percentiles = sorted({50, defaults.IQB_PERCENTILE, score_pct})
     metric_cols = _metric_columns(percentiles)
     score_cols = ["iqb_score", *(f"{u}_score" for u in use_case_order)]
     cols = [

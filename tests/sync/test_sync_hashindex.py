@@ -119,7 +119,12 @@ def test_status_over_thousands_of_unchanged_files_reads_none(
     assert len(manifest.files) == 3024
     reads: list[Path] = []
     real = hashindex.file_sha256
-    monkeypatch.setattr(hashindex, "file_sha256", lambda p: reads.append(p) or real(p))
+
+    def counted(path: Path) -> str:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(hashindex, "file_sha256", counted)
 
     first = HashIndex(artifacts)
     assert {d.state for d in compare(manifest, artifacts, first, Selection())} == {FileState.SAME}
