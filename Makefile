@@ -55,7 +55,7 @@ demo: setup
 lint: $(STAMP)
 	$(BIN)/ruff format --check extract tests bench
 	$(BIN)/ruff check extract tests bench
-	$(BIN)/mypy extract bench
+	$(BIN)/mypy extract bench tests
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests
 
 test: setup lint wheels

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from bench import explore, gcs, questions, synth
 from bench.harness import BIN, REPO, Figure, Sample, StepFailed, child_env, repeat, run
 from bench.report import Results, Row
-from extract.engines import DEFAULT_MEMORY_LIMIT_GB
+from extract import defaults
 from extract.paths import CACHE_DIR, ENV_ARTIFACTS, MANIFEST, STATE, ArtifactPaths
 from extract.sample.generate import calibration_table
 
@@ -215,7 +215,7 @@ class Bench:
         self.results.figures["extract_rss_ratio_10m_1m"] = round(ratio, 2)
         self.results.rows[-2].note = f"peak RSS 10M/1M = {ratio:.2f}"
         self.results.rows[-1].note = (
-            f"memory cap {DEFAULT_MEMORY_LIMIT_GB:g} GB (--memory-gb); "
+            f"memory cap {defaults.MEMORY_GB:g} GB (--memory-gb); "
             f"peak RSS 30M/1M = "
             f"{figures['30m'].rss_mb / figures['1m'].rss_mb:.2f}"
         )

@@ -40,7 +40,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from extract import scoring
+from extract import defaults, scoring
 from extract.api_select import (
     LEVELS,
     PLACE_COLUMNS,
@@ -158,9 +158,9 @@ def scores(
     """Rows of ``iqb_scores_by_<level>``: the six use-case scores and ``iqb_score``.
 
     Same filters as :func:`quality`. ``score_percentile`` says which
-    percentile the scores compared with the thresholds (dbt var
-    ``iqb_percentile``, default 95). A NULL score means too few tests or a
-    missing value, not zero.
+    percentile the scores compared with the thresholds (dbt var ``iqb_percentile``,
+    default ``extract.defaults.IQB_PERCENTILE``). A NULL score means too few tests
+    or a missing value, not zero.
 
     Without a rebuild: ``percentile=`` (1, 5, 10, 25, 50, 75, 90, 95, 99) reads
     the database's scores at that percentile (``iqb_scores_all_percentiles_by_<level>``,
@@ -168,7 +168,7 @@ def scores(
     m-lab/iqb's config (its nested dict, or a YAML or JSON file of that shape; start
     from :func:`config`) as upstream's calculator would, at ``percentile`` or the
     build's. The columns are the score view's at that percentile: its
-    ``download_pX`` .. ``loss_pX`` when X is not 95, and ``<use case>_score`` per
+    ``download_pX`` .. ``loss_pX`` when X is not the default, and ``<use case>_score`` per
     use case of the config.
     """
     lvl = _level(level)
@@ -245,7 +245,7 @@ def config(artifacts: str | Path | None = None) -> dict[str, Any]:
 
 def build_percentile(con: duckdb.DuckDBPyConnection) -> int:
     """The percentile the database's score views were built at (``main.iqb_build``
-    when the build recorded it, else the score view's own column; 95 when empty)."""
+    when the build recorded it, else the score view's own column; the default when empty)."""
     for query in (
         "select iqb_percentile from iqb_build",
         "select score_percentile from iqb_scores_by_country limit 1",
@@ -256,13 +256,13 @@ def build_percentile(con: duckdb.DuckDBPyConnection) -> int:
             continue
         if row is not None and row[0] is not None:
             return int(row[0])
-    return 95
+    return defaults.IQB_PERCENTILE
 
 
 def _at_percentile(rows: pd.DataFrame, percentile: int) -> pd.DataFrame:
     """All-percentiles rows in the score view's columns at ``percentile``."""
     px = [f"{metric}_px" for metric in ("download", "upload", "latency", "loss")]
-    if percentile == 95:
+    if percentile == defaults.IQB_PERCENTILE:
         return rows.drop(columns=px)
     return rows.rename(columns={c: c.replace("_px", f"_p{percentile}") for c in px})
 
@@ -285,8 +285,8 @@ def _scored(
         "has_invalid_values",
         "source_kind",
         "is_synthetic",
-        *[f"{m}_p95" for m in metrics],
-        *([f"{m}_p{percentile}" for m in metrics] if percentile != 95 else []),
+        *[f"{m}_p{defaults.IQB_PERCENTILE}" for m in metrics],
+        *([f"{m}_p{percentile}" for m in metrics] if percentile != defaults.IQB_PERCENTILE else []),
     ]
     out = rows[columns].copy()
     out["score_percentile"] = np.int32(percentile)

@@ -31,6 +31,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from extract import defaults
 from extract.cache.catalog import SYNTHETIC
 from extract.cache.hashindex import HashIndex
 from extract.cache.layout import Entry
@@ -91,7 +92,7 @@ class RunOptions:
     force: bool = False
     refresh_stale: bool = False
     dry_run: bool = False
-    jobs: int = 2
+    jobs: int = defaults.LOCAL_JOBS
     remote: RemoteCache | None = None
     lock_timeout: float = LOCK_TIMEOUT
     # When this run started (set by run_matrix): entries finished since are not re-run.

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from extract import defaults
 from extract.cli.common import (
     artifacts_root,
     disk_errors,
@@ -28,7 +29,7 @@ from extract.cli.options import (
     DatasetOpt,
     EndOpt,
     GranularityOpt,
-    JobsSyncOpt,
+    JobsTransferOpt,
     ManifestArg,
     RetryOpt,
     StartOpt,
@@ -43,7 +44,7 @@ def cache_pull(
     granularity: GranularityOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
-    jobs: JobsSyncOpt = 8,
+    jobs: JobsTransferOpt = defaults.NETWORK_JOBS,
     force: Annotated[
         bool, typer.Option(help="Also replace local files that differ from the manifest.")
     ] = False,
@@ -55,8 +56,8 @@ def cache_pull(
         ),
     ] = False,
     allow_http: AllowHttpOpt = False,
-    timeout: TimeoutOpt = 60.0,
-    retry_deadline: RetryOpt = 30.0,
+    timeout: TimeoutOpt = defaults.READ_TIMEOUT_S,
+    retry_deadline: RetryOpt = defaults.RETRY_DEADLINE_S,
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Download the (selected) files of a manifest that are missing here, verified by SHA256."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
+from extract import defaults
 from extract.cli.common import artifacts_root, disk_errors, err, load_manifest, out, selection
 from extract.cli.options import (
     AllowHttpOpt,
@@ -20,7 +21,7 @@ from extract.cli.options import (
     DatasetOpt,
     EndOpt,
     GranularityOpt,
-    JobsSyncOpt,
+    JobsHashOpt,
     StartOpt,
 )
 
@@ -41,7 +42,7 @@ def cache_verify(
     granularity: GranularityOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
-    jobs: JobsSyncOpt = 4,
+    jobs: JobsHashOpt = defaults.LOCAL_JOBS,
     allow_http: AllowHttpOpt = False,
     artifacts: ArtifactsOpt = None,
 ) -> None:

@@ -29,6 +29,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from extract import defaults
 from extract.matrix import ConfigError, Matrix, load_matrix
 from extract.paths import default_artifacts
 
@@ -151,7 +152,10 @@ def selection(
 
 
 def load_manifest(
-    source: str, allow_http: bool, timeout: float = 60.0, retry_deadline: float = 30.0
+    source: str,
+    allow_http: bool,
+    timeout: float = defaults.READ_TIMEOUT_S,
+    retry_deadline: float = defaults.RETRY_DEADLINE_S,
 ) -> tuple[Manifest, UrlSource, Transfer]:
     """(manifest, source, transfer) for a manifest argument, or exit 2 with the reason."""
     from extract.manifests import resolve_manifest

@@ -19,10 +19,10 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress, TaskID
 
+from extract import defaults
 from extract.cli.common import artifacts_root, disk_errors, err, fail, load_or_exit, progress_bar
 from extract.cli.extract_summary import print_estimate, print_summary
-from extract.cli.options import AllowHttpOpt, ArtifactsOpt, ConfigOpt
-from extract.engines import DEFAULT_MEMORY_LIMIT_GB
+from extract.cli.options import AllowHttpOpt, ArtifactsOpt, ConfigOpt, JobsEntriesOpt
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -81,9 +81,7 @@ def extract_run(
             help="duckdb (embedded, local raw Parquet) or bigquery (production, costs money)."
         ),
     ] = "duckdb",
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="Entries run at once.", min=1, max=64)
-    ] = 2,
+    jobs: JobsEntriesOpt = defaults.LOCAL_JOBS,
     force: Annotated[bool, typer.Option(help="Re-run entries that are already cached.")] = False,
     refresh_stale: Annotated[
         bool, typer.Option(help="Re-run entries written by an older version of their template.")
@@ -100,7 +98,7 @@ def extract_run(
             "chunks of whole countries sized to it, so memory does not grow with the "
             "month (quantiles stay exact).",
         ),
-    ] = DEFAULT_MEMORY_LIMIT_GB,
+    ] = defaults.MEMORY_GB,
     remote: Annotated[
         str | None,
         typer.Option(
@@ -142,7 +140,7 @@ def extract_run(
             rich_help_panel=BQ_PANEL,
             help="Cap per job (e.g. 50GiB, 1TiB): a job that would bill more fails at no cost.",
         ),
-    ] = "50GiB",
+    ] = defaults.MAXIMUM_BYTES_BILLED,
     price_per_tib: Annotated[
         float,
         typer.Option(
@@ -152,7 +150,7 @@ def extract_run(
             min=0,
             help="On-demand price per TiB scanned (USD), for the --dry-run estimate.",
         ),
-    ] = 6.25,
+    ] = defaults.PRICE_PER_TIB_USD,
     location: Annotated[
         str | None,
         typer.Option(
@@ -176,7 +174,7 @@ def extract_run(
             min=1,
             help="Seconds to wait for one job before cancelling it.",
         ),
-    ] = 3600.0,
+    ] = defaults.JOB_TIMEOUT_S,
 ) -> None:
     """Run every entry of the matrix that is not cached yet; skip the rest.
 

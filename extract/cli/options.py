@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from extract.defaults import JOBS_RULE
 from extract.paths import ENV_ARTIFACTS
 
 ArtifactsOpt = Annotated[
@@ -28,7 +29,7 @@ ConfigOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 
-# Reading a manifest (cache and sync commands, `extract run --remote`; issue 5).
+# Reading a manifest (cache and sync commands, `extract run --remote`): the same options everywhere.
 AllowHttpOpt = Annotated[
     bool,
     typer.Option(
@@ -63,10 +64,21 @@ EndOpt = Annotated[
     ),
 ]
 
-# Talking to a bucket.
-JobsSyncOpt = Annotated[
-    int, typer.Option("--jobs", "-j", help="Files transferred at once.", min=1, max=64)
+# --jobs: every command spells it the same, and says the one rule of its default.
+JobsTransferOpt = Annotated[
+    int,
+    typer.Option("--jobs", "-j", help=f"Files transferred at once. {JOBS_RULE}", min=1, max=64),
 ]
+JobsHashOpt = Annotated[
+    int,
+    typer.Option("--jobs", "-j", help=f"Files hashed at once. {JOBS_RULE}", min=1, max=64),
+]
+JobsEntriesOpt = Annotated[
+    int,
+    typer.Option("--jobs", "-j", help=f"Entries run at once. {JOBS_RULE}", min=1, max=64),
+]
+
+# Talking to a bucket.
 TimeoutOpt = Annotated[
     float, typer.Option(help="Seconds to wait for a server response, per request.", min=0.1)
 ]

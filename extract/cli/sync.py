@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from extract import defaults
 from extract.cli.common import artifacts_root, err, fail, gcs_remote, out, print_json
 from extract.cli.options import ArtifactsOpt, EnvFileOpt, RetryOpt, TimeoutOpt
 from extract.cli.sync_push import print_kept_state, sync_push
@@ -29,7 +30,7 @@ def sync_create_bucket(
     ] = "US",
     soft_delete_days: Annotated[
         int, typer.Option(help="Days a deleted or replaced object stays restorable (14 to 90).")
-    ] = 14,
+    ] = defaults.SOFT_DELETE_DAYS,
     public_read: Annotated[
         bool,
         typer.Option(
@@ -38,7 +39,7 @@ def sync_create_bucket(
         ),
     ] = False,
     env_file: EnvFileOpt = Path(".env"),
-    timeout: TimeoutOpt = 60.0,
+    timeout: TimeoutOpt = defaults.READ_TIMEOUT_S,
 ) -> None:
     """Create gs://$GCP_BUCKET in $GCP_PROJECT for backups; an existing bucket is only reported.
 
@@ -83,8 +84,8 @@ def sync_create_bucket(
 def sync_history(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON list on stdout.")] = False,
     env_file: EnvFileOpt = Path(".env"),
-    timeout: TimeoutOpt = 60.0,
-    retry_deadline: RetryOpt = 30.0,
+    timeout: TimeoutOpt = defaults.READ_TIMEOUT_S,
+    retry_deadline: RetryOpt = defaults.RETRY_DEADLINE_S,
 ) -> None:
     """List the published states of gs://$GCP_BUCKET, newest first.
 
@@ -177,8 +178,8 @@ def sync_rollback(
     ],
     dry_run: Annotated[bool, typer.Option(help="Say what would change; publish nothing.")] = False,
     env_file: EnvFileOpt = Path(".env"),
-    timeout: TimeoutOpt = 60.0,
-    retry_deadline: RetryOpt = 30.0,
+    timeout: TimeoutOpt = defaults.READ_TIMEOUT_S,
+    retry_deadline: RetryOpt = defaults.RETRY_DEADLINE_S,
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Make an older published state current again (a new entry of the history).

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from extract import defaults
 from extract.cli.common import (
     artifacts_root,
     disk_errors,
@@ -22,7 +23,7 @@ from extract.cli.common import (
     out,
     transfer_progress,
 )
-from extract.cli.options import ArtifactsOpt, EnvFileOpt, JobsSyncOpt, RetryOpt, TimeoutOpt
+from extract.cli.options import ArtifactsOpt, EnvFileOpt, JobsTransferOpt, RetryOpt, TimeoutOpt
 from extract.paths import MANIFESTS_HISTORY
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ KeepLastOpt = Annotated[
 
 @disk_errors
 def sync_push(
-    jobs: JobsSyncOpt = 8,
+    jobs: JobsTransferOpt = defaults.NETWORK_JOBS,
     dry_run: Annotated[bool, typer.Option(help="List what would move; change nothing.")] = False,
     delete: Annotated[
         bool,
@@ -62,11 +63,11 @@ def sync_push(
             "by default, so a shared bucket never serves them as real."
         ),
     ] = False,
-    timeout: TimeoutOpt = 60.0,
-    retry_deadline: RetryOpt = 30.0,
+    timeout: TimeoutOpt = defaults.READ_TIMEOUT_S,
+    retry_deadline: RetryOpt = defaults.RETRY_DEADLINE_S,
     artifacts: ArtifactsOpt = None,
-    keep_days: KeepDaysOpt = 30,
-    keep_last: KeepLastOpt = 10,
+    keep_days: KeepDaysOpt = defaults.KEEP_DAYS,
+    keep_last: KeepLastOpt = defaults.KEEP_LAST,
 ) -> None:
     """Upload new and changed artifacts to gs://$GCP_BUCKET, then publish the manifest."""
     from extract.sync.push import SyntheticRefused, push

@@ -54,10 +54,6 @@ class CostEstimator(Protocol):
         ...
 
 
-# What the embedded engine plans for per query (iqb extract run --memory-gb).
-DEFAULT_MEMORY_LIMIT_GB = 2.0
-
-
 class EngineError(RuntimeError):
     """A query failed in a way the user can act on; the message says how."""
 

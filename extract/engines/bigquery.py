@@ -29,6 +29,7 @@ from google.auth.transport.requests import Request
 from google.cloud import bigquery
 from google.cloud.bigquery import retry as bq_retry
 
+from extract import defaults
 from extract.datasets import SOURCE_TABLES
 from extract.engines import EngineError, Query, QueryResult
 from extract.engines.network import network_failure, signin_unreachable
@@ -38,8 +39,6 @@ from extract.retry import is_transient, is_transient_http
 log = logging.getLogger(__name__)
 
 SCOPES = ("https://www.googleapis.com/auth/bigquery",)
-# A per-job cap (about 0.30 USD on demand), not an estimate: the dry run gives that.
-DEFAULT_MAXIMUM_BYTES_BILLED = 50 * 2**30
 EMULATOR_PROJECT = "iqb-emulator"
 PAGE_ROWS = 20_000  # rows per REST page: one page is the most the REST path holds
 POLL_SECONDS = 5.0  # how often a running job reports progress
@@ -71,6 +70,9 @@ def parse_bytes(text: str) -> int:
     if exact <= 0 or exact != exact.to_integral_value():  # "1.5B" is never rounded down
         raise EngineError(f"{text!r}: a size must be a positive whole number of bytes")
     return int(exact)
+
+
+DEFAULT_MAXIMUM_BYTES_BILLED = parse_bytes(defaults.MAXIMUM_BYTES_BILLED)
 
 
 def format_bytes(n: int) -> str:
@@ -148,7 +150,7 @@ class BigQueryEngine:
         emulator: str | None = None,
         request_timeout: float = 60.0,
         retry_deadline: float = 300.0,
-        job_timeout: float = 3600.0,
+        job_timeout: float = defaults.JOB_TIMEOUT_S,
         page_rows: int = PAGE_ROWS,
         on_status: StatusCallback | None = None,
     ) -> None:

@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
-from extract.engines import DEFAULT_MEMORY_LIMIT_GB, EngineError, NoInputError, Query, QueryResult
+from extract import defaults
+from extract.engines import EngineError, NoInputError, Query, QueryResult
 from extract.engines.sql import swap_tables
 from extract.paths import ArtifactPaths
 
@@ -97,7 +98,7 @@ class DuckDBEngine:
         self,
         artifacts: Path,
         threads: int | None = None,
-        memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB,
+        memory_limit_gb: float = defaults.MEMORY_GB,
     ) -> None:
         self.raw = ArtifactPaths(Path(artifacts)).raw
         self.threads = threads

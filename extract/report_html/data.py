@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from extract import defaults
 from extract.months import is_one_month
 from extract.report_html.provenance import period_sources
 
@@ -93,11 +94,11 @@ def _score_percentile(con: duckdb.DuckDBPyConnection) -> int:
         ).fetchall()
     }
     if "score_percentile" not in cols:
-        return 95
+        return defaults.IQB_PERCENTILE
     row = con.execute("select max(score_percentile) from iqb_scores_by_country").fetchone()
     assert row is not None  # an aggregate without GROUP BY returns one row
     value = row[0]
-    return int(value) if value is not None else 95
+    return int(value) if value is not None else defaults.IQB_PERCENTILE
 
 
 def read_use_cases(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from extract import defaults
 from extract.cache.hashindex import HashIndex
 from extract.cache.layout import STATS_FILE, parse_cache_key
 from extract.sync.compare import Selection
@@ -23,7 +24,7 @@ class VerifyReport:
 
 
 def verify(
-    artifacts: Path, manifest: Manifest, selection: Selection, jobs: int = 4
+    artifacts: Path, manifest: Manifest, selection: Selection, jobs: int = defaults.LOCAL_JOBS
 ) -> VerifyReport:
     """Re-read every selected local file the manifest lists; the index is refreshed, not used."""
     local = {k: p for k, p in publishable_files(artifacts).items() if selection.matches(k)}

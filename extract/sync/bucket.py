@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
+from extract import defaults
 from extract.sync.remote import SyncError, Transfer, describe
 
 MIN_SOFT_DELETE_DAYS = 14
@@ -67,7 +68,7 @@ class BucketPlan:
 
     name: str
     location: str = DEFAULT_LOCATION
-    soft_delete_days: int = MIN_SOFT_DELETE_DAYS
+    soft_delete_days: int = defaults.SOFT_DELETE_DAYS
     public_read: bool = False
 
     def problems(self) -> list[str]:

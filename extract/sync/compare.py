@@ -12,6 +12,7 @@ from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
+from extract import defaults
 from extract.cache.hashindex import HashIndex
 from extract.cache.layout import Entry, parse_cache_key
 from extract.datasets import DATASETS_BY_NAME, GRANULARITY_LEVELS
@@ -106,7 +107,11 @@ class FileDiff:
 
 
 def compare(
-    manifest: Manifest, artifacts: Path, index: HashIndex, selection: Selection, jobs: int = 4
+    manifest: Manifest,
+    artifacts: Path,
+    index: HashIndex,
+    selection: Selection,
+    jobs: int = defaults.LOCAL_JOBS,
 ) -> list[FileDiff]:
     """Every selected key on either side, sorted; local hashes come from the index."""
     local = {k: p for k, p in publishable_files(artifacts).items() if selection.matches(k)}

@@ -41,8 +41,6 @@ from extract.sync.states import (
 )
 
 CHECK_JOBS = 8  # kept manifests read at once by history, to check each record
-DEFAULT_KEEP_DAYS = 30
-DEFAULT_KEEP_LAST = 10
 
 
 @dataclass(frozen=True)

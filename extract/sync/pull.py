@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from extract import defaults
 from extract.cache.catalog import SYNTHETIC, source_kind
 from extract.cache.hashindex import HashIndex, file_sha256
 from extract.cache.layout import DATA_FILE, STATS_FILE, Entry, parse_cache_key
@@ -111,7 +112,7 @@ def pull(
     transfer: Transfer,
     *,
     selection: Selection | None = None,
-    jobs: int = 4,
+    jobs: int = defaults.NETWORK_JOBS,
     force: bool = False,
     refused: Callable[[str], str | None] | None = None,
     on_done: Callable[[str], None] | None = None,

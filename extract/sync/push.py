@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from extract import defaults
 from extract.cache.hashindex import file_sha256
 from extract.cache.store import atomic_path
 from extract.paths import MANIFEST, ArtifactPaths
 from extract.sync.gcs_states import state_store
-from extract.sync.history import DEFAULT_KEEP_DAYS, DEFAULT_KEEP_LAST, apply_retention
+from extract.sync.history import apply_retention
 from extract.sync.logs import SpanLog
 from extract.sync.manifest import Manifest
 from extract.sync.push_plan import (
@@ -83,13 +84,13 @@ def push(
     artifacts: Path,
     remote: Remote,
     *,
-    jobs: int = 4,
+    jobs: int = defaults.NETWORK_JOBS,
     dry_run: bool = False,
     delete: bool = False,
     allow_synthetic: bool = False,
     on_upload: Callable[[Upload], None] | None = None,
-    keep_days: int = DEFAULT_KEEP_DAYS,
-    keep_last: int = DEFAULT_KEEP_LAST,
+    keep_days: int = defaults.KEEP_DAYS,
+    keep_last: int = defaults.KEEP_LAST,
     store: StateStore | None = None,
 ) -> PushReport:
     """Push the artifacts under ``artifacts`` to ``remote``; see the module docstring.

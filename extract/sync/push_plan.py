@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from extract import defaults
 from extract.cache.catalog import SYNTHETIC, source_kind
 from extract.cache.hashindex import HashIndex, file_sha256
 from extract.cache.layout import STATS_FILE, parse_cache_key
@@ -100,7 +101,7 @@ def plan_push(
     artifacts: Path,
     remote: Remote,
     *,
-    jobs: int = 4,
+    jobs: int = defaults.NETWORK_JOBS,
     dry_run: bool = False,
     delete: bool = False,
     allow_synthetic: bool = False,

@@ -36,6 +36,7 @@ from google.api_core.retry import Retry
 from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import storage
 
+from extract import defaults
 from extract.paths import MANIFEST
 from extract.retry import is_transient_transfer
 
@@ -91,9 +92,9 @@ def describe(exc: BaseException) -> str:
 class Transfer:
     """Timeouts and the retry budget that every request of a push or pull obeys."""
 
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    retry_deadline: float = 30.0
+    connect_timeout: float = defaults.CONNECT_TIMEOUT_S
+    read_timeout: float = defaults.READ_TIMEOUT_S
+    retry_deadline: float = defaults.RETRY_DEADLINE_S
 
     @property
     def timeout(self) -> tuple[float, float]:

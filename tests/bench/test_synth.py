@@ -11,7 +11,7 @@ import pytest
 
 from bench import synth
 from extract.cache.state import EntryState, entry_state
-from extract.datasets import DATASETS, DATASETS_BY_NAME, PERCENTILES
+from extract.datasets import DATASETS, DATASETS_BY_NAME, PERCENTILES, Dataset
 
 SCALE = 0.01
 
@@ -33,7 +33,7 @@ def test_manifest_shape(periods: dict) -> None:
 
 
 @pytest.mark.parametrize("dataset", DATASETS, ids=lambda d: d.name)
-def test_values_follow_the_contract(dataset, periods: dict) -> None:
+def test_values_follow_the_contract(dataset: Dataset, periods: dict) -> None:
     period = synth.full_months(periods)[-1]
     table = synth.month_table(dataset, period, seed=0, scale=SCALE)
     assert table.schema == dataset.schema

@@ -112,7 +112,7 @@ def bq_field(f: pa.Field) -> bigquery.SchemaField:
 def emulator_client(url: str) -> bigquery.Client:
     return bigquery.Client(
         project=EMULATOR_PROJECT,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        credentials=AnonymousCredentials(),
         client_options=ClientOptions(api_endpoint=url),
     )
 

@@ -235,10 +235,10 @@ def test_source_table_override_reads_the_named_table(bq_emulator: Emulator, tmp_
     con.register(
         "mirror", generate_month("downloads", MONTH, rows=SAMPLE_ROWS, seed=7).cast(RAW_SCHEMA)
     )
-    expected = con.execute(
+    [(expected,)] = con.execute(
         "SELECT count(*) FROM mirror WHERE client.Geo.CountryCode IS NOT NULL AND "
         "a.MeanThroughputMbps IS NOT NULL AND a.MinRTT IS NOT NULL AND a.LossRate IS NOT NULL"
-    ).fetchone()[0]
+    ).fetchall()
     down, up = (Entry(d, MONTH, NEXT_MONTH) for d in DATASETS if d.level == "country")
     got = pc.sum(pq.read_table(down.data_path(tmp_path / "a"))["sample_count"]).as_py()
     assert got == expected

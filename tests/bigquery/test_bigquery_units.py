@@ -10,7 +10,7 @@ import sqlglot
 from google.api_core import exceptions as api_exceptions
 
 from extract.cache.templates import template_text
-from extract.datasets import DATASETS, SOURCE_TABLES
+from extract.datasets import DATASETS, SOURCE_TABLES, Dataset
 from extract.engines import EngineError
 from extract.engines.bigquery import (
     format_bytes,
@@ -26,7 +26,7 @@ DOWNLOADS, UPLOADS = SOURCE_TABLES["downloads"], SOURCE_TABLES["uploads"]
 
 
 @pytest.mark.parametrize("dataset", DATASETS, ids=lambda d: d.name)
-def test_rendered_sql_is_the_template_without_comments(dataset) -> None:  # type: ignore[no-untyped-def]
+def test_rendered_sql_is_the_template_without_comments(dataset: Dataset) -> None:
     template = template_text(dataset)
     sql, read = render_sql(template, {})
     assert sqlglot.parse_one(sql, read="bigquery") == sqlglot.parse_one(template, read="bigquery")
@@ -103,13 +103,13 @@ def test_what_is_retried() -> None:
         rate_limited,
     ):
         assert is_transient_http(exc) and is_transient(exc), exc
-    for exc in (
+    for permanent in (
         api_exceptions.BadRequest("x"),
         api_exceptions.NotFound("x"),
         api_exceptions.Forbidden("x", errors=[{"reason": "accessDenied"}]),
         requests.exceptions.SSLError("x"),
     ):
-        assert not is_transient(exc), exc
+        assert not is_transient(permanent), permanent
     # A dropped connection is retried during a run, but not by the up-front check.
     dropped = requests.exceptions.ConnectionError("refused")
     assert is_transient(dropped) and not is_transient_http(dropped)

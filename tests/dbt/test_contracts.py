@@ -51,7 +51,7 @@ def published_state(root: Path) -> tuple:
 
 def mismatches(output: str) -> set[tuple[str, ...]]:
     """The rows of dbt's contract error table: (column, SQL type, contract type, reason)."""
-    rows = set()
+    rows: set[tuple[str, ...]] = set()
     for line in output.splitlines():
         cells = tuple(c.strip() for c in line.strip().strip("|").split("|"))
         if line.strip().startswith("|") and len(cells) == 4 and not set(cells[0]) <= {"-"}:

@@ -106,8 +106,19 @@ def periods_processed(run: DbtRun, mart: str) -> list[str]:
     return re.findall(r"'([^']+)'", m[2])
 
 
+@dataclass(frozen=True)
+class Story:
+    """The growing workspace: its artifacts root and a snapshot after each named build step."""
+
+    root: Path
+    steps: dict[str, Snapshot]
+
+    def __getitem__(self, step: str) -> Snapshot:
+        return self.steps[step]
+
+
 @pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Snapshot]:
+def story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     base = tmp_path_factory.mktemp("growing")
     root, target = base / "artifacts", base / "target"
     root.mkdir()
@@ -134,11 +145,10 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Snapshot]:
         target,
     )
     steps["vars"] = build_step(root, target, "build", "--vars", "{min_sample_count: 40}")
-    steps["root"] = root  # type: ignore[assignment]
-    return steps
+    return Story(root, steps)
 
 
-def test_every_build_passes_its_tests(story) -> None:
+def test_every_build_passes_its_tests(story: Story) -> None:
     for name in ("first", "october", "test", "full"):
         failed = {
             k: v
@@ -148,10 +158,10 @@ def test_every_build_passes_its_tests(story) -> None:
         assert not failed, (name, story[name].run.output)
 
 
-def test_a_dataset_without_files_does_not_break_the_build(story) -> None:
+def test_a_dataset_without_files_does_not_break_the_build(story: Story) -> None:
     first = story["first"]
     assert "no readable entry of uploads_by_country_city" in first.run.output
-    root = story["root"]
+    root = story.root
     [(rows, uploads)] = query(
         root,
         "select count(*), count(upload_sample_count) from quality_by_city where period_start = ?",
@@ -166,7 +176,7 @@ def test_a_dataset_without_files_does_not_break_the_build(story) -> None:
     assert rows > 0 and uploads > 0  # the dataset's first file was picked up
 
 
-def test_a_new_month_is_the_only_one_processed(story) -> None:
+def test_a_new_month_is_the_only_one_processed(story: Story) -> None:
     first, october = story["first"], story["october"]
     for mart in MARTS:
         assert periods_processed(october.run, mart) == ["2024-10-01_2024-11-01"], mart
@@ -182,7 +192,7 @@ def test_a_new_month_is_the_only_one_processed(story) -> None:
     assert sum("period=2024-10-01_2024-11-01" in k for k in october.exports) == len(MARTS)
 
 
-def test_an_incremental_build_tests_only_the_new_period(story) -> None:
+def test_an_incremental_build_tests_only_the_new_period(story: Story) -> None:
     """The data tests of the marts and score views filter on the period the build loaded."""
     tests = story["october"].data_tests
     assert len(tests) == 2 * len(MARTS) and {t.split(".yml/")[0] for t in tests} == {
@@ -196,7 +206,7 @@ def test_an_incremental_build_tests_only_the_new_period(story) -> None:
 
 
 @pytest.mark.parametrize("step", ["first", "test", "full"])
-def test_first_build_full_refresh_and_dbt_test_test_every_period(story, step: str) -> None:
+def test_first_build_full_refresh_and_dbt_test_test_every_period(story: Story, step: str) -> None:
     tests = story[step].data_tests
     assert len(tests) == len(story["october"].data_tests)
     output = story[step].run.output
@@ -206,7 +216,7 @@ def test_first_build_full_refresh_and_dbt_test_test_every_period(story, step: st
         assert "data tests read the periods from 2024-09-01 (marts)" in output
 
 
-def test_full_refresh_rebuilds_every_period(story) -> None:
+def test_full_refresh_rebuilds_every_period(story: Story) -> None:
     october, full = story["october"], story["full"]
     stamps = set().union(*full.loaded_at.values())
     assert len(stamps) == 1 and stamps.isdisjoint(set().union(*october.loaded_at.values()))
@@ -215,14 +225,14 @@ def test_full_refresh_rebuilds_every_period(story) -> None:
     assert all(full.exports[k] != october.exports[k] for k in full.exports)  # rewritten
 
 
-def test_a_new_min_sample_count_reprocesses_every_period(story) -> None:
+def test_a_new_min_sample_count_reprocesses_every_period(story: Story) -> None:
     full, changed = story["full"], story["vars"]
     for mart in MARTS:
         assert periods_processed(changed.run, mart) == [
             "2024-09-01_2024-10-01",
             "2024-10-01_2024-11-01",
         ], mart
-    root = story["root"]
+    root = story.root
     [(threshold, meets, wrong)] = query(
         root,
         "select list(distinct min_sample_count), count(*) filter (where meets_min_samples), "
@@ -239,7 +249,7 @@ def test_a_new_min_sample_count_reprocesses_every_period(story) -> None:
         )
 
 
-def test_a_threshold_for_some_marts_only_is_refused(story) -> None:
+def test_a_threshold_for_some_marts_only_is_refused(story: Story) -> None:
     """`--select` with another min_sample_count would mix thresholds: nothing is published."""
     run, full = story["one_mart"].run, story["full"]
     assert run.returncode != 0
@@ -248,8 +258,8 @@ def test_a_threshold_for_some_marts_only_is_refused(story) -> None:
     assert story["one_mart"].exports == full.exports
 
 
-def test_asn_marts_have_one_row_per_asn_although_names_vary(story) -> None:
-    root = story["root"]
+def test_asn_marts_have_one_row_per_asn_although_names_vary(story: Story) -> None:
+    root = story.root
     [(rows, asns, multi)] = query(
         root,
         "select count(*), count(distinct (period_start, country_code, asn)), "
@@ -280,16 +290,16 @@ def test_the_readme_has_five_example_queries() -> None:
 
 
 @pytest.mark.parametrize("number", range(1, 6))
-def test_readme_query_runs_in_the_duckdb_shell(story, number: int, tmp_path: Path) -> None:
+def test_readme_query_runs_in_the_duckdb_shell(story: Story, number: int, tmp_path: Path) -> None:
     sql = readme_queries()[number - 1]
-    proc = shell(story["root"] / "iqb.duckdb", sql, "-csv", "-bail", cwd=tmp_path)
+    proc = shell(story.root / "iqb.duckdb", sql, "-csv", "-bail", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) >= 2, (sql, proc.stdout)  # a header and at least one row
 
 
-def test_synthetic_periods_say_so_in_the_marts_and_the_report(story) -> None:
-    root = story["root"]
+def test_synthetic_periods_say_so_in_the_marts_and_the_report(story: Story) -> None:
+    root = story.root
     for mart in MARTS:
         assert query(root, f"select distinct is_synthetic, source_kind from {mart}") == [
             (True, "synthetic")

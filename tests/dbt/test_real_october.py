@@ -22,9 +22,11 @@ import pytest
 from extract.datasets import PERCENTILES
 from extract.sync.snapshot import materialise_published
 from tests.conftest import REAL_CACHE, REPO
+from tests.dbt.conftest import Built
 from tests.dbt.helpers import (
     DUCKDB_CLI,
     IQB,
+    DbtRun,
     dbt,
     env,
     query,
@@ -96,12 +98,12 @@ def real_rows(dataset: str) -> dict[str, dict]:
 
 
 @pytest.fixture
-def built(real_october) -> tuple[Path, Path, object]:
+def built(real_october: Built) -> tuple[Path, Path, DbtRun]:
     """(artifacts root, dbt target dir, the build's run): see tests/dbt/conftest.py."""
     return real_october.artifacts, real_october.target, real_october.run
 
 
-def test_the_build_passes_every_model_and_data_test(built) -> None:
+def test_the_build_passes_every_model_and_data_test(built: tuple[Path, Path, DbtRun]) -> None:
     _, _, run = built
     statuses = run.statuses()
     assert statuses, run.output
@@ -116,7 +118,7 @@ def test_the_build_passes_every_model_and_data_test(built) -> None:
     assert "unit_test" not in kinds  # they run on request (test_write_audit_publish.py)
 
 
-def test_real_data_is_not_synthetic(built) -> None:
+def test_real_data_is_not_synthetic(built: tuple[Path, Path, DbtRun]) -> None:
     root, _, run = built
     # hand-copied upstream entries: nothing shows their bytes belong under their key
     assert "WARNING 2 cache entries in upstream's format" in run.output
@@ -126,7 +128,9 @@ def test_real_data_is_not_synthetic(built) -> None:
     ]  # M-Lab's published files: upstream's stats.json
 
 
-def test_datasets_without_files_give_empty_marts_not_errors(built) -> None:
+def test_datasets_without_files_give_empty_marts_not_errors(
+    built: tuple[Path, Path, DbtRun],
+) -> None:
     root, _, run = built
     assert "no readable entry of downloads_by_country_city_asn" in run.output
     for level in ("country_asn", "subdivision1", "subdivision1_asn", "city", "city_asn"):
@@ -135,7 +139,7 @@ def test_datasets_without_files_give_empty_marts_not_errors(built) -> None:
     assert query(root, "select count(*) from quality_by_country")[0][0] > 200
 
 
-def test_every_place_of_either_side_is_kept(built) -> None:
+def test_every_place_of_either_side_is_kept(built: tuple[Path, Path, DbtRun]) -> None:
     root, _, _ = built
     downloads, uploads = real_rows("downloads_by_country"), real_rows("uploads_by_country")
     rows = query(
@@ -152,7 +156,9 @@ def test_every_place_of_either_side_is_kept(built) -> None:
 
 
 @pytest.mark.parametrize("code", COUNTRIES)
-def test_mart_values_are_the_source_files_values(built, code: str) -> None:
+def test_mart_values_are_the_source_files_values(
+    built: tuple[Path, Path, DbtRun], code: str
+) -> None:
     root, _, _ = built
     downloads, uploads = real_rows("downloads_by_country"), real_rows("uploads_by_country")
     columns = [f"{m}_p{p}" for m in ("download", "latency", "loss") for p in PERCENTILES] + [
@@ -177,7 +183,7 @@ def test_mart_values_are_the_source_files_values(built, code: str) -> None:
         assert mart[column] == (side[column] if side else None), column  # copied, not recomputed
 
 
-def test_country_names_come_from_the_iso_seed(built) -> None:
+def test_country_names_come_from_the_iso_seed(built: tuple[Path, Path, DbtRun]) -> None:
     root, _, _ = built
     names = dict(query(root, "select country_code, country_name from quality_by_country"))
     assert names["DE"] == "Germany"
@@ -186,7 +192,7 @@ def test_country_names_come_from_the_iso_seed(built) -> None:
     assert names["XK"] == "Kosovo"  # user-assigned, not ISO 3166-1, but in M-Lab's data
 
 
-def test_min_samples_flag(built) -> None:
+def test_min_samples_flag(built: tuple[Path, Path, DbtRun]) -> None:
     root, _, _ = built
     rows = query(
         root,
@@ -199,7 +205,9 @@ def test_min_samples_flag(built) -> None:
     assert any(not r[2] for r in rows) and any(r[2] for r in rows)
 
 
-def test_iqb_scores_equal_an_independent_python_computation(built) -> None:
+def test_iqb_scores_equal_an_independent_python_computation(
+    built: tuple[Path, Path, DbtRun],
+) -> None:
     root, _, _ = built
     downloads, uploads = real_rows("downloads_by_country"), real_rows("uploads_by_country")
     use_cases = list(IQB_CONFIG)
@@ -233,7 +241,7 @@ def test_iqb_scores_equal_an_independent_python_computation(built) -> None:
     assert len({round(s[-1], 6) for _, m, *s in rows if m}) > 5
 
 
-def test_exports_are_the_marts_as_parquet(built) -> None:
+def test_exports_are_the_marts_as_parquet(built: tuple[Path, Path, DbtRun]) -> None:
     root, _, _ = built
     folder = root / "marts" / "quality_by_country"
     files = sorted(folder.glob("*/*.parquet"))
@@ -246,15 +254,17 @@ def test_exports_are_the_marts_as_parquet(built) -> None:
     assert by_code["DE"]["download_p95"] == p95
     # the folder reads back as one table (Hive-style partitions) with pyarrow and DuckDB
     assert pq.read_table(folder).num_rows == exported.num_rows
-    assert (
-        duckdb.sql(f"select count(*) from read_parquet('{folder}/*/*.parquet')").fetchone()[0]
-        == exported.num_rows
-    )
+    [(read_back,)] = duckdb.sql(
+        f"select count(*) from read_parquet('{folder}/*/*.parquet')"
+    ).fetchall()
+    assert read_back == exported.num_rows
     for level in ("country_asn", "subdivision1", "subdivision1_asn", "city", "city_asn"):
         assert not list((root / "marts").glob(f"quality_by_{level}/*/*"))  # no period, no file
 
 
-def test_duckdb_shell_opens_the_file_dbt_wrote_read_only(built, tmp_path: Path) -> None:
+def test_duckdb_shell_opens_the_file_dbt_wrote_read_only(
+    built: tuple[Path, Path, DbtRun], tmp_path: Path
+) -> None:
     root, _, _ = built
     version = subprocess.run([str(DUCKDB_CLI), "-version"], capture_output=True, text=True)
     assert version.stdout.split()[0].lstrip("v") == duckdb.__version__
@@ -302,7 +312,7 @@ def comments(database: Path) -> dict[tuple[str, str | None], str | None]:
 
 
 def test_what_users_query_and_its_snapshot_carry_the_yaml_descriptions(
-    built, tmp_path: Path
+    built: tuple[Path, Path, DbtRun], tmp_path: Path
 ) -> None:
     root, target, _ = built
     nodes = json.loads((target / "manifest.json").read_text())["nodes"]
@@ -345,7 +355,7 @@ def test_what_users_query_and_its_snapshot_carry_the_yaml_descriptions(
     assert comments(snapshot) == live
 
 
-def test_iqb_report(built) -> None:
+def test_iqb_report(built: tuple[Path, Path, DbtRun]) -> None:
     root, _, _ = built
     proc = subprocess.run(
         [str(IQB), "report"],
@@ -385,7 +395,7 @@ def test_iqb_report(built) -> None:
     assert f"-readonly {root / 'iqb.duckdb'}" in out
 
 
-def test_dbt_docs_generate(built) -> None:
+def test_dbt_docs_generate(built: tuple[Path, Path, DbtRun]) -> None:
     root, target, _ = built
     run = dbt("docs", "generate", artifacts=root, target=target)
     assert run.returncode == 0

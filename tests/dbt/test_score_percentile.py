@@ -9,6 +9,7 @@ import pytest
 
 from extract.datasets import PERCENTILES
 from extract.report_html.build import write_html_report
+from tests.dbt.conftest import Built
 from tests.dbt.helpers import copy_real_october, dbt, query
 from tests.dbt.test_real_october import iqb_reference, real_rows
 from tests.report.helpers import read_data_script
@@ -133,7 +134,7 @@ def assert_same(expected: list[dict], actual: list[dict], what: str) -> None:
 
 @pytest.mark.parametrize("percentile", [50, 95])
 def test_every_percentile_view_equals_a_build_at_that_percentile(
-    real_october, tmp_path: Path, percentile: int
+    real_october: Built, tmp_path: Path, percentile: int
 ) -> None:
     """`where score_percentile = P` on the default build gives, bit for bit, the score
     views of a build with --vars '{iqb_percentile: P}' (the real October 2024 data)."""
@@ -166,7 +167,7 @@ def test_every_percentile_view_equals_a_build_at_that_percentile(
 
 
 def test_all_nine_percentiles_equal_the_score_sql_compiled_at_each(
-    real_october, tmp_path: Path
+    real_october: Built, tmp_path: Path
 ) -> None:
     """All nine: the score view's SQL as dbt compiles it at P (what a build at P would
     publish), run on the published database, equals the all-percentiles view at P; and

@@ -8,8 +8,10 @@ import math
 import re
 import subprocess
 import warnings
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -138,7 +140,9 @@ def test_reads_read_only_beside_another_reader(demo_db: Path) -> None:
         (lambda r: api.scores("country_asn", asn=4_000_000_000, artifacts=r), "asn 4000000000"),
     ],
 )
-def test_bad_arguments_say_what_to_do(demo_db: Path, call, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_arguments_say_what_to_do(
+    demo_db: Path, call: Callable[[Path], object], message: str
+) -> None:
     with pytest.raises(api.ApiError, match=message):
         call(demo_db)
 
@@ -249,10 +253,11 @@ def test_scores_with_the_exported_config_or_a_changed_one_as_upstream_would(
     what_if = api.scores("country", percentile=percentile, config=json_file, artifacts=real_db)
     quality = api.quality("country", artifacts=real_db).set_index("country_code")
     checked = differ = 0
-    for row in what_if.itertuples():
-        q = quality.loc[row.country_code]
-        if row.score_status != "scored":
-            assert math.isnan(row.iqb_score)
+    # records, not itertuples: pandas types a tuple's fields as any scalar at all
+    for row in what_if.to_dict("records"):
+        q = quality.loc[row["country_code"]]
+        if row["score_status"] != "scored":
+            assert math.isnan(row["iqb_score"])
             continue
         data = {
             "m-lab": {
@@ -263,9 +268,9 @@ def test_scores_with_the_exported_config_or_a_changed_one_as_upstream_would(
             }
         }
         use_cases, expected = upstream_score(changed, data)
-        assert row.iqb_score == expected, row.country_code  # bit for bit
-        assert row.gaming_score == use_cases["gaming"]
-        assert row.online_backup_score == use_cases["online backup"]
+        assert row["iqb_score"] == expected, row["country_code"]  # bit for bit
+        assert row["gaming_score"] == use_cases["gaming"]
+        assert row["online_backup_score"] == use_cases["online backup"]
         _, default = upstream_score(config, data)
         differ += default != expected
         checked += 1
@@ -308,8 +313,8 @@ def test_scores_with_the_exported_config_or_a_changed_one_as_upstream_would(
     ],
 )
 def test_a_malformed_config_names_the_use_case_and_requirement(
-    real_db: Path, edit, message: str
-) -> None:  # type: ignore[no-untyped-def]
+    real_db: Path, edit: Callable[[dict[str, Any]], object], message: str
+) -> None:
     config = api.config(artifacts=real_db)
     edit(config)
     with pytest.raises(api.ApiError, match=re.escape(message)):
@@ -319,7 +324,7 @@ def test_a_malformed_config_names_the_use_case_and_requirement(
 def test_a_percentile_the_marts_lack_is_refused(real_db: Path, tmp_path: Path) -> None:
     for bad in (95.5, 42, "50"):
         with pytest.raises(api.ApiError, match=r"percentile .*: use one of 1, 5, 10, 25"):
-            api.scores("country", percentile=bad, artifacts=real_db)  # type: ignore[arg-type]
+            api.scores("country", percentile=bad, artifacts=real_db)  # type: ignore[arg-type]  # wrong types on purpose
     broken = tmp_path / "broken.yaml"
     broken.write_text("use cases: [unclosed\n")
     with pytest.raises(api.ApiError, match=f"config {broken} is not valid yaml"):

@@ -6,18 +6,31 @@ import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from google.cloud import storage
 
+from extract.sync.push_plan import Upload
 from extract.sync.remote import Transfer
 from tests import servers
 from tests.conftest import REPO
 
 # Short timeouts and retries: a test that fails should fail in seconds.
 FAST = Transfer(connect_timeout=2, read_timeout=10, retry_deadline=2)
+
+
+class PushOptions(TypedDict, total=False):
+    """The options of `push` the tests vary; the rest keep push's own defaults."""
+
+    delete: bool
+    keep_days: int
+    keep_last: int
+    on_upload: Callable[[Upload], None]
+
 
 IQB = str(Path(sys.executable).with_name("iqb"))
 DEMO_CONFIG = REPO / "pipeline.demo.yaml"

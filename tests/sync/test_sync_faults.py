@@ -7,6 +7,7 @@ with the real CLI in a subprocess, against fake-gcs-server for push and pull.
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def disk(tmp_path: Path) -> Iterator[Path]:
         yield mount
 
 
-def one_clear_error(proc, what: str, where: Path) -> None:  # type: ignore[no-untyped-def]
+def one_clear_error(proc: subprocess.CompletedProcess[str], what: str, where: Path) -> None:
     """Exit 1, one `error:` line naming the problem and a file under ``where``."""
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout

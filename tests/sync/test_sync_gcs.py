@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Unpack
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,28 +21,36 @@ import requests
 
 from extract.paths import MANIFEST
 from extract.sync.manifest import Manifest, parse_manifest
-from extract.sync.pull import pull
+from extract.sync.pull import PullReport, pull
 from extract.sync.push import PushReport, push
 from extract.sync.remote import ConflictError, GcsRemote, SyncError
 from extract.sync.source import load_manifest, source_for
 from tests.conftest import REAL_CACHE, REAL_MANIFESTS, REPO
-from tests.sync.helpers import DEMO_CONFIG, FAST, IQB, Bucket, fake_gcs, iqb, tree
+from tests.sync.helpers import (
+    DEMO_CONFIG,
+    FAST,
+    IQB,
+    Bucket,
+    PushOptions,
+    fake_gcs,
+    iqb,
+    tree,
+)
 
 SCRIPT = str(REPO / "sync_artifacts.sh")
 OCT = "cache/v1/20241001T000000Z/20241101T000000Z"
 SEP = "cache/v1/20240901T000000Z/20241001T000000Z"
 
 
-def do_push(root: Path, **kwargs: object) -> PushReport:
+def do_push(root: Path, **options: Unpack[PushOptions]) -> PushReport:
     """Push; the demo cache is synthetic, which these tests publish on purpose."""
-    kwargs.setdefault("allow_synthetic", True)
-    return push(root, GcsRemote.from_env(FAST), jobs=4, **kwargs)  # type: ignore[arg-type]
+    return push(root, GcsRemote.from_env(FAST), jobs=4, allow_synthetic=True, **options)
 
 
-def do_pull(root: Path, bucket: Bucket, **kwargs: object):  # type: ignore[no-untyped-def]
+def do_pull(root: Path, bucket: Bucket) -> PullReport:
     reader = source_for(bucket.manifest_http, FAST, allow_http=True)
     manifest = load_manifest(bucket.manifest_http, reader)
-    return pull(root, manifest, reader, FAST, jobs=4, **kwargs)  # type: ignore[arg-type]
+    return pull(root, manifest, reader, FAST, jobs=4)
 
 
 def published(bucket: Bucket) -> Manifest:
@@ -56,7 +65,8 @@ def published(bucket: Bucket) -> Manifest:
     return manifest
 
 
-def spans(log: Path) -> list[dict]:
+def spans(log: Path | None) -> list[dict]:
+    assert log is not None, "the run wrote no span log"
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 

@@ -15,23 +15,25 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 import requests
 
 from extract.paths import MANIFEST
 from extract.sync.gcs_states import History
-from extract.sync.history import apply_retention, history, rollback, select_prunable
+from extract.sync.history import RollbackReport, apply_retention, history, rollback, select_prunable
 from extract.sync.manifest import parse_manifest
 from extract.sync.pull import pull
 from extract.sync.push import PushReport, push, read_published
 from extract.sync.remote import ConflictError, GcsRemote, SyncError
 from extract.sync.source import load_manifest, source_for
-from extract.sync.states import describe_state, document, publish_state, repo_commit
+from extract.sync.states import StateInfo, describe_state, document, publish_state, repo_commit
 from tests.conftest import REPO
-from tests.sync.helpers import FAST, Bucket, iqb, tree
+from tests.sync.helpers import FAST, Bucket, PushOptions, iqb, tree
 
 OCT = "cache/v1/20241001T000000Z/20241101T000000Z"
 SEP = "cache/v1/20240901T000000Z/20241001T000000Z"
@@ -43,9 +45,15 @@ def remote() -> GcsRemote:
     return GcsRemote.from_env(FAST)
 
 
-def do_push(root: Path, **kwargs: object) -> PushReport:
+def do_push(root: Path, **options: Unpack[PushOptions]) -> PushReport:
     # the demo cache is synthetic: published here labelled as such (--allow-synthetic)
-    return push(root, remote(), jobs=4, allow_synthetic=True, **kwargs)  # type: ignore[arg-type]
+    return push(root, remote(), jobs=4, allow_synthetic=True, **options)
+
+
+def kept_state(report: PushReport) -> StateInfo:
+    """The kept state a push published (every push of these tests publishes one)."""
+    assert report.state is not None, report
+    return report.state
 
 
 def history_json() -> list[dict]:
@@ -78,9 +86,11 @@ def test_history_lists_both_states_newest_first_with_commit_and_counts(
     demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
 ) -> None:
     a, b, a_tree = two_states
-    assert a.state and b.state and a.state.id < b.state.id  # same second: B waited for a new id
+    assert (
+        a.state and b.state and kept_state(a).id < kept_state(b).id
+    )  # same second: B waited for a new id
     listed = history_json()
-    assert [e["id"] for e in listed] == [b.state.id, a.state.id]
+    assert [e["id"] for e in listed] == [kept_state(b).id, kept_state(a).id]
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -102,13 +112,17 @@ def test_history_lists_both_states_newest_first_with_commit_and_counts(
     assert requests.get(listed[0]["manifest_url"], timeout=5).content == current
     assert (demo / MANIFEST).read_bytes() == current
     state = json.loads(current)["state"]
-    assert (state["id"], state["previous"], state["rollback_of"]) == (b.state.id, a.state.id, None)
+    assert (state["id"], state["previous"], state["rollback_of"]) == (
+        kept_state(b).id,
+        kept_state(a).id,
+        None,
+    )
 
     table = iqb("sync", "history")
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    row_b = next(i for i, line in enumerate(lines) if b.state.id in line)
-    row_a = next(i for i, line in enumerate(lines) if a.state.id in line)
+    row_b = next(i for i, line in enumerate(lines) if kept_state(b).id in line)
+    row_a = next(i for i, line in enumerate(lines) if kept_state(a).id in line)
     assert row_b < row_a and "current" in lines[row_b] and head[:12] in lines[row_a]
 
 
@@ -128,14 +142,14 @@ def test_history_says_when_the_current_manifest_was_edited_after_publishing(
 
     proc = iqb("sync", "history")
     assert proc.returncode == 0, proc.stderr
-    assert f"not as it was published: it is not the kept copy of its state {b.state.id}" in (  # type: ignore[union-attr]
+    assert f"not as it was published: it is not the kept copy of its state {kept_state(b).id}" in (
         proc.stderr
     )
     # rolling back to that very id republishes the kept copy: not "already current"
-    proc = iqb("sync", "rollback", b.state.id, "--artifacts", str(demo))  # type: ignore[union-attr]
+    proc = iqb("sync", "rollback", kept_state(b).id, "--artifacts", str(demo))
     assert proc.returncode == 0 and "already current" not in proc.stdout, proc.stdout
     republished = parse_manifest(requests.get(bucket.manifest_http, timeout=5).content, "live")
-    assert republished.dumps() == History(remote()).read(b.state.id).dumps()  # type: ignore[union-attr]
+    assert republished.dumps() == History(remote()).read(kept_state(b).id).dumps()
     proc = iqb("sync", "history")
     assert "not as it was published" not in proc.stderr
     # the state block dropped: no state is current, and history says why
@@ -149,7 +163,7 @@ def test_pull_of_an_older_state_gives_its_bytes(
     demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict], tmp_path: Path
 ) -> None:
     a, _, a_tree = two_states
-    url = History(remote()).url(a.state.id)  # type: ignore[union-attr]
+    url = History(remote()).url(kept_state(a).id)
     elsewhere = tmp_path / "restore-a"
     proc = iqb("cache", "pull", url, "--allow-http", "--artifacts", str(elsewhere))
     assert proc.returncode == 0, proc.stderr
@@ -160,7 +174,7 @@ def test_pull_of_an_older_state_gives_its_bytes(
     proc = iqb(
         "cache",
         "pull",
-        f"gs://{bucket.name}/{History.name(a.state.id)}",  # type: ignore
+        f"gs://{bucket.name}/{History.name(kept_state(a).id)}",
         "--artifacts",
         str(private),
     )
@@ -182,7 +196,7 @@ def test_a_reader_who_pulled_b_gets_a_after_the_rollback_but_keeps_local_work(
     mine = reader / "cache/v1/20240701T000000Z/20240801T000000Z/uploads_by_country/stats.json"
     mine.parent.mkdir(parents=True)
     mine.write_text("{}")
-    proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))  # type: ignore[union-attr]
+    proc = iqb("sync", "rollback", kept_state(a).id, "--artifacts", str(demo))
     assert proc.returncode == 0, proc.stderr
 
     proc = iqb(*pull_args)  # no --force
@@ -207,9 +221,9 @@ def test_only_what_this_manifest_delivered_follows_it(
     args = ("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(demo))
     assert "downloaded 0 file(s)" in iqb(*args).stdout
     reader = tmp_path / "reader"
-    old = History(remote()).url(a.state.id)  # type: ignore[union-attr]
+    old = History(remote()).url(kept_state(a).id)
     assert iqb("cache", "pull", old, "--allow-http", "--artifacts", str(reader)).returncode == 0
-    assert iqb("sync", "rollback", a.state.id, "--artifacts", str(demo)).returncode == 0  # type: ignore[union-attr]
+    assert iqb("sync", "rollback", kept_state(a).id, "--artifacts", str(demo)).returncode == 0
     mine = tree(demo)
     proc = iqb(*args)
     assert proc.returncode == 0 and "removed" not in proc.stdout, proc.stdout
@@ -221,13 +235,13 @@ def test_only_what_this_manifest_delivered_follows_it(
     assert tree(reader) == reader_a
 
     # a withdrawn file rewritten while the pull runs is kept
-    forward = iqb("sync", "rollback", b.state.id, "--artifacts", str(demo))  # type: ignore[union-attr]
+    forward = iqb("sync", "rollback", kept_state(b).id, "--artifacts", str(demo))
     assert forward.returncode == 0, forward.stderr
     follower = tmp_path / "follower"
     reader_src = source_for(bucket.manifest_http, FAST, allow_http=True)
     manifest = load_manifest(bucket.manifest_http, reader_src)
     assert pull(follower, manifest, reader_src, FAST, origin="here").downloaded
-    assert iqb("sync", "rollback", a.state.id, "--artifacts", str(demo)).returncode == 0  # type: ignore[union-attr]
+    assert iqb("sync", "rollback", kept_state(a).id, "--artifacts", str(demo)).returncode == 0
     manifest = load_manifest(bucket.manifest_http, reader_src)
     victim = follower / ADDED / "data.parquet"
 
@@ -243,7 +257,7 @@ def test_delete_after_b_keeps_the_objects_of_a(
     demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict], tmp_path: Path
 ) -> None:
     a, _, a_tree = two_states
-    a_manifest = History(remote()).read(a.state.id)  # type: ignore[union-attr]
+    a_manifest = History(remote()).read(kept_state(a).id)
     proc = iqb("sync", "push", "--allow-synthetic", "--delete", "--artifacts", str(demo))
     assert proc.returncode == 0, proc.stderr
     assert "deleted 0 object(s)" in proc.stdout  # without the kept A: its CHANGED would go
@@ -259,7 +273,7 @@ def test_delete_after_b_keeps_the_objects_of_a(
     proc = iqb(
         "cache",
         "pull",
-        History(remote()).url(a.state.id),  # type: ignore[union-attr]
+        History(remote()).url(kept_state(a).id),
         "--allow-http",
         "--artifacts",
         str(elsewhere),
@@ -272,17 +286,17 @@ def test_rollback_makes_a_plain_pull_give_a_again(
     demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict], tmp_path: Path
 ) -> None:
     a, b, a_tree = two_states
-    dry = iqb("sync", "rollback", a.state.id, "--dry-run", "--artifacts", str(demo))
+    dry = iqb("sync", "rollback", kept_state(a).id, "--dry-run", "--artifacts", str(demo))
     assert dry.returncode == 0, dry.stderr
     assert "0 file(s) come back, 2 go, 1 change" in dry.stdout
     assert (
         json.loads(requests.get(bucket.manifest_http, timeout=5).content)["state"]["id"]
-        == b.state.id
+        == kept_state(b).id
     )
 
-    proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))
+    proc = iqb("sync", "rollback", kept_state(a).id, "--artifacts", str(demo))
     assert proc.returncode == 0, proc.stderr
-    assert f"rolled back gs://{bucket.name} to state {a.state.id}" in proc.stdout
+    assert f"rolled back gs://{bucket.name} to state {kept_state(a).id}" in proc.stdout
     fresh = tmp_path / "fresh"
     pulled = iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(fresh))
     assert pulled.returncode == 0, pulled.stderr
@@ -291,10 +305,10 @@ def test_rollback_makes_a_plain_pull_give_a_again(
     listed = history_json()
     assert len(listed) == 3
     newest = listed[0]
-    assert newest["current"] and newest["rollback_of"] == a.state.id
-    assert newest["id"] > b.state.id and newest["files"] == len(a_tree)
+    assert newest["current"] and newest["rollback_of"] == kept_state(a).id
+    assert newest["id"] > kept_state(b).id and newest["files"] == len(a_tree)
     state = json.loads(requests.get(bucket.manifest_http, timeout=5).content)["state"]
-    assert state["previous"] == b.state.id
+    assert state["previous"] == kept_state(b).id
     # Logged: a keep span and a publish span, both ok.
     logs = sorted((demo / "state" / "logs").glob("rollback-*.jsonl"))
     assert len(logs) == 1
@@ -308,7 +322,7 @@ def test_rollback_makes_a_plain_pull_give_a_again(
     assert again.returncode == 0 and "already current" in again.stdout
     assert bucket.manifest_generation() == generation
     # Rolling forward to B is just another rollback.
-    forward = iqb("sync", "rollback", b.state.id, "--artifacts", str(demo))
+    forward = iqb("sync", "rollback", kept_state(b).id, "--artifacts", str(demo))
     assert forward.returncode == 0, forward.stderr
     other = tmp_path / "b-again"
     assert (
@@ -324,7 +338,7 @@ def test_rollback_makes_a_plain_pull_give_a_again(
     pushed = iqb("sync", "push", "--allow-synthetic", "--artifacts", str(demo))
     assert pushed.returncode == 0, pushed.stderr
     assert (
-        f"this push replaced state {forward_id}, a rollback to {b.state.id}; "
+        f"this push replaced state {forward_id}, a rollback to {kept_state(b).id}; "
         f"`iqb sync rollback {forward_id}` puts it back"
     ) in pushed.stderr
 
@@ -332,15 +346,15 @@ def test_rollback_makes_a_plain_pull_give_a_again(
 class _RivalFirst(GcsRemote):
     """The real bucket, with another process's publish landing just before ours."""
 
-    def __init__(self, rival: object) -> None:
+    def __init__(self, rival: Callable[[], RollbackReport]) -> None:
         base = remote()
         super().__init__(base.bucket_name, None, FAST, client=base.client)
         self.rival = rival
-        self.rival_done: object = None
+        self.rival_done: RollbackReport | None = None
 
     def publish(self, data: bytes, generation: int) -> int:
         if self.rival_done is None:
-            self.rival_done = self.rival()  # type: ignore[operator]
+            self.rival_done = self.rival()
         return super().publish(data, generation)
 
 
@@ -353,20 +367,21 @@ def test_two_concurrent_rollbacks_one_wins_the_other_gets_a_clear_error(
     (demo / CHANGED).write_text("{}")
     c = do_push(demo)
     assert c.state
-    loser = _RivalFirst(lambda: rollback(remote(), a.state.id, root))  # type: ignore[union-attr]
+    loser = _RivalFirst(lambda: rollback(remote(), kept_state(a).id, root))
     with pytest.raises(ConflictError, match="changed since this rollback read it"):
-        rollback(loser, b.state.id, root)  # type: ignore[union-attr]
-    winner = loser.rival_done.published  # type: ignore[attr-defined]
+        rollback(loser, kept_state(b).id, root)
+    assert loser.rival_done is not None
+    winner = loser.rival_done.published
     assert winner is not None
     current = json.loads(requests.get(bucket.manifest_http, timeout=5).content)["state"]
-    assert current["id"] == winner.info.id and current["rollback_of"] == a.state.id
+    assert current["id"] == winner.info.id and current["rollback_of"] == kept_state(a).id
     # The loser's kept copy was removed again: the history holds only published states.
     listing = history(remote())
     assert [e.info.id for e in listing.entries] == [
         winner.info.id,
-        c.state.id,
-        b.state.id,
-        a.state.id,
+        kept_state(c).id,
+        kept_state(b).id,
+        kept_state(a).id,
     ]
     assert not listing.unpublished
     assert len(History(remote()).list()) == 4
@@ -381,12 +396,12 @@ def test_a_push_racing_a_rollback_fails_cleanly_and_reruns_on_top(
 
     def meanwhile(_upload: object) -> None:
         if not done:
-            done.append(rollback(remote(), a.state.id, demo))  # type: ignore[union-attr]
+            done.append(rollback(remote(), kept_state(a).id, demo))
 
     with pytest.raises(ConflictError, match="changed since this push read it"):
         do_push(demo, on_upload=meanwhile)
     current = json.loads(requests.get(bucket.manifest_http, timeout=5).content)
-    assert current["state"]["rollback_of"] == a.state.id  # the rollback stands
+    assert current["state"]["rollback_of"] == kept_state(a).id  # the rollback stands
     assert len(history(remote()).entries) == 3 and not history(remote()).unpublished
     again = do_push(demo)
     assert again.published and again.state
@@ -415,7 +430,9 @@ def test_truly_concurrent_rollbacks_never_both_publish(
         except ConflictError as exc:
             results[target] = exc
 
-    threads = [threading.Thread(target=run, args=(sid,)) for sid in (a.state.id, b.state.id)]
+    threads = [
+        threading.Thread(target=run, args=(sid,)) for sid in (kept_state(a).id, kept_state(b).id)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -433,11 +450,11 @@ def test_rollback_refuses_a_state_whose_objects_are_gone(
     demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
 ) -> None:
     a, _, _ = two_states
-    a_manifest = History(remote()).read(a.state.id)  # type: ignore[union-attr]
+    a_manifest = History(remote()).read(kept_state(a).id)
     victim = a_manifest.files[CHANGED].url.split(f"/{bucket.name}/", 1)[1]
     bucket.client.bucket(bucket.name).blob(victim).delete()
     generation = bucket.manifest_generation()
-    proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))
+    proc = iqb("sync", "rollback", kept_state(a).id, "--artifacts", str(demo))
     assert proc.returncode == 1
     assert "names 1 object(s) that are no longer in" in proc.stderr
     assert f"{CHANGED} (deleted)" in proc.stderr
@@ -450,7 +467,7 @@ def test_rollback_refuses_a_state_whose_objects_were_overwritten(
 ) -> None:
     """Other bytes under the object's name: every reader's pull would fail its SHA-256."""
     a, _, _ = two_states
-    a_manifest = History(remote()).read(a.state.id)  # type: ignore[union-attr]
+    a_manifest = History(remote()).read(kept_state(a).id)
     same_size = next(k for k in a_manifest.files if k != CHANGED and k.endswith(".parquet"))
     for key in (CHANGED, same_size):
         name = a_manifest.files[key].url.split(f"/{bucket.name}/", 1)[1]
@@ -467,7 +484,7 @@ def test_rollback_refuses_a_state_whose_objects_were_overwritten(
         blob.metadata = {**(blob.metadata or {}), "sha256": hashlib.sha256(data).hexdigest()}
         blob.upload_from_string(bytes(data))
     generation = bucket.manifest_generation()
-    proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))
+    proc = iqb("sync", "rollback", kept_state(a).id, "--artifacts", str(demo))
     assert proc.returncode == 1, proc.stderr
     assert "names 2 object(s) that are no longer in" in proc.stderr
     for key in (CHANGED, same_size):
@@ -502,16 +519,16 @@ def test_history_reads_the_body_of_a_copy_without_metadata(
 ) -> None:
     """A copy re-uploaded by hand (custom metadata lost) still shows its facts."""
     a, b, _ = two_states
-    blob = bucket.client.bucket(bucket.name).blob(History.name(a.state.id))  # type: ignore
+    blob = bucket.client.bucket(bucket.name).blob(History.name(kept_state(a).id))
     body = blob.download_as_bytes()
     blob.metadata = None
     blob.upload_from_string(body, content_type="application/json")
     kept = {k.id: k for k in History(remote()).list()}
-    assert kept[a.state.id].info is None and kept[b.state.id].info is not None  # type: ignore
+    assert kept[kept_state(a).id].info is None and kept[kept_state(b).id].info is not None
     listed = history_json()
     assert [(e["id"], e["files"], e["bytes"]) for e in listed] == [
-        (s.id, s.files, s.bytes) for s in (b.state, a.state)
-    ]  # type: ignore[union-attr]
+        (s.id, s.files, s.bytes) for s in (kept_state(b), kept_state(a))
+    ]
 
 
 def test_history_leaves_out_a_copy_whose_push_never_published(
@@ -522,12 +539,12 @@ def test_history_leaves_out_a_copy_whose_push_never_published(
     current, _ = read_published(remote())
     info = describe_state(
         current,
-        previous=b.state.id,  # type: ignore[union-attr]
+        previous=kept_state(b).id,
         now=datetime.now(UTC) + timedelta(seconds=5),
     )
     assert History(remote()).keep(document(current, info.to_json()), info) is not None
     listing = history(remote())
-    assert listing.entries[0].info.id == b.state.id  # type: ignore[union-attr]
+    assert listing.entries[0].info.id == kept_state(b).id
     assert listing.unpublished == [info.id]
     proc = iqb("sync", "history")
     assert "never published (interrupted), not listed: " + info.id in proc.stderr
@@ -539,15 +556,15 @@ def test_retention_prunes_old_states_then_the_objects_only_they_named(
     demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
 ) -> None:
     a, b, _ = two_states
-    a_manifest = History(remote()).read(a.state.id)  # type: ignore[union-attr]
+    a_manifest = History(remote()).read(kept_state(a).id)
     (demo / CHANGED).write_text("{}")
     c = do_push(demo)
     # keep_last 2: A goes; B's objects stay although only B names its version of CHANGED.
     report = do_push(demo, delete=True, keep_days=0, keep_last=2)
     assert not report.published  # nothing changed since C: retention still applies
-    assert report.pruned == [a.state.id]  # type: ignore[union-attr]
-    assert [k.id for k in History(remote()).list()] == [c.state.id, b.state.id]  # type: ignore
-    b_manifest = History(remote()).read(b.state.id)  # type: ignore[union-attr]
+    assert report.pruned == [kept_state(a).id]
+    assert [k.id for k in History(remote()).list()] == [kept_state(c).id, kept_state(b).id]
+    b_manifest = History(remote()).read(kept_state(b).id)
     gone = {a_manifest.files[CHANGED].url}
     assert {o.url for o in report.garbage} == gone
     assert set(objects_served(sorted(gone)).values()) == {"404"}
@@ -556,8 +573,8 @@ def test_retention_prunes_old_states_then_the_objects_only_they_named(
     # The default retention (30 days, last 10) keeps everything that is left.
     kept = apply_retention(
         remote(),
-        current=c.state.id,
-        keep_days=30,  # type: ignore
+        current=kept_state(c).id,
+        keep_days=30,
         keep_last=10,
         dry_run=True,
     )
@@ -568,13 +585,13 @@ def test_a_kept_copy_that_cannot_be_read_stops_delete(
     demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
 ) -> None:
     a, _, _ = two_states
-    name = History.name(a.state.id)  # type: ignore[union-attr]
+    name = History.name(kept_state(a).id)
     blob = bucket.client.bucket(bucket.name).blob(name)
     blob.upload_from_string(b"not json")  # someone overwrote it by hand
     before = bucket.objects()
     with pytest.raises(
         SyncError,
-        match=f"kept state {a.state.id} cannot be read"  # type: ignore
+        match=f"kept state {kept_state(a).id} cannot be read"
         r"(.|\n)*no object was deleted(.|\n)*not JSON",
     ):
         do_push(demo, delete=True)
@@ -606,7 +623,7 @@ def test_kept_manifest_still_parses_as_an_upstream_manifest(
     demo: Path, bucket: Bucket, two_states: tuple[PushReport, PushReport, dict]
 ) -> None:
     a, _, _ = two_states
-    data = requests.get(History(remote()).url(a.state.id), timeout=5).content  # type: ignore
+    data = requests.get(History(remote()).url(kept_state(a).id), timeout=5).content
     doc = json.loads(data)
     assert doc["v"] == 0 and set(doc) == {"v", "files", "state"}
     manifest = parse_manifest(data, "kept")
@@ -635,10 +652,10 @@ def test_a_garbage_current_manifest_can_still_be_listed_and_rolled_back(
     assert listed.returncode == 0, listed.stderr
     assert "the current manifest is unusable" in listed.stderr
     assert [(e["id"], e["current"]) for e in json.loads(listed.stdout)] == [
-        (b.state.id, False),
-        (a.state.id, False),
-    ]  # type: ignore[union-attr]
-    proc = iqb("sync", "rollback", a.state.id, "--artifacts", str(demo))  # type: ignore
+        (kept_state(b).id, False),
+        (kept_state(a).id, False),
+    ]
+    proc = iqb("sync", "rollback", kept_state(a).id, "--artifacts", str(demo))
     assert proc.returncode == 0, proc.stderr
     assert "is replaced whole" in proc.stderr
     fresh = tmp_path / "fresh"
@@ -650,7 +667,7 @@ def test_a_garbage_current_manifest_can_still_be_listed_and_rolled_back(
     )
     assert tree(fresh) == a_tree
     newest = history_json()[0]
-    assert newest["current"] and newest["rollback_of"] == a.state.id  # type: ignore
+    assert newest["current"] and newest["rollback_of"] == kept_state(a).id
 
 
 def test_a_corrupt_pull_record_is_moved_aside_and_the_pull_fails_until_the_user_decides(
@@ -665,7 +682,7 @@ def test_a_corrupt_pull_record_is_moved_aside_and_the_pull_fails_until_the_user_
     assert iqb(*pull_args).returncode == 0
     record = reader / "state" / "pulled.json"
     record.write_text('{"origins": {"x": ')  # cut short by a full disk, say
-    assert iqb("sync", "rollback", a.state.id, "--artifacts", str(demo)).returncode == 0
+    assert iqb("sync", "rollback", kept_state(a).id, "--artifacts", str(demo)).returncode == 0
 
     proc = iqb(*pull_args)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -701,19 +718,19 @@ def test_history_marks_a_state_record_that_disagrees_with_its_manifest(
     a, b, a_tree = two_states
     assert a.state is not None and b.state is not None
     assert all(e["record_disagrees"] is None for e in history_json())
-    kept = bucket.client.bucket(bucket.name).get_blob(History.name(a.state.id))
+    kept = bucket.client.bucket(bucket.name).get_blob(History.name(kept_state(a).id))
     assert kept is not None
     kept.metadata = {"iqb-files": "9999"}
     kept.patch()
 
     listed = {e["id"]: e for e in history_json()}
-    assert listed[a.state.id]["files"] == 9999
-    problem = listed[a.state.id]["record_disagrees"]
+    assert listed[kept_state(a).id]["files"] == 9999
+    problem = listed[kept_state(a).id]["record_disagrees"]
     assert f"record says 9999 files, the manifest lists {len(a_tree)}" in problem
     assert "metadata differs from the manifest's state block" in problem
-    assert listed[b.state.id]["record_disagrees"] is None
+    assert listed[kept_state(b).id]["record_disagrees"] is None
     table = iqb("sync", "history")
     assert table.returncode == 0, table.stderr
-    row = next(line for line in table.stdout.splitlines() if a.state.id in line)
+    row = next(line for line in table.stdout.splitlines() if kept_state(a).id in line)
     assert "9999 ✗" in row and "record disagrees" in row
-    assert f"the record of state {a.state.id} does not describe" in table.stderr
+    assert f"the record of state {kept_state(a).id} does not describe" in table.stderr

@@ -17,15 +17,15 @@ from tests.dbt.helpers import copy_real_october
 runner = CliRunner()
 
 
-def commands(group, prefix: str = "") -> dict:  # type: ignore[no-untyped-def]
+def commands(command: object, prefix: str = "") -> dict[str, typer.core.TyperCommand]:
     """Every leaf command of the CLI by its full name (typer ships its own click)."""
-    found = {}
-    for name, cmd in group.commands.items():
-        if getattr(cmd, "commands", None):
-            found.update(commands(cmd, f"{prefix}{name} "))
-        else:
-            found[f"{prefix}{name}"] = cmd
-    return found
+    if isinstance(command, typer.core.TyperGroup):
+        found: dict[str, typer.core.TyperCommand] = {}
+        for name, sub in command.commands.items():
+            found.update(commands(sub, f"{prefix}{name} "))
+        return found
+    assert isinstance(command, typer.core.TyperCommand), command
+    return {prefix.strip(): command}
 
 
 def test_every_jobs_option_has_the_short_j() -> None:

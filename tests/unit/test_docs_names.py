@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 import typer.main
 
@@ -126,7 +125,7 @@ def _resolve(argv: list[str]) -> tuple[Any, list[str]] | str:
     command = typer.main.get_command(app)
     rest = list(argv)
     while hasattr(command, "get_command") and rest and not rest[0].startswith("-"):
-        sub = command.get_command(click.Context(command), rest[0])
+        sub = command.get_command(typer.Context(command), rest[0])
         if sub is None:
             return f"no command '{rest[0]}' under '{command.name}'"
         command, rest = sub, rest[1:]

@@ -314,7 +314,12 @@ def test_a_cached_run_reads_no_data_file_twice(
         os.utime(data, ns=(hour_ago, hour_ago))  # older than the index's racy margin
     reads: list[Path] = []
     real = hashindex.file_sha256
-    monkeypatch.setattr(hashindex, "file_sha256", lambda p: reads.append(p) or real(p))
+
+    def counted(path: Path) -> str:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(hashindex, "file_sha256", counted)
     code, output = iqb("extract", "run")
     assert code == 0 and "skipped" in output
     assert len(reads) == 4  # once, to fill the index

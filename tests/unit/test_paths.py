@@ -76,7 +76,8 @@ def test_keys_in_the_bucket_are_the_same_names() -> None:
     entry = "cache/v1/20241001T000000Z/20241101T000000Z/downloads_by_country/data.parquet"
     assert CACHE_KEY_RE.match(entry)
     # the pattern dbt's staging takes the period with (DuckDB's regexp_extract)
-    assert re.search(PERIOD_SQL_RE, "/x/" + entry).groups() == ("20241001", "20241101")
+    period = re.search(PERIOD_SQL_RE, "/x/" + entry)
+    assert period and period.groups() == ("20241001", "20241101")
     assert key_problem(paths.DATABASE) and key_problem(paths.HASH_INDEX)  # never published
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 from tests.conftest import REPO
@@ -27,3 +28,25 @@ def test_the_contracts_the_code_relies_on_are_in_docs() -> None:
     ):
         text = (REPO / "docs" / doc).read_text()
         assert all(m in text for m in must), doc
+
+
+def test_no_code_or_doc_points_at_an_issue_number() -> None:
+    """A comment says the reason for a choice: an issue number means nothing to a reader
+    without the tracker, and the tracker is not part of the repo."""
+    files = subprocess.run(
+        ["git", "ls-files", "--", ":!extract/report_html/vendor", ":!tests/fixtures"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    # "issue" and a number, or "#" and a number in brackets; spelled apart not to match here
+    pattern = re.compile(r"\bissues? ?" + r"#?\d+\b|\(" + r"#\d+\)", re.IGNORECASE)
+    offenders = []
+    for f in files:
+        path = REPO / f
+        if not path.is_file() or b"\0" in (data := path.read_bytes()):
+            continue  # binary files carry no prose
+        text = data.decode("utf-8", errors="replace")
+        offenders += [f"{f}: {m[0]}" for m in pattern.finditer(text)]
+    assert offenders == []
