@@ -13,10 +13,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from extract.cli.common import artifacts_root, fail, out
+from extract.cli.common import artifacts_root, disk_errors, fail, out
 from extract.cli.options import ArtifactsOpt
 
 
+@disk_errors
 def report(
     top: Annotated[int, typer.Option(help="How many best and worst countries to list.", min=1)] = 5,
     html: Annotated[

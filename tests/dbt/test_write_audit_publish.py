@@ -521,9 +521,25 @@ def test_a_read_only_disk_gives_one_message(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "disk", "64m") as disk:
         root = disk / "artifacts"
         copy_real_october(root)
+        dbt("build", artifacts=root, target=tmp_path / "t0")
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         run = dbt("build", artifacts=root, target=tmp_path / "t", check=False)
         one_message(run, f"cannot write under {root}", "Read-only file system", "IQB_ARTIFACTS")
+        # the report of that build cannot be written either: one line naming the file
+        report = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "iqb"),
+                "report",
+                "--html",
+                "--artifacts",
+                str(root),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert report.returncode == 1, report.stderr
+        assert "Read-only file system" in report.stderr and str(root / "report") in report.stderr
+        assert "Traceback" not in report.stderr and len(report.stderr.splitlines()) <= 3
 
 
 def test_a_noop_build_rereads_nothing_but_a_changed_seed_is_tested(tmp_path: Path) -> None:

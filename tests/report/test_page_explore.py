@@ -250,7 +250,7 @@ def test_every_cell_at_every_percentile_equals_the_database(demo_db: Path, tmp_p
         (countries_p50,) = con.execute(
             "select count(*) from quality_by_country where period_start = '2024-10-01' "
             "and is_known_country"
-        ).fetchone()
+        ).fetchall()[0]
     rep = write_html_report(demo_db, tmp_path / "report")
     write_expected(rep.directory, expected, page_config=False)
     page = render(f"{(rep.directory / 'harness.html').as_uri()}#pct=50", tmp_path)
@@ -388,7 +388,7 @@ def test_region_map_is_coloured_and_a_click_drills_down(demo_db: Path, tmp_path:
             "select count(*) filter (where subdivision1_iso_code like 'ZA-__'), "
             "count(*) filter (where subdivision1_iso_code not like 'ZA-__') "
             "from quality_by_subdivision1 where country_code = 'ZA' and period_start = '2024-10-01'"
-        ).fetchone()
+        ).fetchall()[0]
     rep = write_html_report(root, tmp_path / "report")
     page_file = harness(rep.directory, CLICK_REGION, name="region")
     page = render(f"{page_file.as_uri()}#country=ZA&level=city", tmp_path)
@@ -451,11 +451,11 @@ def test_places_side_by_side_tables_as_csv_charts_as_images(demo_db: Path, tmp_p
             con.execute(
                 "select asn, as_name from quality_by_country_asn where country_code = 'ZA' "
                 "and period_start = '2024-10-01' order by download_sample_count desc limit 1"
-            ).fetchone(),
+            ).fetchall()[0],
             con.execute(
                 "select asn from quality_by_country_asn where country_code = 'BR' "
                 "and period_start = '2024-10-01' order by download_sample_count desc limit 1"
-            ).fetchone(),
+            ).fetchall()[0],
         )
         con.execute(
             "update quality_by_country_asn set asn = ?, as_name = ? "
@@ -503,7 +503,7 @@ def test_places_side_by_side_tables_as_csv_charts_as_images(demo_db: Path, tmp_p
             "select as_name, download_sample_count from quality_by_country_asn "
             "where country_code = 'ZA' and period_start = '2024-10-01' "
             "order by download_sample_count desc limit 1"
-        ).fetchone()
+        ).fetchall()[0]
     assert tables["drill"][1][0] == top[0] and tables["drill"][1][2] == top[1]
 
 
