@@ -149,7 +149,7 @@ def pull(
         files.update({k: manifest.files[k].sha256 for k in report.downloaded})
         for key in report.withdrawn:
             del files[key]
-        write_pulled(artifacts, origin, files)
+        write_pulled(artifacts, origin, files, manifest.state)
     return report
 
 

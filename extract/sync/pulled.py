@@ -110,8 +110,26 @@ def discard_undecided(artifacts: Path) -> list[Path]:
     return found
 
 
-def write_pulled(artifacts: Path, origin: str, files: dict[str, str]) -> None:
+def write_pulled(
+    artifacts: Path, origin: str, files: dict[str, str], state: dict[str, Any] | None = None
+) -> None:
+    """Record what this pull of ``origin`` installed, and the published state its manifest
+    named (id, time, commit): the readers of a pulled snapshot say which state it is."""
     doc, _ = _document(artifacts)
     doc[origin] = dict(sorted(files.items()))
+    states = _states(artifacts)
+    if state is not None:
+        states[origin] = state
     with atomic_path(ArtifactPaths(artifacts).pulled) as tmp:
-        tmp.write_text(json.dumps({"origins": doc}, indent=1, sort_keys=True) + "\n")
+        tmp.write_text(
+            json.dumps({"origins": doc, "states": states}, indent=1, sort_keys=True) + "\n"
+        )
+
+
+def _states(artifacts: Path) -> dict[str, Any]:
+    """The ``states`` block of a readable record (what write_pulled keeps across pulls)."""
+    try:
+        states = json.loads(ArtifactPaths(artifacts).pulled.read_bytes()).get("states")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return states if isinstance(states, dict) else {}

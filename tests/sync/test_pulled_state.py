@@ -27,7 +27,8 @@ def test_a_pulled_state_answers_without_dbt_and_says_which(
     demo: Path, bucket: Bucket, tmp_path: Path
 ) -> None:
     dbt("build", artifacts=demo, target=tmp_path / "target")
-    push(demo, GcsRemote.from_env(FAST), jobs=4, allow_synthetic=True)
+    published = push(demo, GcsRemote.from_env(FAST), jobs=4, allow_synthetic=True).state
+    assert published is not None
     reader = tmp_path / "reader" / "artifacts"
     pulled = iqb("cache", "pull", bucket.manifest_http, "--allow-http", "--artifacts", str(reader))
     assert pulled.returncode == 0, pulled.stderr
@@ -39,6 +40,8 @@ def test_a_pulled_state_answers_without_dbt_and_says_which(
     assert state["origin"] == bucket.manifest_http
     assert state["built_at"] is not None
     assert f"pulled snapshot {snapshot.name}" in state["describe"]
+    # the published state the manifest named: its id and commit, as the bucket's history lists it
+    assert state["state_id"] == published.id and f"state {published.id}" in state["describe"]
     assert not api.state(artifacts=demo)["snapshot"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", api.SyntheticDataWarning)  # the demo is synthetic
@@ -52,7 +55,7 @@ def test_a_pulled_state_answers_without_dbt_and_says_which(
 
     text = iqb("report", "--artifacts", str(reader))
     assert text.returncode == 0, text.stderr
-    assert f"reading pulled snapshot {snapshot.name}" in text.stdout
+    assert f"reading pulled snapshot {snapshot.name} (state {published.id}" in text.stdout
     assert f"from {bucket.manifest_http}" in text.stdout
     assert f"-readonly {snapshot}" in text.stdout or f"read_only/{snapshot.name}" in text.stdout
     assert "best 5 of" in text.stdout
