@@ -186,3 +186,10 @@
         {%- endif -%}
     {%- endfor -%}
 {%- endmacro %}
+
+
+{% macro empty_run() -%}
+    {#- `dbt build --empty`: every ref reads as no rows, so checks that compare
+        relations have nothing to compare. -#}
+    {{- return(flags.EMPTY | default(false)) -}}
+{%- endmacro %}

@@ -193,8 +193,6 @@ class BigQueryEngine:
         )
         self._check_tables()
 
-    # -- setup -------------------------------------------------------------------------
-
     @staticmethod
     def _credentials(project: str | None, emulator: bool) -> tuple[Credentials, str]:
         """Anonymous for an emulator; else ADC, refreshed now so bad ones fail up front."""
