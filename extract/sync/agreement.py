@@ -74,7 +74,8 @@ def _build_row(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, Any] |
     )
     if cursor.fetchone() is None:
         return None
-    cursor = con.execute("select * from main.iqb_build limit 1")
+    quoted = '"' + catalog.replace('"', '""') + '"'
+    cursor = con.execute(f"select * from {quoted}.main.iqb_build limit 1")
     row = cursor.fetchone()
     if row is None:
         return None
