@@ -181,9 +181,10 @@ def scores(
             f"percentile {percentile!r}: use one of {', '.join(map(str, PERCENTILES))} "
             "(the percentiles of the marts)"
         )
-    if config is None and percentile is None:
+
+    def rows_of(relation: str, **more: Any) -> pd.DataFrame:
         return _select(
-            f"iqb_scores_by_{lvl}",
+            relation,
             lvl,
             country,
             period,
@@ -191,19 +192,16 @@ def scores(
             asn,
             artifacts,
             unknown_codes=unknown_codes,
+            **more,
         )
+
+    if config is None and percentile is None:
+        return rows_of(f"iqb_scores_by_{lvl}")
     if config is None:
         assert percentile is not None
-        rows = _select(
+        rows = rows_of(
             f"iqb_scores_all_percentiles_by_{lvl}",
-            lvl,
-            country,
-            period,
-            place,
-            asn,
-            artifacts,
             extra=[(f"percentile {percentile}", "score_percentile = ?", [percentile])],
-            unknown_codes=unknown_codes,
         )
         return _at_percentile(rows, percentile)
     try:
@@ -213,17 +211,7 @@ def scores(
     if percentile is None:
         with connect(artifacts) as con:
             percentile = build_percentile(con)
-    quality_rows = _select(
-        f"quality_by_{lvl}",
-        lvl,
-        country,
-        period,
-        place,
-        asn,
-        artifacts,
-        unknown_codes=unknown_codes,
-    )
-    return _scored(quality_rows, lvl, parsed, percentile)
+    return _scored(rows_of(f"quality_by_{lvl}"), lvl, parsed, percentile)
 
 
 def config(artifacts: str | Path | None = None) -> dict[str, Any]:

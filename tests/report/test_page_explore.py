@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,7 +25,7 @@ import duckdb
 import pytest
 
 from extract.report_html.build import write_html_report
-from extract.report_html.data import DRILL_LEVELS, period_id
+from extract.report_html.data import DRILL_LEVELS, period_id, read_use_cases
 from extract.sync.snapshot import materialise_published
 from tests.dbt.helpers import dbt
 from tests.report.helpers import element, harness, harness_result, render
@@ -42,14 +43,7 @@ Config = dict[str, Any]  # {"uc": {use_case: weight}, "req": {use_case: {req: (w
 
 
 def seed_config(con: duckdb.DuckDBPyConnection) -> tuple[list[str], Config]:
-    order = [
-        r[0].removesuffix("_score")
-        for r in con.execute(
-            "select column_name from information_schema.columns where table_schema = 'main' "
-            "and table_name = 'iqb_scores_by_country' order by ordinal_position"
-        ).fetchall()
-        if r[0].endswith("_score") and r[0] != "iqb_score"
-    ]
+    order = read_use_cases(con)
     cfg: Config = {"uc": dict(con.execute("select use_case, weight from iqb_use_cases").fetchall())}
     cfg["req"] = {u: {} for u in order}
     for u, req, w, t in con.execute(
@@ -99,21 +93,20 @@ def status_sql() -> str:
     )
 
 
-def expected_rows(
-    con: duckdb.DuckDBPyConnection, use_cases: list[str], cfg: Config, pct: int
+def keyed_rows(
+    con: duckdb.DuckDBPyConnection, scores: str, source: Callable[[str], str]
 ) -> dict[str, list]:
-    """page key -> [iqb, use cases..., status] for every row of the four levels the page has."""
+    """page key -> the ``scores`` columns, for every row of the four levels the page has;
+    ``source(level)`` is the relation the rows come from."""
     out: dict[str, list] = {}
-    scores = ", ".join(["iqb_score", *(f"{u}_score" for u in use_cases), status_sql()])
     for level in ("country", *LEVEL_KEYS):
-        sql = score_sql(use_cases, cfg, pct).replace("{mart}", f"quality_by_{level}")
         if level == "country":
             key_cols = "q.country_code::varchar, null, null"
         else:
             label, code = LEVEL_KEYS[level]
             key_cols = f"q.country_code::varchar, ({label}), ({code})"
         for start, end, cc, label_v, code_v, *values in con.execute(
-            f"select q.period_start, q.period_end, {key_cols}, {scores} from ({sql}) as q"
+            f"select q.period_start, q.period_end, {key_cols}, {scores} from {source(level)} as q"
         ).fetchall():
             parts = (
                 ["country", cc]
@@ -126,27 +119,29 @@ def expected_rows(
     return out
 
 
+def expected_rows(
+    con: duckdb.DuckDBPyConnection, use_cases: list[str], cfg: Config, pct: int
+) -> dict[str, list]:
+    """[iqb, use cases..., status] per page key, by the test's own expression of the score."""
+    scores = ", ".join(["iqb_score", *(f"{u}_score" for u in use_cases), status_sql()])
+    sql = score_sql(use_cases, cfg, pct)
+    return keyed_rows(
+        con, scores, lambda level: f"({sql.replace('{mart}', f'quality_by_{level}')})"
+    )
+
+
 def database_rows(
     con: duckdb.DuckDBPyConnection, use_cases: list[str], pct: int
 ) -> dict[str, list]:
     """The same, read from the database's own scores at ``pct`` (the all-percentiles views)."""
-    out: dict[str, list] = {}
     scores = ", ".join(["iqb_score", *(f"{u}_score" for u in use_cases), "score_status"])
-    for level in ("country", *LEVEL_KEYS):
-        if level == "country":
-            key_cols = "q.country_code::varchar, null, null"
-        else:
-            label, code = LEVEL_KEYS[level]
-            key_cols = f"q.country_code::varchar, ({label}), ({code})"
-        for start, end, cc, label_v, code_v, *values in con.execute(
-            f"select q.period_start, q.period_end, {key_cols}, {scores} "
-            f"from iqb_scores_all_percentiles_by_{level} as q where score_percentile = {pct}"
-        ).fetchall():
-            parts = (
-                ["country", cc] if level == "country" else [level, cc, code_v or "", label_v or ""]
-            )
-            out[f"{period_id(start, end)}|{'|'.join(parts)}"] = values
-    return out
+    return keyed_rows(
+        con,
+        scores,
+        lambda level: (
+            f"(select * from iqb_scores_all_percentiles_by_{level} where score_percentile = {pct})"
+        ),
+    )
 
 
 def test_score_sql_is_the_macro(demo_db: Path, tmp_path: Path) -> None:
