@@ -62,6 +62,7 @@ def export(
     Edit it and score without a rebuild: api.scores("country", config="FILE").
     """
     from extract import api
+    from extract.cache.store import atomic_path
     from extract.paths import ArtifactPaths
     from extract.scoring import dump_config
 
@@ -85,7 +86,6 @@ def export(
         out.print(text, end="", markup=False, highlight=False, soft_wrap=True)
         err.print(f"config of {source}", highlight=False)
         return
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(output)
+    with atomic_path(output) as tmp:  # a reader never finds half a config
+        tmp.write_text(text)
     err.print(f"wrote {output}: the config of {source}", highlight=False)

@@ -24,6 +24,7 @@ from extract import api
 from tests.conftest import REPO
 from tests.dbt.helpers import IQB, copy_real_october, dbt, env, shell
 from tests.dbt.test_write_audit_publish import rewrite_entry
+from tests.disk import fill, tmpfs
 
 pytestmark = pytest.mark.slow
 
@@ -319,6 +320,24 @@ def test_a_malformed_config_names_the_use_case_and_requirement(
     edit(config)
     with pytest.raises(api.ApiError, match=re.escape(message)):
         api.scores("country", config=config, artifacts=real_db)
+
+
+def test_a_config_export_on_a_full_disk_leaves_nothing(real_db: Path, tmp_path: Path) -> None:
+    """One line naming the file, exit 1, and no partial config (or temp file) where the
+    researcher would look."""
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        fill(disk)
+        output = disk / "iqb_config.yaml"
+        proc = subprocess.run(
+            [str(IQB), "config", "export", "--output", str(output), "--artifacts", str(real_db)],
+            env=env(real_db),
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 1, proc.stderr
+        assert "No space left" in proc.stderr and str(output) in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]
 
 
 def test_a_percentile_the_marts_lack_is_refused(real_db: Path, tmp_path: Path) -> None:
