@@ -37,6 +37,7 @@ from typing import Any
 
 import duckdb
 
+from extract.cache.store import atomic_path
 from extract.paths import DATABASE, ArtifactPaths
 
 PAUSE_ENV = "IQB_PUBLISH_PAUSE_AT"
@@ -292,10 +293,8 @@ def finish(artifacts: Path, record: dict[str, Any]) -> None:
         "previous": record["previous"],
         "relations": created,
     }
-    paths.published_record.parent.mkdir(parents=True, exist_ok=True)
-    tmp = paths.published_record.with_name(f".{paths.published_record.name}.tmp")
-    tmp.write_text(json.dumps(published, indent=1))
-    os.replace(tmp, paths.published_record)
+    with atomic_path(paths.published_record) as tmp:
+        tmp.write_text(json.dumps(published, indent=1))
     link_public(artifacts, record["marts"])
     pause(artifacts, build, "linked")
     shutil.rmtree(work, ignore_errors=True)
