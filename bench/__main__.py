@@ -21,7 +21,7 @@ from bench.harness import REPO
 from bench.report import Results, write
 from bench.run import FULL, SMOKE, main_run
 
-SECTIONS = ("build", "extract", "sync")
+SECTIONS = ("build", "scale", "extract", "sync")
 
 
 def _echo(text: str) -> None:

@@ -45,6 +45,17 @@ REQUIRED: tuple[str, ...] = (
     "pull_latency_jobs1_mbps",
     "pull_latency_jobs8_mbps",
     "extract_30m_rss_mb",
+    "direct_s",
+    "scale_13_build_s",
+    "scale_52_build_s",
+    "scale_205_build_s",
+    "scale_13_rss_mb",
+    "scale_52_rss_mb",
+    "scale_205_rss_mb",
+    "scale_13_noop_s",
+    "scale_205_noop_s",
+    "scale_13_incremental_s",
+    "scale_52_incremental_s",
 )
 PACKAGES = (
     "duckdb",

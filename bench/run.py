@@ -40,6 +40,8 @@ class Plan:
     build_repeats: int = 3  # dbt build, incremental, baseline, sync transfers
     big_repeats: int = 2  # extract of 10M rows
     min_free_gb: float = 8.0
+    long_months: int = 52  # the scale section's longest history at full size
+    scale_repeats: int = 1  # each build of the scale section (52 months: minutes each)
 
 
 FULL = Plan()
@@ -53,6 +55,7 @@ SMOKE = Plan(
     build_repeats=1,
     big_repeats=1,
     min_free_gb=0.5,
+    long_months=4,
 )
 
 
@@ -269,13 +272,15 @@ class Bench:
             self.work / "dbt-logs",
         ]
 
-    def reset_window(self, keep: Path | None = None) -> None:
+    def reset_window(self, keep: Path | None = None, root: Path | None = None) -> None:
         """Drop everything dbt made under the window root (database, exports, state).
 
         With ``keep``, put back a copy of what a previous build made instead.
+        ``root``: another artifacts root than the window (the scale section's).
         """
-        window = ArtifactPaths(self.window)
-        for child in self.window.iterdir():
+        root = root or self.window
+        window = ArtifactPaths(root)
+        for child in root.iterdir():
             if child == window.state:  # keep the cache's hash index, as a user's stays
                 for sub in child.iterdir():
                     if sub != window.hash_index:
@@ -284,7 +289,7 @@ class Bench:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         if keep is not None:
             for child in keep.iterdir():
-                target = self.window / child.name
+                target = root / child.name
                 if child.is_dir():
                     shutil.copytree(child, target, dirs_exist_ok=True)
                 else:
@@ -352,6 +357,7 @@ class Bench:
             note=self.dbt_split(noop.all_seconds[-1]),
             rss_key="noop_build_rss_mb",
         )
+        self.direct(build)
         self.questions()
 
         # The database of the last full build is the starting point of every incremental run.
@@ -361,11 +367,7 @@ class Bench:
         for child in self.window.iterdir():
             if child.name != CACHE_DIR:
                 shutil.move(child, built / child.name)
-        periods = synth.latest(synth.manifest_entries(), self.plan.months)
-        period, entries = synth.next_period(periods)
-        new_month = self.work / "new-month"
-        synth.write_entries(new_month, {period: entries}, self.plan.seed, self.plan.scale)
-        keys = [e.key for e in entries]
+        period, new_month, keys = self.new_month()
 
         def add_month() -> None:
             self.drop(keys)
@@ -391,6 +393,200 @@ class Bench:
             f" = {share:.2f}; {self.dbt_split(incremental.all_seconds[-1])}",
             rss_key="incremental_rss_mb",
         )
+
+    def new_month(self) -> tuple[synth.Period, Path, list[str]]:
+        """The month after the window's last, all twelve datasets at full size (written once).
+
+        Shared by the build section and every history of the scale section: all
+        of them end with the same latest month.
+        """
+        periods = synth.latest(synth.manifest_entries(), self.plan.months)
+        period, entries = synth.next_period(periods)
+        folder = self.work / "new-month"
+        synth.write_entries(folder, {period: entries}, self.plan.seed, self.plan.scale)
+        return period, folder, [e.key for e in entries]
+
+    def direct(self, build: Figure) -> None:
+        """The marts' compiled SQL run once in one DuckDB process: the limit of a build."""
+        direct = repeat(
+            self.plan.repeats,
+            lambda: run(
+                [
+                    self.python,
+                    "-m",
+                    "bench.steps",
+                    "direct",
+                    self.window,
+                    "--target",
+                    self.work / "dbt-target",
+                ],
+                self.log("direct"),
+            ),
+        )
+        ratio = build.seconds / direct.seconds
+        self.results.figures["build_over_direct"] = round(ratio, 2)
+        self.record(
+            "direct_s",
+            direct,
+            "build",
+            "direct: the marts' compiled SQL, one DuckDB process, same files, no dbt/tests",
+            note=f"build/direct = {ratio:.2f}",
+            rss_key="direct_rss_mb",
+        )
+        shutil.rmtree(self.window / "direct", ignore_errors=True)
+
+    def layout(self) -> synth.Written:
+        """The manifest's full layout under ``work/full``: the window linked, older months small.
+
+        Shared by the sync section (no-op push and status) and the scale
+        section (the 205-month history), and written once.
+        """
+        periods = synth.manifest_entries()
+        keys = [e.key for es in synth.latest(periods, self.plan.months).values() for e in es]
+        full = self.work / "full"
+        synth.link_tree(self.window, full, keys)
+        return synth.synth(
+            full,
+            self.plan.months,
+            self.plan.seed,
+            self.plan.scale,
+            self.plan.older_scale,
+            self.plan.layout_months,
+        )
+
+    # --- scale: the whole history ------------------------------------------------------
+
+    def scale(self) -> None:
+        """Full build, no-op, one new month and peak RSS over 13, 52 and 205 months.
+
+        13 months is the window itself, with the build section's figures when it
+        ran in this run (else measured here); the longer histories link its files
+        (no byte copied) and add older months: 52 at full size
+        (``work/scale-52``), and every month of the manifest with the older
+        ones at ``older_scale`` (``work/scale-205``, linked from ``work/full``,
+        which the sync section reuses). The long histories are one run of each
+        (they take minutes).
+        """
+        periods = synth.manifest_entries()
+        window_keys = [e.key for es in synth.latest(periods, self.plan.months).values() for e in es]
+        long_root = self.work / "scale-52"
+        synth.link_tree(self.window, long_root, window_keys)
+        long = synth.synth(long_root, self.plan.long_months, self.plan.seed, self.plan.scale)
+        layout = self.layout()
+        layout_periods = (
+            synth.latest(periods, self.plan.layout_months) if self.plan.layout_months else periods
+        )
+        shape_root = self.work / "scale-205"
+        synth.link_tree(
+            self.work / "full", shape_root, [e.key for es in layout_periods.values() for e in es]
+        )
+        self.results.data.update(
+            {
+                "scale_52_months": self.plan.long_months,
+                "scale_52_mb": round(long.bytes / 1e6, 1),
+                "scale_205_months": len(layout_periods),
+                "scale_205_mb": round(layout.bytes / 1e6, 1),
+            }
+        )
+        self.echo(
+            f"  scale: {self.plan.long_months} months ({long.bytes / 1e6:,.0f} MB), "
+            f"{len(layout_periods)} months ({layout.bytes / 1e6:,.0f} MB)"
+        )
+        try:
+            f = self.results.figures
+            if "incremental_s" in f:  # the build section measured the window in this run
+                for key, same in (
+                    ("scale_13_build_s", "build_s"),
+                    ("scale_13_rss_mb", "build_rss_mb"),
+                    ("scale_13_noop_s", "noop_build_s"),
+                    ("scale_13_incremental_s", "incremental_s"),
+                ):
+                    f[key] = f[same]
+                self.echo("  scale: 13 months: the build section's figures")
+            else:
+                self.scale_at(
+                    "13", self.window, f"{self.plan.months} months", noop=True, incremental=True
+                )
+            self.scale_at(
+                "52", long_root, f"{self.plan.long_months} months", noop=False, incremental=True
+            )
+            self.scale_at(
+                "205",
+                shape_root,
+                f"{len(layout_periods)} months, the older at {self.plan.older_scale:g} size",
+                noop=True,
+                incremental=False,
+            )
+        finally:  # the long histories' marts are gigabytes: keep only their cache
+            for root in (long_root, shape_root):
+                self.reset_window(root=root)
+        for key, a, b in (
+            ("scale_52_over_13_build", "scale_52_build_s", "scale_13_build_s"),
+            ("scale_205_over_13_build", "scale_205_build_s", "scale_13_build_s"),
+            ("scale_52_over_13_rss", "scale_52_rss_mb", "scale_13_rss_mb"),
+            ("scale_205_over_13_rss", "scale_205_rss_mb", "scale_13_rss_mb"),
+            ("scale_205_over_13_noop", "scale_205_noop_s", "scale_13_noop_s"),
+            ("scale_52_over_13_incremental", "scale_52_incremental_s", "scale_13_incremental_s"),
+        ):
+            f[key] = round(f[a] / f[b], 2)
+        self.results.rows[-1].note = (
+            f"x13: build {f['scale_205_over_13_build']}, RSS {f['scale_205_over_13_rss']}, "
+            f"no-op {f['scale_205_over_13_noop']}; {self.results.rows[-1].note}"
+        )
+
+    def scale_at(self, label: str, root: Path, what: str, noop: bool, incremental: bool) -> None:
+        """One history: a full build (time, peak RSS), then a no-op and/or one new month."""
+        env = child_env(**{ENV_ARTIFACTS: str(root)})
+        log = self.log(f"scale-{label}")
+        times = self.plan.scale_repeats
+
+        def build() -> Sample:
+            return run(self.dbt("build"), log, env)
+
+        full = repeat(times, build, before=lambda: self.reset_window(root=root))
+        self.record(
+            f"scale_{label}_build_s",
+            full,
+            "scale",
+            f"dbt build, {what}",
+            note=self.dbt_split(full.all_seconds[-1]),
+            rss_key=f"scale_{label}_rss_mb",
+        )
+        if noop:
+            quiet = repeat(times, build)
+            self.record(
+                f"scale_{label}_noop_s",
+                quiet,
+                "scale",
+                f"no-op dbt build, {what}",
+                note=self.dbt_split(quiet.all_seconds[-1]),
+            )
+        if incremental:
+            built = self.work / f"scale-{label}-built"
+            shutil.rmtree(built, ignore_errors=True)
+            built.mkdir()
+            for child in root.iterdir():
+                if child.name != CACHE_DIR:
+                    shutil.move(child, built / child.name)
+            _, new_month, keys = self.new_month()
+
+            def add_month() -> None:
+                self.drop(keys, root)
+                self.reset_window(keep=built, root=root)
+                synth.link_tree(new_month, root, keys)
+
+            try:
+                more = repeat(times, build, before=add_month)
+            finally:
+                self.drop(keys, root)
+                shutil.rmtree(built, ignore_errors=True)
+            self.record(
+                f"scale_{label}_incremental_s",
+                more,
+                "scale",
+                f"dbt build after adding 1 month, {what}",
+                note=self.dbt_split(more.all_seconds[-1]),
+            )
 
     def operations_s(self) -> float:
         """Seconds the last dbt run spent in its hooks: the write-audit-publish gates."""
@@ -489,9 +685,9 @@ class Bench:
         )
         return "last run: " + ", ".join(parts)
 
-    def drop(self, keys: list[str]) -> None:
+    def drop(self, keys: list[str], root: Path | None = None) -> None:
         for key in keys:
-            shutil.rmtree(self.window / key, ignore_errors=True)
+            shutil.rmtree((root or self.window) / key, ignore_errors=True)
 
     # --- sync ------------------------------------------------------------------------------
 
@@ -504,15 +700,7 @@ class Bench:
         synth.link_tree(self.window, source, keys)
         size = mb(source / CACHE_DIR)
         full = self.work / "full"
-        synth.link_tree(self.window, full, keys)
-        layout = synth.synth(
-            full,
-            self.plan.months,
-            self.plan.seed,
-            self.plan.scale,
-            self.plan.older_scale,
-            self.plan.layout_months,
-        )
+        layout = self.layout()
         self.results.data.update(
             {
                 "layout_entries": layout.entries,
@@ -757,6 +945,7 @@ def main_run(
     steps: list[tuple[str, Callable[[], None], Callable[[], str | None]]] = [
         ("build", bench.floor_and_baseline, lambda: None),
         ("build", bench.build, dbt_missing),
+        ("scale", bench.scale, dbt_missing),
         ("extract", bench.extract, lambda: None),
         ("sync", bench.sync, sync_missing),
         ("sync", bench.sync_with_latency, sync_missing),

@@ -83,6 +83,7 @@ class Period:
     end: date
     fingerprint: str
     source_kind: str
+    files: tuple[tuple[str, str], ...] = ()  # (dataset, absolute data file) of its entries
 
     @property
     def label(self) -> str:
@@ -94,7 +95,11 @@ class Period:
 
 
 def cache_periods(
-    entries: list[CatalogEntry], datasets: list[str], code_hash: str, min_sample_count: int
+    artifacts: Path,
+    entries: list[CatalogEntry],
+    datasets: list[str],
+    code_hash: str,
+    min_sample_count: int,
 ) -> list[Period]:
     """The periods in which any of ``datasets`` has a readable entry, with fingerprints."""
     by_period: dict[tuple[date, date], list[CatalogEntry]] = defaultdict(list)
@@ -107,7 +112,10 @@ def cache_periods(
         for c in sorted(group, key=lambda c: c.entry.dataset.name):
             digest.update(f"{c.entry.dataset.name}:{c.sha256}\n".encode())
         kinds = ",".join(sorted({c.source_kind for c in group}))
-        periods.append(Period(start, end, digest.hexdigest(), kinds))
+        files = tuple(
+            sorted((c.entry.dataset.name, str(c.entry.data_path(artifacts))) for c in group)
+        )
+        periods.append(Period(start, end, digest.hexdigest(), kinds, files))
     return periods
 
 
@@ -128,7 +136,11 @@ def plan_mart(
     """What dbt must write for ``mart`` in this build; saved for the publish."""
     paths = ArtifactPaths(artifacts)
     periods = cache_periods(
-        entries if entries is not None else scan(artifacts), datasets, code_hash, min_sample_count
+        artifacts,
+        entries if entries is not None else scan(artifacts),
+        datasets,
+        code_hash,
+        min_sample_count,
     )
     published = load_published(artifacts).get("marts", {}).get(mart, {})
     process, keep = [], {}
@@ -151,6 +163,9 @@ def plan_mart(
                 "fingerprint": p.fingerprint,
                 "source_kind": p.source_kind,
                 "is_synthetic": p.is_synthetic,
+                # the period's own cache files, per dataset: its COPY reads these
+                # alone instead of filtering every period's file names
+                "inputs": dict(p.files),
                 "staged": str(new),
                 "rel": new.relative_to(artifacts).as_posix(),
             }

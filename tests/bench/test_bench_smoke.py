@@ -27,7 +27,7 @@ def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1800,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     doc = json.loads((out / "smoke.json").read_text())
@@ -40,4 +40,5 @@ def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     markdown = (out / "smoke.md").read_text()
     assert "| build | dbt build" in markdown
     assert "| sync | push" in markdown
+    assert "| scale | dbt build, 4 months" in markdown
     assert markdown in proc.stdout
