@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 from bench import synth
+from bench.core import FULL, SMOKE
 from bench.harness import REPO
 from bench.report import Results, write
-from bench.run import FULL, SMOKE, main_run
+from bench.run import main_run
 
 SECTIONS = ("build", "scale", "extract", "sync")
 
