@@ -22,8 +22,8 @@ from bench import explore, gcs, questions, synth
 from bench.harness import BIN, REPO, Figure, Sample, StepFailed, child_env, repeat, run
 from bench.report import Results, Row
 from extract import defaults
+from extract.extraction.sample.generate import calibration_table
 from extract.paths import CACHE_DIR, ENV_ARTIFACTS, MANIFEST, STATE, ArtifactPaths
-from extract.sample.generate import calibration_table
 
 
 @dataclass(frozen=True)
