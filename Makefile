@@ -15,7 +15,7 @@ DBT := $(BIN)/dbt
 DBT_ARGS := --project-dir dbt_project --profiles-dir profiles
 # The HTML report's charting library and map geometry: npm packages pinned in
 # package.json / package-lock.json, copied into the report by `iqb report --html`.
-VENDOR := extract/report_html/vendor
+VENDOR := extract/results/html/vendor
 VENDOR_STAMP := $(VENDOR)/node_modules/.package-lock.json
 
 .PHONY: setup demo test lint wheels bench constraints clean

@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 
 from bench.questions import timed
-from extract import api
+from extract.results import api
 
 PERCENTILE = 50
 

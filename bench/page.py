@@ -23,7 +23,7 @@ import subprocess
 from html import unescape
 from pathlib import Path
 
-from extract.report_html.build import write_html_report
+from extract.results.html.build import write_html_report
 
 # The report tests' flags (tests/report/helpers.py): headless, no network, no profile noise.
 FLAGS = (

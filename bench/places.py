@@ -16,14 +16,14 @@ import numpy as np
 import pyarrow as pa
 
 from extract.datasets import DATASETS, DIRECTIONS, PERCENTILES, Dataset, quantile_offset
-from extract.months import months_between
-from extract.sample.generate import (
+from extract.extraction.sample.generate import (
     CALIBRATION_MONTH,
     MONTHLY_THROUGHPUT_GROWTH,
     SYNTHETIC_ASN_BASE,
     _knots,
     calibration_table,
 )
+from extract.months import months_between
 
 # Places at scale 1, tuned so that one month lands on the real sizes (see
 # docs/performance.md): ~3,300 subdivisions, ~56,000 cities, ~29,000 country-ASNs,

@@ -32,7 +32,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from extract.cache.layout import DATA_FILE, Entry, parse_cache_key
-from extract.engines.duckdb import BATCH_ROWS
+from extract.extraction.engines.duckdb import BATCH_ROWS
 from extract.paths import ArtifactPaths
 
 

@@ -18,7 +18,7 @@ with no tests that month has no row (as in the real tables).
 
 Values are what ``APPROX_QUANTILES`` returns: order statistics of
 ``sample_count`` draws through the country's real October 2024 quantile
-function (``extract/sample``'s calibration), scaled by a per-place factor.
+function (``extract/extraction/sample``'s calibration), scaled by a per-place factor.
 Small groups therefore repeat values across percentiles, latency keeps the
 real millisecond resolution (3 decimals) and loss has its real share of exact
 zeros, which is what decides how well the files compress. Percentile order
@@ -40,7 +40,7 @@ from extract.cache.layout import Entry, parse_cache_key
 from extract.cache.state import EntryState, entry_state
 from extract.cache.store import read_stats, write_entry
 from extract.datasets import DATASETS
-from extract.engines.duckdb import BATCH_ROWS
+from extract.extraction.engines.duckdb import BATCH_ROWS
 from extract.months import next_month
 
 REPO = Path(__file__).resolve().parents[1]

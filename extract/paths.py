@@ -37,7 +37,7 @@ reads the same variable: ``profiles/profiles.yml`` names its working database
 anchors it on its own folder, which sits at the checkout's root, so dbt run
 from the root or from ``dbt_project/`` opens the same file). The dbt plugin
 refuses a database named otherwise, and tests/dbt/test_paths.py checks that
-dbt and this module agree. ``extract.api`` (notebooks) looks further: see
+dbt and this module agree. ``extract.results.api`` (notebooks) looks further: see
 :func:`find_artifacts`.
 """
 
@@ -226,7 +226,7 @@ def checkout_artifacts(checkout: Path = CHECKOUT) -> Path:
 
 
 def find_artifacts(artifacts: str | Path | None = None) -> Path:
-    """The root ``extract.api`` reads: ``artifacts``, else ``$IQB_ARTIFACTS``, else the
+    """The root ``extract.results.api`` reads: ``artifacts``, else ``$IQB_ARTIFACTS``, else the
     nearest ``artifacts/`` folder above the working directory, else the checkout's
     (:func:`checkout_artifacts`) when this package runs from one, else ``./artifacts``.
 

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 from bench.core import BenchCore
 from bench.harness import BIN, Figure, Sample, repeat, run
 from extract import defaults
+from extract.extraction.sample.generate import calibration_table
 from extract.paths import ArtifactPaths
-from extract.sample.generate import calibration_table
 
 
 class ExtractSection(BenchCore):

@@ -4,7 +4,7 @@
 changed comment, blank line or indentation leaves every cached entry current;
 only a change to the query itself makes entries stale. Upstream m-lab/iqb
 records the SHA-256 of its own template text instead; the hashes it is known
-to write are listed in ``extract/templates/upstream_hashes.json`` (with where
+to write are listed in ``extract/extraction/templates/upstream_hashes.json`` (with where
 they come from), and an entry carrying one of them for its dataset is as
 current as ours: the same query, computed by M-Lab.
 """
@@ -27,7 +27,11 @@ PREVIOUS_HASHES = "previous_hashes.json"
 
 
 def template_text(dataset: Dataset) -> str:
-    return resources.files("extract").joinpath("templates", dataset.template_name).read_text()
+    return (
+        resources.files("extract")
+        .joinpath("extraction", "templates", dataset.template_name)
+        .read_text()
+    )
 
 
 def normalised_sql(sql: str) -> str:
@@ -57,7 +61,9 @@ def template_hash(dataset: Dataset) -> str:
 
 
 def _listed(name: str) -> dict[str, frozenset[str]]:
-    doc = json.loads(resources.files("extract").joinpath("templates", name).read_text())
+    doc = json.loads(
+        resources.files("extract").joinpath("extraction", "templates", name).read_text()
+    )
     return {dataset: frozenset(values) for dataset, values in doc["hashes"].items()}
 
 

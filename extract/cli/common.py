@@ -30,7 +30,7 @@ from rich.progress import (
 )
 
 from extract import defaults
-from extract.matrix import ConfigError, Matrix, load_matrix
+from extract.extraction.matrix import ConfigError, Matrix, load_matrix
 from extract.paths import default_artifacts
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def disk_errors(command: Callable[P, None]) -> Callable[P, None]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
-        from extract.runner import disk_problem
+        from extract.extraction.runner import disk_problem
 
         try:
             command(*args, **kwargs)
@@ -158,7 +158,7 @@ def load_manifest(
     retry_deadline: float = defaults.RETRY_DEADLINE_S,
 ) -> tuple[Manifest, UrlSource, Transfer]:
     """(manifest, source, transfer) for a manifest argument, or exit 2 with the reason."""
-    from extract.manifests import resolve_manifest
+    from extract.extraction.manifests import resolve_manifest
     from extract.sync.manifest import ManifestError
     from extract.sync.remote import SyncError, Transfer
     from extract.sync.source import load_manifest, source_for

@@ -32,7 +32,7 @@ class Format(StrEnum):
 
 
 def _from_seed_files() -> dict[str, Any]:
-    from extract.scoring import config_from_seeds
+    from extract.results.scoring import config_from_seeds
 
     with open(SEEDS / "iqb_requirements.csv", newline="") as fh:
         requirements = [
@@ -61,10 +61,10 @@ def export(
 
     Edit it and score without a rebuild: api.scores("country", config="FILE").
     """
-    from extract import api
     from extract.cache.store import atomic_path
     from extract.paths import ArtifactPaths
-    from extract.scoring import dump_config
+    from extract.results import api
+    from extract.results.scoring import dump_config
 
     root = artifacts_root(artifacts)
     database = ArtifactPaths(root).database

@@ -4,7 +4,7 @@ The command has many options; typer needs each as a parameter, but nothing
 below the command should. It groups them once into the frozen option objects
 here, and the helpers take those: adding a BigQuery setting touches
 ``BigQueryOptions`` and the one place the engine is built, not every signature
-in between. The work itself is extract/runner.py; what is printed afterwards is
+in between. The work itself is extract/extraction/runner.py; what is printed afterwards is
 extract/cli/extract_summary.py.
 """
 
@@ -27,7 +27,7 @@ from extract.cli.options import AllowHttpOpt, ArtifactsOpt, ConfigOpt, JobsEntri
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from extract.engines import Engine, Query
+    from extract.extraction.engines import Engine, Query
     from extract.sync.pull import ManifestRemoteCache
 
 # Points --engine bigquery at a local BigQuery API emulator (host:port or URL):
@@ -217,8 +217,8 @@ def run(
     remote: RemoteOptions,
     bq: BigQueryOptions,
 ) -> None:
-    from extract.engines import EngineError
-    from extract.runner import (
+    from extract.extraction.engines import EngineError
+    from extract.extraction.runner import (
         LOCAL_ENGINES,
         NO_REMOTE_HINT,
         EntryReport,
@@ -284,10 +284,10 @@ def _engine(
     settings: ExtractOptions, bq: BigQueryOptions, root: Path, progress: Progress
 ) -> tuple[Engine, int | None]:
     """The engine, and BigQuery's per-job byte cap (None for the others); EngineError if not."""
-    from extract.engines import make_engine
+    from extract.extraction.engines import make_engine
 
     if settings.engine == "bigquery":
-        from extract.engines.bigquery import parse_bytes, parse_source_tables
+        from extract.extraction.engines.bigquery import parse_bytes, parse_source_tables
 
         cap = parse_bytes(bq.maximum_bytes_billed)
         eng = make_engine(

@@ -15,13 +15,13 @@ from rich.table import Table
 from extract.cli.common import err, out
 
 if TYPE_CHECKING:
-    from extract.runner import Summary
+    from extract.extraction.runner import Summary
 
 
 def print_estimate(summary: Summary, price_per_tib: float, cap: int | None) -> None:
     """Bytes each pending entry would scan, the total, and its on-demand price."""
-    from extract.engines.bigquery import format_bytes, on_demand_cost
-    from extract.runner import Outcome
+    from extract.extraction.engines.bigquery import format_bytes, on_demand_cost
+    from extract.extraction.runner import Outcome
 
     priced = [(r, r.scan_bytes) for r in summary.reports if r.scan_bytes is not None]
     if not priced:
@@ -58,7 +58,7 @@ def print_estimate(summary: Summary, price_per_tib: float, cap: int | None) -> N
 
 
 def print_summary(summary: Summary, dry_run: bool) -> None:
-    from extract.runner import Outcome
+    from extract.extraction.runner import Outcome
 
     table = Table(title="dry run: nothing was executed" if dry_run else "extract summary")
     for col in ("outcome", "entries", "rows", "MB", "seconds"):

@@ -1,7 +1,7 @@
 """``iqb report``: what dbt built, in the terminal or as an offline HTML report.
 
-The figures come from extract/report.py and the HTML from
-extract/report_html/build.py; this module lays out the terminal tables and
+The figures come from extract/results/report.py and the HTML from
+extract/results/html/build.py; this module lays out the terminal tables and
 says where the HTML went.
 """
 
@@ -48,7 +48,7 @@ def report(
 
     With --html: a self-contained report folder that opens from file:// with no network.
     """
-    from extract.report import ReportError, build_report, shell_command
+    from extract.results.report import ReportError, build_report, shell_command
 
     root = artifacts_root(artifacts)
     if html or out_dir is not None:
@@ -153,8 +153,8 @@ def _failure(exc: Exception, root: Path) -> typer.Exit:
 
 def _html_report(root: Path, out_dir: Path | None, drill_limit: int) -> None:
     from extract.paths import ArtifactPaths
-    from extract.report import ReportError, connected_file, database_state, open_database
-    from extract.report_html.build import write_html_report
+    from extract.results.html.build import write_html_report
+    from extract.results.report import ReportError, connected_file, database_state, open_database
 
     try:
         rep = write_html_report(root, out_dir, drill_limit=drill_limit)

@@ -1,6 +1,6 @@
 """``iqb sample``: synthetic raw data, so the workspace runs with no cloud account.
 
-The generator is extract/sample/generate.py; this module only picks the months
+The generator is extract/extraction/sample/generate.py; this module only picks the months
 (from --months or the matrix) and prints what was written.
 """
 
@@ -13,7 +13,7 @@ import typer
 
 from extract.cli.common import artifacts_root, disk_errors, err, fail, load_or_exit, out
 from extract.cli.options import ArtifactsOpt, ConfigOpt
-from extract.sample.generate import DEFAULT_ROWS
+from extract.extraction.sample.generate import DEFAULT_ROWS
 
 
 @disk_errors
@@ -36,8 +36,8 @@ def sample(
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Write a synthetic raw sample calibrated to M-Lab's real October 2024 data."""
-    from extract.matrix import parse_month_range
-    from extract.sample.generate import month_range, write_sample
+    from extract.extraction.matrix import parse_month_range
+    from extract.extraction.sample.generate import month_range, write_sample
 
     if months:
         periods, problems = parse_month_range(months, "--months")

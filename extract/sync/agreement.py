@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 
 from extract.paths import REPORT, ArtifactPaths
-from extract.report_html.data import read_summary, read_use_cases
+from extract.results.html.data import read_summary, read_use_cases
 from extract.sync.remote import SyncError
 
 SUMMARY = f"{REPORT}/data/summary.js"

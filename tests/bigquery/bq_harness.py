@@ -39,8 +39,8 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from extract.datasets import SOURCE_TABLES
-from extract.engines.bigquery import EMULATOR_PROJECT
-from extract.sample.generate import RAW_SCHEMA, generate_month, write_sample
+from extract.extraction.engines.bigquery import EMULATOR_PROJECT
+from extract.extraction.sample.generate import RAW_SCHEMA, generate_month, write_sample
 from tests.servers import free_port, stop, wait_ready
 
 MONTH = date(2024, 10, 1)

@@ -17,9 +17,9 @@ from extract.cache.layout import Entry
 from extract.cache.store import TMP_SUFFIX
 from extract.cache.templates import template_text
 from extract.datasets import DATASETS
-from extract.engines import EngineError, Query
-from extract.engines.bigquery import BigQueryEngine
-from extract.runner import Outcome, RunOptions, run_matrix
+from extract.extraction.engines import EngineError, Query
+from extract.extraction.engines.bigquery import BigQueryEngine
+from extract.extraction.runner import Outcome, RunOptions, run_matrix
 from tests.bigquery.bq_harness import (
     EMULATOR_PROJECT,
     MONTH,

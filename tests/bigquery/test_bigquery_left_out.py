@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from extract.cache.layout import Entry
 from extract.cache.store import LEFT_OUT_STAT
 from extract.datasets import DATASETS_BY_NAME
-from extract.engines.bigquery import EMULATOR_PROJECT
+from extract.extraction.engines.bigquery import EMULATOR_PROJECT
 from tests.bigquery.bq_harness import (
     MONTH,
     NEXT_MONTH,

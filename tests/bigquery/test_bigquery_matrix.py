@@ -33,11 +33,11 @@ from sqlglot import exp
 from extract.cache.layout import Entry
 from extract.cache.templates import template_hash, template_text
 from extract.datasets import DATASETS, SOURCE_TABLES
-from extract.engines import Query
-from extract.engines.bigquery import DEFAULT_MAXIMUM_BYTES_BILLED, BigQueryEngine
-from extract.engines.duckdb import DuckDBEngine
-from extract.runner import RunOptions, run_matrix
-from extract.sample.generate import RAW_SCHEMA, generate_month
+from extract.extraction.engines import Query
+from extract.extraction.engines.bigquery import DEFAULT_MAXIMUM_BYTES_BILLED, BigQueryEngine
+from extract.extraction.engines.duckdb import DuckDBEngine
+from extract.extraction.runner import RunOptions, run_matrix
+from extract.extraction.sample.generate import RAW_SCHEMA, generate_month
 from tests.bigquery.bq_harness import (
     MIRROR_TABLE,
     MONTH,

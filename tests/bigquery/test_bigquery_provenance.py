@@ -19,8 +19,8 @@ import pytest
 from extract.cache.layout import Entry
 from extract.cache.state import EntryState, entry_status
 from extract.datasets import DATASETS_BY_NAME
-from extract.engines.duckdb import DuckDBEngine
-from extract.runner import RunOptions, run_matrix
+from extract.extraction.engines.duckdb import DuckDBEngine
+from extract.extraction.runner import RunOptions, run_matrix
 from tests.bigquery.bq_harness import (
     MONTH,
     NEXT_MONTH,

@@ -11,8 +11,8 @@ from google.api_core import exceptions as api_exceptions
 
 from extract.cache.templates import template_text
 from extract.datasets import DATASETS, SOURCE_TABLES, Dataset
-from extract.engines import EngineError
-from extract.engines.bigquery import (
+from extract.extraction.engines import EngineError
+from extract.extraction.engines.bigquery import (
     format_bytes,
     on_demand_cost,
     parse_bytes,

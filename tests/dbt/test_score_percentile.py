@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from extract.datasets import PERCENTILES
-from extract.report_html.build import write_html_report
+from extract.results.html.build import write_html_report
 from tests.dbt.conftest import Built
 from tests.dbt.helpers import copy_real_october, dbt, query
 from tests.dbt.test_real_october import iqb_reference, real_rows

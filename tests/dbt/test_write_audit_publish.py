@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from extract.report import LEVELS
+from extract.results.report import LEVELS
 from extract.sync.manifest import publishable_files
 from extract.transform.publish import PAUSE_ENV
 from tests.conftest import REPO

@@ -1,4 +1,4 @@
-"""extract.api: DataFrames of the marts and score views, read-only, from any folder."""
+"""extract.results.api: DataFrames of the marts and score views, read-only, from any folder."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pytest
 import yaml
 
-from extract import api
+from extract.results import api
 from tests.conftest import REPO
 from tests.dbt.helpers import IQB, copy_real_october, dbt, env, shell
 from tests.dbt.test_write_audit_publish import rewrite_entry

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extract.report_html.build import write_html_report
+from extract.results.html.build import write_html_report
 from tests.report.helpers import element, js_fmt, render
 
 pytestmark = pytest.mark.slow

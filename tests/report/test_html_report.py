@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extract import api
-from extract.report_html.build import write_html_report
+from extract.results import api
+from extract.results.html.build import write_html_report
 from extract.sync.manifest import key_problem, publishable_files
 from extract.sync.snapshot import materialise_published
 from tests.dbt.helpers import dbt

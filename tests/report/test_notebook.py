@@ -64,7 +64,7 @@ def test_notebook_runs_on_the_demo_database(demo_db: Path, monkeypatch: pytest.M
             "select asn from quality_by_country_asn where country_code = 'ZA' and "
             "period_start = '2024-10-01' order by download_sample_count desc limit 1"
         ).fetchall()
-    assert str(demo_db) in by_source["from extract import api"]
+    assert str(demo_db) in by_source["from extract.results import api"]
     trend = by_source["trend = api.trend(COUNTRY)"]
     assert "2024-09-01" in trend and "2024-10-01" in trend
     assert all(re.search(rf"\b{count}\b", trend) for (count,) in za)
@@ -74,7 +74,7 @@ def test_notebook_runs_on_the_demo_database(demo_db: Path, monkeypatch: pytest.M
     assert f"{n} countries, {scored} scored, {thin} thin" in world
     # the demo's rows are synthetic, and every cell that shows them says so
     assert "rows of iqb_scores_by_country come from synthetic data" in world
-    assert "is_synthetic" in by_source["from extract import api"]
+    assert "is_synthetic" in by_source["from extract.results import api"]
     assert (
         "score_percentile"
         in by_source['row = api.scores("country", country=COUNTRY, period="latest")']

@@ -24,8 +24,8 @@ from urllib.parse import quote
 import duckdb
 import pytest
 
-from extract.report_html.build import write_html_report
-from extract.report_html.data import DRILL_LEVELS, period_id, read_use_cases
+from extract.results.html.build import write_html_report
+from extract.results.html.data import DRILL_LEVELS, period_id, read_use_cases
 from extract.sync.snapshot import materialise_published
 from tests.dbt.helpers import dbt
 from tests.report.helpers import element, harness, harness_result, render

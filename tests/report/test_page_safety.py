@@ -17,7 +17,7 @@ from urllib.parse import quote
 import duckdb
 import pytest
 
-from extract.report_html.build import write_html_report
+from extract.results.html.build import write_html_report
 from extract.sync.snapshot import materialise_published
 from tests.report.helpers import element, harness, harness_result, read_data_script, render, rows
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from extract import api
+from extract.results import api
 from extract.sync.push import push
 from extract.sync.remote import GcsRemote
 from tests.dbt.helpers import dbt, shell

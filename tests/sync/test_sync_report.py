@@ -14,7 +14,7 @@ import duckdb
 import pytest
 import requests
 
-from extract.report_html.build import write_html_report
+from extract.results.html.build import write_html_report
 from extract.sync.push import push
 from extract.sync.remote import GcsRemote
 from tests.conftest import REPO

@@ -14,9 +14,9 @@ import pytest
 
 from extract.cache.layout import Entry
 from extract.datasets import DATASETS_BY_NAME
-from extract.engines.duckdb import DuckDBEngine
-from extract.runner import Outcome, RunOptions, run_matrix
-from extract.sample.generate import DEFAULT_ROWS, write_sample
+from extract.extraction.engines.duckdb import DuckDBEngine
+from extract.extraction.runner import Outcome, RunOptions, run_matrix
+from extract.extraction.sample.generate import DEFAULT_ROWS, write_sample
 from tests.conftest import REAL_CACHE
 
 OCT = date(2024, 10, 1)

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from extract.cli import app
-from extract.manifests import resolve_manifest
+from extract.extraction.manifests import resolve_manifest
 from tests.conftest import REAL_MANIFESTS, REPO
 from tests.dbt.helpers import copy_real_october
 

@@ -19,9 +19,9 @@ import yaml
 
 from extract import defaults
 from extract.cli import app
-from extract.engines.bigquery import BigQueryEngine
-from extract.engines.duckdb import DuckDBEngine
-from extract.runner import RunOptions
+from extract.extraction.engines.bigquery import BigQueryEngine
+from extract.extraction.engines.duckdb import DuckDBEngine
+from extract.extraction.runner import RunOptions
 from extract.sync.audit import verify
 from extract.sync.bucket import BucketPlan
 from extract.sync.compare import compare

@@ -10,9 +10,9 @@ import pytest
 
 from extract.cache.store import template_text
 from extract.datasets import DATASETS_BY_NAME
-from extract.engines import Query
-from extract.engines.duckdb import CHUNK_ROWS_PER_GB, DuckDBEngine
-from extract.sample.generate import write_sample
+from extract.extraction.engines import Query
+from extract.extraction.engines.duckdb import CHUNK_ROWS_PER_GB, DuckDBEngine
+from extract.extraction.sample.generate import write_sample
 
 OCT, NOV = date(2024, 10, 1), date(2024, 11, 1)
 

@@ -22,8 +22,8 @@ from extract.cache.store import write_entry
 from extract.cache.templates import template_text
 from extract.cli import app
 from extract.datasets import DATASETS, DATASETS_BY_NAME, PERCENTILES
-from extract.engines.duckdb import to_duckdb_sql
-from extract.sample.generate import write_sample
+from extract.extraction.engines.duckdb import to_duckdb_sql
+from extract.extraction.sample.generate import write_sample
 
 OCT, NOV = date(2024, 10, 1), date(2024, 11, 1)
 REPO = Path(__file__).resolve().parents[2]
@@ -221,8 +221,8 @@ from pathlib import Path
 from extract.cache.layout import Entry
 from extract.cache.store import lock_for, write_entry
 from extract.datasets import DATASETS_BY_NAME
-from extract.engines.duckdb import DuckDBEngine
-from extract.engines import Query
+from extract.extraction.engines.duckdb import DuckDBEngine
+from extract.extraction.engines import Query
 from extract.cache.templates import template_text
 
 root = Path(sys.argv[1])

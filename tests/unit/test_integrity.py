@@ -24,10 +24,10 @@ from extract.cache.state import EntryState, entry_state, entry_status
 from extract.cache.templates import normalised_sql, template_hash, template_text
 from extract.cli import app
 from extract.datasets import DATASETS_BY_NAME
-from extract.engines import Query, QueryResult
-from extract.engines.duckdb import DuckDBEngine
-from extract.runner import RunOptions, Summary, run_matrix
-from extract.sample.generate import write_sample
+from extract.extraction.engines import Query, QueryResult
+from extract.extraction.engines.duckdb import DuckDBEngine
+from extract.extraction.runner import RunOptions, Summary, run_matrix
+from extract.extraction.sample.generate import write_sample
 
 SEP, OCT, NOV = date(2024, 9, 1), date(2024, 10, 1), date(2024, 11, 1)
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "cache"
@@ -219,7 +219,11 @@ def test_template_hash_ignores_comments_and_layout() -> None:
 def test_upstream_hashes_are_listed_with_their_provenance() -> None:
     doc = json.loads(
         (
-            Path(__file__).resolve().parents[2] / "extract" / "templates" / "upstream_hashes.json"
+            Path(__file__).resolve().parents[2]
+            / "extract"
+            / "extraction"
+            / "templates"
+            / "upstream_hashes.json"
         ).read_text()
     )
     assert "m-lab/iqb" in doc["source"] and "stats.json" in doc["comment"]
@@ -341,7 +345,9 @@ def test_entries_of_an_earlier_query_are_stale_and_listed_ones_current(built: Pa
     import subprocess
 
     repo = Path(__file__).resolve().parents[2]
-    doc = json.loads((repo / "extract" / "templates" / "previous_hashes.json").read_text())
+    doc = json.loads(
+        (repo / "extract" / "extraction" / "templates" / "previous_hashes.json").read_text()
+    )
 
     def shown(commit: str, ds: str) -> str:
         proc = subprocess.run(

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from extract.cli import app
-from extract.matrix import ConfigError, load_matrix
+from extract.extraction.matrix import ConfigError, load_matrix
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_MATRIX = """\

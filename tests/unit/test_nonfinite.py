@@ -20,9 +20,9 @@ from extract.cache.layout import Entry
 from extract.cache.store import LEFT_OUT_STAT, split_left_out, template_text
 from extract.cli import app
 from extract.datasets import DATASETS_BY_NAME
-from extract.engines import Query
-from extract.engines.duckdb import DuckDBEngine
-from extract.sample.generate import RAW_SCHEMA
+from extract.extraction.engines import Query
+from extract.extraction.engines.duckdb import DuckDBEngine
+from extract.extraction.sample.generate import RAW_SCHEMA
 
 OCT, NOV = date(2024, 10, 1), date(2024, 11, 1)
 GOOD = [(10.0, 20.0, 0.0), (20.0, 30.0, 0.01), (30.0, 40.0, 0.02)]
@@ -138,7 +138,9 @@ def test_counting_changes_no_row_of_the_previous_query(tmp_path: Path) -> None:
     import subprocess
 
     repo = Path(__file__).resolve().parents[2]
-    commit = json.loads((repo / "extract/templates/previous_hashes.json").read_text())["commit"]
+    commit = json.loads((repo / "extract/extraction/templates/previous_hashes.json").read_text())[
+        "commit"
+    ]
     write_raw(tmp_path, "unified_downloads", [*GOOD, *BAD, *GOOD[:2]])
     write_raw(tmp_path, "unified_downloads", BAD, country="XX", name="x.parquet")
     write_raw(tmp_path, "unified_downloads", GOOD[1:], country="AR", name="ar.parquet")

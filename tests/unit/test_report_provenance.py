@@ -6,8 +6,8 @@ from datetime import date
 
 import duckdb
 
-from extract.report import LEVELS
-from extract.report_html.provenance import period_sources
+from extract.results.html.provenance import period_sources
+from extract.results.report import LEVELS
 
 SEP, OCT, NOV = date(2024, 9, 1), date(2024, 10, 1), date(2024, 11, 1)
 

@@ -13,7 +13,7 @@ from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 
 from extract import retry
-from extract.engines import bigquery
+from extract.extraction.engines import bigquery
 from extract.sync.remote import Transfer
 from tests.conftest import REPO
 

@@ -34,7 +34,7 @@ def test_no_code_or_doc_points_at_an_issue_number() -> None:
     """A comment says the reason for a choice: an issue number means nothing to a reader
     without the tracker, and the tracker is not part of the repo."""
     files = subprocess.run(
-        ["git", "ls-files", "--", ":!extract/report_html/vendor", ":!tests/fixtures"],
+        ["git", "ls-files", "--", ":!extract/results/html/vendor", ":!tests/fixtures"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -1,7 +1,7 @@
-"""How ``extract.api`` selects rows: its connection, filters, and the errors that name
+"""How ``extract.results.api`` selects rows: its connection, filters, and the errors that name
 what matched nothing (a misspelt place gets the nearest names that exist).
 
-Apart from ``extract/api.py`` so that each stays short: this is the machinery,
+Apart from ``extract/results/api.py`` so that each stays short: this is the machinery,
 ``api.py`` the functions a notebook calls (which re-exports what it needs).
 """
 
@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 
 from extract.paths import ArtifactPaths, find_artifacts
-from extract.report import LEVELS, ReportError, open_database
+from extract.results.report import LEVELS, ReportError, open_database
 
 # The place columns of each level, after country_code (the marts' keys).
 PLACE_COLUMNS: dict[str, tuple[str, ...]] = {

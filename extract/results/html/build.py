@@ -29,8 +29,8 @@ import pycountry
 
 from extract.cache.hashindex import file_sha256
 from extract.paths import ArtifactPaths
-from extract.report import DBT_BUILD, ReportError, open_database
-from extract.report_html.data import RELATIONS, read_drill, read_summary, read_use_cases
+from extract.results.html.data import RELATIONS, read_drill, read_summary, read_use_cases
+from extract.results.report import DBT_BUILD, ReportError, open_database
 
 VENDOR = Path(__file__).resolve().parent / "vendor" / "node_modules"
 # (file in the npm packages of vendor/package.json, name in the report's assets/)
@@ -68,7 +68,7 @@ def write_html_report(
     if not ADMIN1.is_file():
         raise ReportError(
             f"the region boundaries {ADMIN1} are missing: they ship with the "
-            "checkout (extract/report_html/geo/); restore them with `git checkout`"
+            "checkout (extract/results/html/geo/); restore them with `git checkout`"
         )
     if missing_vendor or not (VENDOR / WORLD).is_file():
         raise ReportError(
@@ -120,7 +120,7 @@ def write_html_report(
         "window.IQB_WORLD = " + json.dumps(world, separators=(",", ":")) + ";\n"
     )
     (assets / "admin1.js").write_text("window.IQB_ADMIN1 = " + ADMIN1.read_text().strip() + ";\n")
-    static = resources.files("extract.report_html").joinpath("static")
+    static = resources.files("extract.results.html").joinpath("static")
     for name in STATIC:
         if name not in ("index.html", "loader.js"):
             (assets / name).write_text(static.joinpath(name).read_text())

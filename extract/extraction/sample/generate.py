@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from extract.cache.store import atomic_path
 from extract.datasets import PERCENTILES, SOURCE_TABLES, quantile_offset
-from extract.engines.duckdb import raw_table_name
+from extract.extraction.engines.duckdb import raw_table_name
 from extract.months import months_between, next_month
 from extract.paths import ArtifactPaths
 
@@ -64,7 +64,7 @@ RAW_SCHEMA = pa.schema(
 
 def calibration_table(direction: str) -> pa.Table:
     name = f"{direction}_by_country_2024-10.parquet"
-    source = resources.files("extract").joinpath("sample", "calibration", name)
+    source = resources.files("extract").joinpath("extraction", "sample", "calibration", name)
     with resources.as_file(source) as path:
         return pq.read_table(path)
 

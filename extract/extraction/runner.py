@@ -46,7 +46,7 @@ from extract.cache.store import (
     write_entry,
 )
 from extract.cache.templates import template_text
-from extract.engines import CostEstimator, Engine, NoInputError, Query
+from extract.extraction.engines import CostEstimator, Engine, NoInputError, Query
 
 # A disk that cannot take writes fails every entry alike: stop instead of paying for each.
 DISK_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT})

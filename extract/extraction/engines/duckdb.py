@@ -28,8 +28,8 @@ import sqlglot
 from sqlglot import exp
 
 from extract import defaults
-from extract.engines import EngineError, NoInputError, Query, QueryResult
-from extract.engines.sql import swap_tables
+from extract.extraction.engines import EngineError, NoInputError, Query, QueryResult
+from extract.extraction.engines.sql import swap_tables
 from extract.paths import ArtifactPaths
 
 BATCH_ROWS = 64_000

@@ -17,5 +17,5 @@ KNOWN: dict[str, str] = {"mlab": "mlab-bucket-manifest.json"}
 def resolve_manifest(source: str) -> str:
     """The packaged manifest's path for a short name; anything else unchanged."""
     if source in KNOWN and not Path(source).exists():
-        return str(resources.files("extract.manifests").joinpath(KNOWN[source]))
+        return str(resources.files("extract.extraction.manifests").joinpath(KNOWN[source]))
     return source

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import sqlglot
 from sqlglot import exp
 
-from extract.engines import EngineError
+from extract.extraction.engines import EngineError
 
 
 def swap_tables(template: str, rename: Callable[[str], str]) -> tuple[exp.Expr, list[str]]:

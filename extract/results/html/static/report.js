@@ -1030,7 +1030,7 @@
         fact('Score percentile', 'build: p' + d.score_percentile + ' (dbt var iqb_percentile); shown: p' + S.pct +
           ' (' + pctNote('download', S.pct) + ' for throughput, ' + pctNote('latency', S.pct) + ' for latency and loss)'),
         fact('Maps', 'Natural Earth (public domain): countries 1:110m (world-atlas 2.0.2), regions 1:10m admin-1 ' +
-          'matched on ISO 3166-2 codes, simplified (extract/report_html/geo/README.md)'),
+          'matched on ISO 3166-2 codes, simplified (extract/results/html/geo/README.md)'),
         fact('Scores', 'computed in this page from the values at every percentile, as the score macro computes them; ' +
           'at the build\u2019s percentile and config they equal iqb_scores_by_<level>')),
       h('h3', null, 'Periods'), h('div', { 'class': 'tools' }, csvButton('periods-table', function () { return 'iqb-periods'; })),

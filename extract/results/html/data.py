@@ -21,7 +21,7 @@ import duckdb
 
 from extract import defaults
 from extract.months import is_one_month
-from extract.report_html.provenance import period_sources
+from extract.results.html.provenance import period_sources
 
 METRICS = ("download", "upload", "latency", "loss")
 # The percentiles of the quality marts (dbt_project/macros/percentiles.sql): the page
@@ -287,7 +287,7 @@ def _period_label(start: date, end: date) -> str:
 
 def _commit() -> str:
     """The checkout's commit (with "+ local changes" when dirty), or "unknown"."""
-    checkout = Path(__file__).resolve().parents[2]
+    checkout = Path(__file__).resolve().parents[3]
     try:
         head = subprocess.run(
             ["git", "-C", str(checkout), "rev-parse", "--short=12", "HEAD"],

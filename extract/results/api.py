@@ -2,7 +2,7 @@
 
 One import::
 
-    from extract import api
+    from extract.results import api
 
     api.scores("country", period="latest")                # the map's data
     api.trend("ZA")                                       # one country, every period
@@ -40,8 +40,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from extract import defaults, scoring
-from extract.api_select import (
+from extract import defaults
+from extract.datasets import PERCENTILES
+from extract.results import scoring
+from extract.results.report import connected_file, database_state
+from extract.results.select import (
     LEVELS,
     PLACE_COLUMNS,
     ApiError,
@@ -51,8 +54,6 @@ from extract.api_select import (
     artifacts_root,
     connect,
 )
-from extract.datasets import PERCENTILES
-from extract.report import connected_file, database_state
 
 __all__ = [
     "LEVELS",

@@ -31,9 +31,9 @@ from google.cloud.bigquery import retry as bq_retry
 
 from extract import defaults
 from extract.datasets import SOURCE_TABLES
-from extract.engines import EngineError, Query, QueryResult
-from extract.engines.network import network_failure, signin_unreachable
-from extract.engines.sql import swap_tables
+from extract.extraction.engines import EngineError, Query, QueryResult
+from extract.extraction.engines.network import network_failure, signin_unreachable
+from extract.extraction.engines.sql import swap_tables
 from extract.retry import is_transient, is_transient_http
 
 log = logging.getLogger(__name__)

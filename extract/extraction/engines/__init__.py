@@ -66,11 +66,11 @@ class NoInputError(EngineError):
 def make_engine(name: str, **options: Any) -> Engine:
     """Build an engine by CLI name; imports lazily so DuckDB users never load BigQuery."""
     if name == "duckdb":
-        from extract.engines.duckdb import DuckDBEngine
+        from extract.extraction.engines.duckdb import DuckDBEngine
 
         return DuckDBEngine(**options)
     if name == "bigquery":
-        from extract.engines.bigquery import BigQueryEngine
+        from extract.extraction.engines.bigquery import BigQueryEngine
 
         return BigQueryEngine(**options)
     raise EngineError(f"unknown engine {name!r}: choose duckdb or bigquery")

@@ -1,0 +1,1 @@
+"""The results stage: what readers get from the published database (api, report, html)."""
