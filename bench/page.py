@@ -72,12 +72,12 @@ def browser() -> str | None:
 def page_rescore(artifacts: Path, work: Path, repeats: int) -> dict[str, float]:
     """Milliseconds of each way (keys ``score_ms``, ``redraw_ms``), with ``rows`` and ``scored``.
 
-    Writes the report of ``artifacts``' database under ``work/report`` first.
+    Writes the report of ``artifacts``' database under ``work/page`` first.
     """
     path = browser()
     if path is None:
         raise RuntimeError("headless Chromium is not installed (apt-get install chromium)")
-    report = write_html_report(artifacts, work / "report").directory
+    report = write_html_report(artifacts, work / "page").directory
     (report / "bench.js").write_text(SCRIPT.replace("REPEATS", str(repeats)))
     page = report / "bench.html"
     page.write_text(
