@@ -63,7 +63,7 @@ MART_BUILDS = "marts/.builds"
 MART_PERIOD_DIR = "period={start}_{end}"  # one period's folder in a mart's folder (Hive style)
 MART_PERIOD_GLOB = MART_PERIOD_DIR.split("{", 1)[0] + "*"  # every period folder of a mart
 MART_DATA_FILE = "data_0.parquet"
-# An earlier layout's folder of files being written; removed wherever it is left.
+# An earlier layout's folder of files being written: removed when a build finds it.
 OLD_MART_STAGING = "marts/.staging"
 READ_ONLY = "read_only"
 REPORT = "report"
@@ -162,7 +162,8 @@ class ArtifactPaths:
         return self.publishing / build
 
     def commit_record(self, build: str) -> Path:
-        """``build``'s COMMIT record: once it exists, the build is published (or finished)."""
+        """``build``'s COMMIT record: once it exists the build is published, by the next
+        dbt invocation if this one is killed before it finishes."""
         return self.publish_folder(build) / COMMIT_FILE
 
     def publish_plans(self, build: str) -> Path:
