@@ -21,7 +21,8 @@
         dbt/iqb.duckdb               dbt's working database (profiles/profiles.yml, see below):
                                      staging views, audited marts, seeds; readers never open it
         dbt/published.json           the published build's mart files (what the next build keeps)
-        publish/<build>/             a publish in progress: its COMMIT record, the new database
+        publish/<build>/             a publish in progress: COMMIT (its record), plans/<mart>.json,
+                                     the new database
         pulled.json                  per manifest, the SHA-256 of each file its pulls downloaded
         manifest.json                the last manifest pushed (its key in the bucket too)
         manifests/<id>.json          (in the bucket only) every published manifest kept
@@ -60,7 +61,10 @@ DATABASE = "iqb.duckdb"
 MARTS = "marts"
 MART_BUILDS = "marts/.builds"
 MART_PERIOD_DIR = "period={start}_{end}"  # one period's folder in a mart's folder (Hive style)
+MART_PERIOD_GLOB = MART_PERIOD_DIR.split("{", 1)[0] + "*"  # every period folder of a mart
 MART_DATA_FILE = "data_0.parquet"
+# An earlier layout's folder of files being written: removed when a build finds it.
+OLD_MART_STAGING = "marts/.staging"
 READ_ONLY = "read_only"
 REPORT = "report"
 STATE = "state"
@@ -73,6 +77,11 @@ LOGS = "state/logs"
 WORKING_DATABASE = "state/dbt/" + DATABASE
 PUBLISHED_RECORD = "state/dbt/published.json"
 PUBLISHING = "state/publish"
+# In a publish's folder, state/publish/<build>/: the record that decides the publish
+# (written last, fsynced: a folder without it is an unfinished build, deleted), and
+# the plan of each mart (<mart>.json).
+COMMIT_FILE = "COMMIT"
+PUBLISH_PLANS = "plans"
 BUILD_LOCK = "state/locks/dbt-build.lock"
 MANIFEST = "state/manifest.json"
 MANIFESTS_HISTORY = "state/manifests/"  # a prefix: <id>.json follows
@@ -93,6 +102,7 @@ _DB_STEM, _DB_SUFFIX = os.path.splitext(DATABASE)
 SNAPSHOT_KEY_RE = re.compile(
     rf"^{re.escape(READ_ONLY)}/{re.escape(_DB_STEM)}_\d{{8}}T\d{{6}}Z{re.escape(_DB_SUFFIX)}$"
 )
+SNAPSHOT_GLOB = f"{_DB_STEM}_*{_DB_SUFFIX}"  # the snapshots' names in read_only/
 
 
 def snapshot_key(when: datetime) -> str:
@@ -146,6 +156,19 @@ class ArtifactPaths:
     def publishing(self) -> Path:
         """Publishes in progress, one folder per build (its COMMIT record)."""
         return self.root / PUBLISHING
+
+    def publish_folder(self, build: str) -> Path:
+        """The folder of ``build``'s publish in progress."""
+        return self.publishing / build
+
+    def commit_record(self, build: str) -> Path:
+        """``build``'s COMMIT record: once it exists the build is published, by the next
+        dbt invocation if this one is killed before it finishes."""
+        return self.publish_folder(build) / COMMIT_FILE
+
+    def publish_plans(self, build: str) -> Path:
+        """The folder of ``build``'s plans, one ``<mart>.json`` each."""
+        return self.publish_folder(build) / PUBLISH_PLANS
 
     @property
     def build_lock(self) -> Path:

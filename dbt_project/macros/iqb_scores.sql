@@ -3,9 +3,10 @@
 {% macro iqb_percentile() -%}
     {#- The percentile the scores compare with the thresholds: dbt var
         `iqb_percentile`, default 95 (upstream's default; upstream's notebook
-        also uses 50). One of the percentiles the marts have, as a whole
-        number: 95.5 is refused, not scored as 95. -#}
-    {%- set raw = var('iqb_percentile', 95) %}
+        also uses 50), declared under vars: in dbt_project.yml, its one home.
+        One of the percentiles the marts have, as a whole number: 95.5 is
+        refused, not scored as 95. -#}
+    {%- set raw = var('iqb_percentile') %}
     {%- set p = raw | int %}
     {#- (`exceptions is defined`: sqlfluff's templater, which lints this, has no dbt
         exceptions; dbt always has them.) -#}

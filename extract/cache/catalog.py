@@ -90,6 +90,39 @@ def source_kind(stats: dict[str, Any]) -> str:
     return "upstream"
 
 
+def _path_mismatch(entry: Entry, stats: dict[str, Any]) -> str:
+    """Why ``stats`` names another dataset or period than the entry's path, or ''.
+
+    An entry copied under another period's key must not be read as that period.
+    """
+    for field, want in (
+        ("dataset", entry.dataset.name),
+        ("period_start", entry.start.isoformat()),
+        ("period_end", entry.end.isoformat()),
+    ):
+        if field in stats and stats[field] != want:
+            return f"{STATS_FILE} says {field} {stats[field]!r}, the path says {want!r}"
+    return ""
+
+
+def _recorded_hash(
+    entry: Entry, artifacts: Path, stats: dict[str, Any], stats_bytes: bytes
+) -> tuple[Any, Any, str]:
+    """The SHA-256 and size the file must have, and where they are recorded.
+
+    ``stats.json`` first; for upstream's format (no hash), a record under
+    ``state/verified/`` of those exact ``stats.json`` bytes. The hash is not a
+    ``str`` when neither records one.
+    """
+    recorded_sha, recorded_size, where = stats.get("sha256"), stats.get("size"), STATS_FILE
+    if not isinstance(recorded_sha, str):
+        record = verified.lookup(entry, artifacts, stats_bytes)
+        if record is not None:
+            recorded_sha, recorded_size = record["sha256"], record.get("size")
+            where = f"the record of {record.get('verified_by', 'a verification')}"
+    return recorded_sha, recorded_size, where
+
+
 def check_entry(
     entry: Entry, artifacts: Path, index: HashIndex | None = None, full: bool = False
 ) -> CatalogEntry:
@@ -108,25 +141,14 @@ def check_entry(
     kind = source_kind(stats)
     if not data.is_file():
         return corrupt(f"{DATA_FILE} is missing", kind)
-    for field, want in (
-        ("dataset", entry.dataset.name),
-        ("period_start", entry.start.isoformat()),
-        ("period_end", entry.end.isoformat()),
-    ):
-        if field in stats and stats[field] != want:
-            return corrupt(
-                f"{STATS_FILE} says {field} {stats[field]!r}, the path says {want!r}", kind
-            )
+    mismatch = _path_mismatch(entry, stats)
+    if mismatch:
+        return corrupt(mismatch, kind)
     index = index or HashIndex(artifacts)
     key = f"{entry.key}/{DATA_FILE}"
     try:
         size = data.stat().st_size
-        recorded_sha, recorded_size, where = stats.get("sha256"), stats.get("size"), STATS_FILE
-        if not isinstance(recorded_sha, str):
-            record = verified.lookup(entry, artifacts, stats_bytes)
-            if record is not None:
-                recorded_sha, recorded_size = record["sha256"], record.get("size")
-                where = f"the record of {record.get('verified_by', 'a verification')}"
+        recorded_sha, recorded_size, where = _recorded_hash(entry, artifacts, stats, stats_bytes)
         if isinstance(recorded_sha, str):
             if recorded_size is not None and recorded_size != size:
                 return corrupt(

@@ -164,6 +164,56 @@ def parse_month_range(spec: str, field: str) -> tuple[list[Period], list[str]]:
     return periods, problems
 
 
+def _version_problem(doc: dict[Any, Any]) -> str | None:
+    """Why the document's ``version`` is missing or unsupported, or None."""
+    if "version" not in doc:
+        return "version: missing (expected 0)"
+    if type(doc["version"]) is not int or doc["version"] != SUPPORTED_VERSION:
+        # 0.0 or false would equal 0 in Python: a version is the integer 0, nothing else
+        return f"version: {doc['version']!r} is not supported (expected 0)"
+    return None
+
+
+def _parse_matrix_dates(dates: Any, problems: list[str]) -> list[Period]:
+    """The periods of ``matrix.dates``, in order; each problem is appended to ``problems``."""
+    if not isinstance(dates, list) or not dates:
+        problems.append("matrix.dates: missing or not a non-empty list")
+        return []
+    periods: list[Period] = []
+    for i, item in enumerate(dates):
+        periods += _parse_dates_item(item, f"matrix.dates[{i}]", problems)
+    seen: set[Period] = set()
+    for p in periods:
+        if p in seen:
+            problems.append(f"matrix.dates: period {p.start}..{p.end} is listed twice")
+        seen.add(p)
+    return periods
+
+
+def _parse_granularities(grans: Any, problems: list[str]) -> list[str]:
+    """The known granularities of ``matrix.granularities``, each once, in order."""
+    if not isinstance(grans, list) or not grans:
+        problems.append("matrix.granularities: missing or not a non-empty list")
+        return []
+    granularities: list[str] = []
+    for i, g in enumerate(grans):
+        if not isinstance(g, str):
+            problems.append(
+                f"matrix.granularities[{i}]: expected a granularity name, "
+                f"got a {type(g).__name__} ({g!r})"
+            )
+        elif g not in GRANULARITY_LEVELS:
+            problems.append(
+                f"matrix.granularities[{i}]: unknown granularity {g!r} "
+                f"(known: {', '.join(GRANULARITY_LEVELS)})"
+            )
+        elif g in granularities:
+            problems.append(f"matrix.granularities[{i}]: {g!r} is listed twice")
+        else:
+            granularities.append(g)
+    return granularities
+
+
 def parse_matrix(doc: Any, path: Path) -> Matrix:
     """Validate a loaded document; raise :class:`ConfigError` listing every problem."""
     problems: list[str] = []
@@ -171,11 +221,9 @@ def parse_matrix(doc: Any, path: Path) -> Matrix:
         raise ConfigError(path, [f"top level: expected a mapping, got {type(doc).__name__}"])
     for key in sorted(set(doc) - _TOP_KEYS):
         problems.append(f"{key}: unknown key (expected: version, matrix)")
-    if "version" not in doc:
-        problems.append("version: missing (expected 0)")
-    elif type(doc["version"]) is not int or doc["version"] != SUPPORTED_VERSION:
-        # 0.0 or false would equal 0 in Python: a version is the integer 0, nothing else
-        problems.append(f"version: {doc['version']!r} is not supported (expected 0)")
+    version_problem = _version_problem(doc)
+    if version_problem is not None:
+        problems.append(version_problem)
     matrix = doc.get("matrix")
     periods: list[Period] = []
     granularities: list[str] = []
@@ -184,36 +232,8 @@ def parse_matrix(doc: Any, path: Path) -> Matrix:
     else:
         for key in sorted(set(matrix) - _MATRIX_KEYS):
             problems.append(f"matrix.{key}: unknown key (expected: dates, granularities)")
-        dates = matrix.get("dates")
-        if not isinstance(dates, list) or not dates:
-            problems.append("matrix.dates: missing or not a non-empty list")
-        else:
-            for i, item in enumerate(dates):
-                periods += _parse_dates_item(item, f"matrix.dates[{i}]", problems)
-            seen: set[Period] = set()
-            for p in periods:
-                if p in seen:
-                    problems.append(f"matrix.dates: period {p.start}..{p.end} is listed twice")
-                seen.add(p)
-        grans = matrix.get("granularities")
-        if not isinstance(grans, list) or not grans:
-            problems.append("matrix.granularities: missing or not a non-empty list")
-        else:
-            for i, g in enumerate(grans):
-                if not isinstance(g, str):
-                    problems.append(
-                        f"matrix.granularities[{i}]: expected a granularity name, "
-                        f"got a {type(g).__name__} ({g!r})"
-                    )
-                elif g not in GRANULARITY_LEVELS:
-                    problems.append(
-                        f"matrix.granularities[{i}]: unknown granularity {g!r} "
-                        f"(known: {', '.join(GRANULARITY_LEVELS)})"
-                    )
-                elif g in granularities:
-                    problems.append(f"matrix.granularities[{i}]: {g!r} is listed twice")
-                else:
-                    granularities.append(g)
+        periods = _parse_matrix_dates(matrix.get("dates"), problems)
+        granularities = _parse_granularities(matrix.get("granularities"), problems)
     if problems:
         raise ConfigError(path, problems)
     return Matrix(tuple(periods), tuple(granularities))

@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 
 from extract.paths import MARTS as MARTS_DIR
-from extract.paths import READ_ONLY, ArtifactPaths
+from extract.paths import READ_ONLY, SNAPSHOT_GLOB, ArtifactPaths
 
 LEVELS: tuple[str, ...] = (
     "country",
@@ -109,7 +109,7 @@ def pulled_snapshot(root: Path) -> Path | None:
     A researcher who pulled a published state has no ``iqb.duckdb`` (no dbt was run):
     the readers answer from this file instead, every relation a table."""
     paths = ArtifactPaths(root)
-    found = sorted(paths.read_only.glob("iqb_*.duckdb"), reverse=True)
+    found = sorted(paths.read_only.glob(SNAPSHOT_GLOB), reverse=True)
     if not found:
         return None
     pulled = _pulled_keys(root)

@@ -32,7 +32,7 @@ from extract.cache.catalog import SYNTHETIC, source_kind
 from extract.cache.hashindex import HashIndex, file_sha256
 from extract.cache.layout import STATS_FILE, parse_cache_key
 from extract.cache.store import read_stats
-from extract.paths import DATABASE, MANIFEST, MARTS, READ_ONLY, REPORT, ArtifactPaths
+from extract.paths import COMMIT_FILE, DATABASE, MANIFEST, MARTS, READ_ONLY, REPORT, ArtifactPaths
 from extract.sync.agreement import check_report
 from extract.sync.manifest import (
     FileRecord,
@@ -43,7 +43,6 @@ from extract.sync.manifest import (
 )
 from extract.sync.remote import Remote, SyncError, bullets
 from extract.sync.snapshot import materialise_published, snapshot_database
-from extract.transform.marts import COMMIT_FILE
 
 # The trees one dbt build (and its `iqb report --html`) writes whole.
 BUILD_TREES = (MARTS, REPORT)

@@ -41,11 +41,10 @@ import pyarrow.parquet as pq
 
 from extract.cache.catalog import SYNTHETIC, CatalogEntry, Integrity, scan
 from extract.cache.store import atomic_path
-from extract.paths import ArtifactPaths
+from extract.paths import COMMIT_FILE, ArtifactPaths
 from extract.transform import publish
-from extract.transform.publish import COMMIT_FILE, load_published
+from extract.transform.publish import load_published
 
-PLANS = "plans"
 FINGERPRINT_KEY = "iqb.source_fingerprint"
 THRESHOLD_KEY = "iqb.min_sample_count"
 
@@ -120,7 +119,7 @@ def cache_periods(
 
 
 def plans_dir(artifacts: Path, build: str) -> Path:
-    return ArtifactPaths(artifacts).publishing / build / PLANS
+    return ArtifactPaths(artifacts).publish_plans(build)
 
 
 def plan_mart(
@@ -263,7 +262,7 @@ def commit(artifacts: Path, build: str, spec: dict[str, Any]) -> dict[str, Any]:
         "previous": published.get("marts", {}),
         "relations": spec["relations"],
     }
-    with atomic_path(paths.publishing / build / COMMIT_FILE) as tmp:  # fsynced, renamed: durable
+    with atomic_path(paths.commit_record(build)) as tmp:  # fsynced, renamed: durable
         tmp.write_text(json.dumps(record, indent=1))
     publish.finish(artifacts, record)
     changed = [m for m, p in plans.items() if p["process"] or p["drop"]]
@@ -273,7 +272,7 @@ def commit(artifacts: Path, build: str, spec: dict[str, Any]) -> dict[str, Any]:
 def discard(artifacts: Path, build: str) -> None:
     """Forget this build's files and plans (a build that did not pass)."""
     paths = ArtifactPaths(artifacts)
-    shutil.rmtree(paths.publishing / build, ignore_errors=True)
+    shutil.rmtree(paths.publish_folder(build), ignore_errors=True)
     shutil.rmtree(paths.mart_builds / build, ignore_errors=True)
 
 

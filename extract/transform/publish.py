@@ -38,10 +38,15 @@ from typing import Any
 import duckdb
 
 from extract.cache.store import atomic_path
-from extract.paths import DATABASE, ArtifactPaths
+from extract.paths import (
+    COMMIT_FILE,
+    DATABASE,
+    MART_PERIOD_GLOB,
+    OLD_MART_STAGING,
+    ArtifactPaths,
+)
 
 PAUSE_ENV = "IQB_PUBLISH_PAUSE_AT"
-COMMIT_FILE = "COMMIT"
 BUILD_TABLE = "iqb_build"
 BUILD_COLUMNS = {
     "build_id": ("VARCHAR", "dbt's invocation id of the build published here"),
@@ -245,7 +250,7 @@ def link_public(artifacts: Path, marts: dict[str, dict[str, str]]) -> None:
                 shutil.copyfile(source, tmp)
             os.replace(tmp, public)
         folder = paths.marts / mart
-        for old in folder.glob("period=*") if folder.is_dir() else []:
+        for old in folder.glob(MART_PERIOD_GLOB) if folder.is_dir() else []:
             if old.name not in wanted:  # a period that left the cache
                 shutil.rmtree(old, ignore_errors=True)
 
@@ -266,14 +271,14 @@ def collect(artifacts: Path) -> None:
     for folder in paths.mart_builds.iterdir() if paths.mart_builds.is_dir() else []:
         if folder.name not in keep:
             shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(paths.marts / ".staging", ignore_errors=True)  # an earlier layout's
+    shutil.rmtree(paths.root / OLD_MART_STAGING, ignore_errors=True)
 
 
 def finish(artifacts: Path, record: dict[str, Any]) -> None:
     """Steps (b) to (e) of a committed build; safe to repeat after a kill at any point."""
     paths = ArtifactPaths(artifacts)
     build = record["build"]["build_id"]
-    work = paths.publishing / build
+    work = paths.publish_folder(build)
     pause(artifacts, build, "committed")
     new = work / DATABASE
     for leftover in (new, new.with_name(DATABASE + ".wal")):

@@ -15,6 +15,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pytest
@@ -23,6 +24,9 @@ from extract.cache.layout import PERIOD_SQL_RE
 from extract.paths import ENV_ARTIFACTS, ArtifactPaths, checkout_artifacts, default_artifacts
 from tests.conftest import REPO
 from tests.dbt.helpers import copy_real_october, dbt, query, repo_copy
+
+if TYPE_CHECKING:  # the fixture's type only: conftest is pytest's to import
+    from tests.dbt.conftest import Built
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +92,7 @@ def test_a_root_with_quotes_braces_and_spaces_works(tmp_path: Path) -> None:
     assert list(artifacts.glob("marts/quality_by_country/*/data_0.parquet"))
 
 
-def test_iqb_artifacts_points_at_a_separate_database(tmp_path: Path, real_october) -> None:
+def test_iqb_artifacts_points_at_a_separate_database(tmp_path: Path, real_october: Built) -> None:
     a, b = real_october.artifacts, tmp_path / "b"
     copy_real_october(b, datasets=("downloads_by_country",))  # uploads: no file yet
     before = (

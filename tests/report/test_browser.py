@@ -8,19 +8,20 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
 from extract.results.html.build import write_html_report
-from tests.report.helpers import element, js_fmt, render
+from tests.report.helpers import Rendered, element, js_fmt, render
 
 pytestmark = pytest.mark.slow
 OCT = "2024-10-01"
 
 
 @pytest.fixture(scope="module")
-def demo_page(demo_db: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def demo_page(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Rendered, Path]:
     work = tmp_path_factory.mktemp("browser")
     rep = write_html_report(demo_db, work / "report")
     shot = work / "demo.png"
@@ -28,9 +29,11 @@ def demo_page(demo_db: Path, tmp_path_factory: pytest.TempPathFactory):  # type:
     return page, shot
 
 
-def one(root: Path, sql: str, params: list | None = None) -> tuple:
+def one(root: Path, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
     with duckdb.connect(str(root / "iqb.duckdb"), read_only=True) as con:
-        return con.execute(sql, params or []).fetchone()
+        row = con.execute(sql, params or []).fetchone()
+    assert row is not None, sql  # an aggregate or a known row: never empty
+    return row
 
 
 def js_number(v: float) -> str:
@@ -42,13 +45,15 @@ def text(fragment: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
 
 
-def test_loads_nothing_from_the_network(demo_page) -> None:  # type: ignore[no-untyped-def]
+def test_loads_nothing_from_the_network(demo_page: tuple[Rendered, Path]) -> None:
     page, _ = demo_page
     assert page.page_requests == []
     assert "IQB.summary" not in text(element(page.dom, "country-title"))  # scripts ran
 
 
-def test_world_map_shows_the_scores_of_the_database(demo_db: Path, demo_page) -> None:  # type: ignore[no-untyped-def]
+def test_world_map_shows_the_scores_of_the_database(
+    demo_db: Path, demo_page: tuple[Rendered, Path]
+) -> None:
     page, _ = demo_page
     m = element(page.dom, "map")
     countries, scored, thin = one(
@@ -64,7 +69,9 @@ def test_world_map_shows_the_scores_of_the_database(demo_db: Path, demo_page) ->
     assert f'data-thin="{thin}"' in m and thin > 0
     assert "<svg" in m and m.count("<path") > 150  # the countries, drawn
     # ECharts' own accessible description lists the first data items with their values
-    label = html.unescape(re.search(r'aria-label="(This is a chart[^"]*)"', m)[1])
+    described = re.search(r'aria-label="(This is a chart[^"]*)"', m)
+    assert described is not None, m[:300]
+    label = html.unescape(described[1])
     with duckdb.connect(str(demo_db / "iqb.duckdb"), read_only=True) as con:
         first = con.execute(
             "select country_code, iqb_score from iqb_scores_by_country where period_start = ? "
@@ -75,7 +82,9 @@ def test_world_map_shows_the_scores_of_the_database(demo_db: Path, demo_page) ->
         assert f"the data for {cc} is {js_number(score)}" in label, label[:300]
 
 
-def test_trend_charts_show_every_period_for_the_country(demo_db: Path, demo_page) -> None:  # type: ignore[no-untyped-def]
+def test_trend_charts_show_every_period_for_the_country(
+    demo_db: Path, demo_page: tuple[Rendered, Path]
+) -> None:
     page, _ = demo_page
     d50, l95 = one(
         demo_db,
@@ -93,7 +102,9 @@ def test_trend_charts_show_every_period_for_the_country(demo_db: Path, demo_page
     assert "<svg" in element(page.dom, "trend-score")
 
 
-def test_country_drill_down_lists_its_subdivisions(demo_db: Path, demo_page) -> None:  # type: ignore[no-untyped-def]
+def test_country_drill_down_lists_its_subdivisions(
+    demo_db: Path, demo_page: tuple[Rendered, Path]
+) -> None:
     page, _ = demo_page
     assert "South Africa (ZA), 2024-10" in text(element(page.dom, "country-title"))
     body = element(page.dom, "drill")
@@ -115,7 +126,7 @@ def test_country_drill_down_lists_its_subdivisions(demo_db: Path, demo_page) -> 
     assert "Video conferencing" in breakdown and "threshold" in breakdown
 
 
-def test_synthetic_data_say_so(demo_page) -> None:  # type: ignore[no-untyped-def]
+def test_synthetic_data_say_so(demo_page: tuple[Rendered, Path]) -> None:
     page, _ = demo_page
     banner = element(page.dom, "synthetic-banner")
     assert " hidden" not in banner.split(">")[0]
@@ -153,7 +164,7 @@ def test_the_network_check_can_fail(tmp_path: Path) -> None:
     assert "https://cdn.invalid/x.js" in page.page_requests
 
 
-def test_screenshot_is_a_picture(demo_page) -> None:  # type: ignore[no-untyped-def]
+def test_screenshot_is_a_picture(demo_page: tuple[Rendered, Path]) -> None:
     _, shot = demo_page
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
@@ -165,11 +176,13 @@ def test_another_period_and_level_load_their_drill_down(demo_db: Path, tmp_path:
     assert page.page_requests == []
     assert "South Africa (ZA), 2024-09" in text(element(page.dom, "country-title"))
     with duckdb.connect(str(demo_db / "iqb.duckdb"), read_only=True) as con:
-        city, n, total = con.execute(
+        row = con.execute(
             "select city, download_sample_count, count(*) over () from quality_by_city "
             "where country_code = 'ZA' and period_start = '2024-09-01' "
             "order by download_sample_count + upload_sample_count desc limit 1"
         ).fetchone()
+    assert row is not None, "no city of ZA in 2024-09"
+    city, n, total = row
     body = element(page.dom, "drill")
     first = re.findall(r"<tr [^>]*>.*?</tr>", body.split("<tbody>")[1], re.S)[0]
     assert city in text(first) and js_fmt(n, "count") in text(first)

@@ -61,7 +61,9 @@ def test_folder_is_self_contained(demo_report: Path) -> None:
         f"../assets/{loader}/loader.js",
     ]
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)  # no inline script
-    policy = re.search(r'http-equiv="Content-Security-Policy"\s+content="([^"]+)"', html)[1]  # type: ignore[index]
+    csp = re.search(r'http-equiv="Content-Security-Policy"\s+content="([^"]+)"', html)
+    assert csp is not None, "no Content-Security-Policy"
+    policy = csp[1]
     script_src = next(d for d in policy.split(";") if d.strip().startswith("script-src"))
     assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src
     assert not re.search(
@@ -72,7 +74,9 @@ def test_folder_is_self_contained(demo_report: Path) -> None:
     refs = re.findall(r"'((?:assets|data)/[^']+)'", code)
     assert len(refs) == 6 and all((demo_report / r).is_file() for r in refs), refs
     # and it knows each file's SHA-256: its address when opened from the bucket
-    files = json.loads(re.search(r"window\.IQB_FILES = (\{.*?\});", code)[1])  # type: ignore[index]
+    listed = re.search(r"window\.IQB_FILES = (\{.*?\});", code)
+    assert listed is not None, "the loader lists no IQB_FILES"
+    files = json.loads(listed[1])
     assert files == {
         name: hashlib.sha256((demo_report / name).read_bytes()).hexdigest()
         for name in names - {"index.html", "assets/loader.js"}

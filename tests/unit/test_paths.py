@@ -81,9 +81,14 @@ def test_keys_in_the_bucket_are_the_same_names() -> None:
     assert key_problem(paths.DATABASE) and key_problem(paths.HASH_INDEX)  # never published
 
 
-# Path literals outside extract/paths.py: "iqb.duckdb", "state/...", root / "marts", "read_only".
+# Path literals outside extract/paths.py: "iqb.duckdb", "state/...", root / "marts", "read_only",
+# and the names inside a mart's and a publish's folder ("period=...", "data_0.parquet",
+# ".builds", "COMMIT", "plans").
 _TREE = r"(?:state|cache|marts|read_only|raw|report)"
-_SPELLED = re.compile(rf"[\"'](?:iqb\.duckdb[\"']|{_TREE}/|read_only[\"'])|/\s*[\"']{_TREE}[\"']")
+_INNER = r"(?:period=|data_0\.parquet|\.builds|\.staging|COMMIT[\"']|plans[\"'])"
+_SPELLED = re.compile(
+    rf"[\"'](?:iqb\.duckdb[\"']|{_TREE}/|read_only[\"']|{_INNER})|/\s*[\"']{_TREE}[\"']"
+)
 
 
 def test_no_other_module_spells_the_tree() -> None:
@@ -102,4 +107,6 @@ def test_no_dbt_macro_spells_the_tree() -> None:
     """Macros get paths from the plugin (iqb_paths, iqb_cache_files, ...), not copies."""
     for path in sorted((REPO / "dbt_project" / "macros").rglob("*.sql")):
         code = re.sub(r"\{#.*?#\}", "", path.read_text(), flags=re.S)  # comments may
-        assert not re.search(r"cache/v1|iqb\.duckdb|read_only|marts/|state/", code), path
+        assert not re.search(
+            r"cache/v1|iqb\.duckdb|read_only|marts/|state/|period=|data_0|\.builds|COMMIT", code
+        ), path

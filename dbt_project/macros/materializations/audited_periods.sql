@@ -29,12 +29,20 @@
         {%- endif -%}
         {%- do staging.update({dataset: name}) -%}
     {%- endfor -%}
-    {#- Rows sorted by cluster_by (model config) and written in small row groups:
-        a lookup of one network or country then reads the row groups whose
-        min/max statistics can hold it, not the whole file. Snappy, not zstd:
-        cheaper to write and to read, for files ~19 % larger (docs/performance.md). -#}
+    {#- Rows sorted by cluster_by and written in small row groups with the
+        compression of parquet_options (model configs, dbt_project.yml): a
+        lookup of one network or country then reads the row groups whose
+        min/max statistics can hold it, not the whole file. -#}
     {%- set cluster_by = config.get('cluster_by') or [] -%}
-    {%- set compression, row_group_rows = 'snappy', 10240 -%}
+    {%- set parquet_options = config.require('parquet_options') -%}
+    {%- if parquet_options is not mapping
+          or parquet_options.keys() | sort | list != ['compression', 'row_group_size'] -%}
+        {{ exceptions.raise_compiler_error(
+            "config parquet_options of " ~ this.identifier ~ " must have exactly the keys "
+            ~ "compression and row_group_size, got " ~ parquet_options) }}
+    {%- endif -%}
+    {%- set compression = parquet_options['compression'] -%}
+    {%- set row_group_rows = parquet_options['row_group_size'] -%}
     {#- how the files are written is part of what they are: a change rebuilds them -#}
     {%- set write_options = [compression, row_group_rows, cluster_by] | string -%}
     {%- set plan = iqb_call('iqb_plan', [
