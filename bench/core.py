@@ -33,7 +33,7 @@ class Plan:
     repeats: int = 5  # cheap steps
     build_repeats: int = 3  # dbt build, incremental, baseline, sync transfers
     big_repeats: int = 2  # extract of 10M rows
-    min_free_gb: float = 8.0
+    min_free_gb: float = 20.0  # the 52-month history: ~5 GB of cache and ~5 GB of marts
     long_months: int = 52  # the scale section's longest history at full size
     scale_repeats: int = 1  # each build of the scale section (52 months: minutes each)
 
@@ -58,8 +58,6 @@ def mb(path: Path) -> float:
 
 
 class BenchCore:
-    """The working directories and the results of one run."""
-
     """The working directories and the results of one run."""
 
     def __init__(

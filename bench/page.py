@@ -5,7 +5,8 @@ the percentile selector costs the reader no server and no rebuild; these
 figures say what it costs the browser, beside the API's (``bench/explore.py``):
 
 - ``score``: ``IQB.benchRescore(50)``, the page's calculator over every country
-  row of every period at p50 with the build's config (the API figure's work);
+  row of every period at p50 with the build's config (the rows the API figure
+  scores, but already in memory: the API also opens the database);
 - ``redraw``: the percentile selector changed, as a reader does: every score on
   the page recomputed and the map, the rankings and the country view redrawn.
 
@@ -42,8 +43,10 @@ FLAGS = (
 # inline script), once the data are loaded; writes the timings into #bench-out.
 SCRIPT = """
 (function () {
-  var timer = setInterval(function () {
+  var polls = 0, timer = setInterval(function () {
+    // the data, and the drill-down of the period shown (a redraw draws it too)
     if (!window.IQB || !IQB.countries) return;
+    if (!IQB.drills[IQB.state().period] && ++polls < 200) return;
     clearInterval(timer);
     var repeats = REPEATS, score = [], redraw = [], sel = document.getElementById('pct');
     function median(xs) {

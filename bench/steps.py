@@ -14,7 +14,9 @@
   to the same Parquet files the build writes (same sort, compression, row
   groups, footer keys and provenance columns), with no dbt, no plan, no tests
   and no publish. It reads the staging views of the working database the build
-  left (read-only). ``build / direct`` is what dbt and write-audit-publish add
+  left (read-only): the build's COPY reads each period's own cache files
+  instead, so at 13 months the two read the same bytes with DuckDB pruning the
+  other periods' file names here. ``build / direct`` is what dbt and write-audit-publish add
   on top of the work itself.
 """
 
@@ -90,8 +92,9 @@ def baseline(root: Path) -> int:
 PLACEHOLDER = "/* iqb: one period */ true"
 
 
-def compiled_marts(target: Path) -> list[tuple[str, str, list[str], list[str]]]:
-    """(mart, compiled SQL, its datasets, cluster_by) for each ``audited_periods`` model."""
+def compiled_marts(target: Path) -> list[tuple[str, str, list[str], list[str], dict]]:
+    """(mart, compiled SQL, its datasets, cluster_by, parquet_options) for each
+    ``audited_periods`` model."""
     manifest = json.loads((target / "manifest.json").read_text())
     marts = []
     for node in manifest["nodes"].values():
@@ -105,8 +108,15 @@ def compiled_marts(target: Path) -> list[tuple[str, str, list[str], list[str]]]:
             for parent in node["depends_on"]["nodes"]
             if parent.startswith("model.") and ".stg_" in parent
         ]
+        config = node["config"]
         marts.append(
-            (node["name"], path.read_text(), datasets, node["config"].get("cluster_by") or [])
+            (
+                node["name"],
+                path.read_text(),
+                datasets,
+                config.get("cluster_by") or [],
+                config["parquet_options"],
+            )
         )
     return sorted(marts)
 
@@ -127,7 +137,7 @@ def direct(root: Path, target: Path | None = None) -> int:
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     )
     rows = 0
-    for mart, sql, datasets, cluster_by in compiled_marts(target):
+    for mart, sql, datasets, cluster_by, options in compiled_marts(target):
         if PLACEHOLDER not in sql:
             raise SystemExit(f"direct: {mart}'s compiled SQL has no period placeholder")
         for start, end in sorted(set().union(*(periods[d] for d in datasets))):
@@ -144,7 +154,8 @@ def direct(root: Path, target: Path | None = None) -> int:
                         true::boolean as is_synthetic, '{"0" * 64}'::varchar as source_fingerprint,
                         current_timestamp::timestamp as loaded_at
                     from ({period_sql}) as rows {order}
-                ) to '{quoted}' (format parquet, compression snappy, row_group_size 10240,
+                ) to '{quoted}' (format parquet, compression {options["compression"]},
+                    row_group_size {options["row_group_size"]},
                     kv_metadata {{'iqb.source_fingerprint': '{"0" * 64}',
                                   'iqb.min_sample_count': '100'}})"""
             )

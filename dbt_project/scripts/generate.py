@@ -388,8 +388,8 @@ def all_percentiles_yml(level: str) -> str:
     The view is the score view's macro at each of the nine percentiles, over the
     same tested mart rows: unique keys, non-null keys and scores within [0, 1]
     hold by construction, the score view's row checks test that macro at the
-    build's percentile, and tests/dbt/test_score_percentile.py proves every
-    percentile equal to a build at it. A data test here would read nine times
+    build's percentile, and tests/dbt/test_score_percentile.py compares them with
+    builds at p50 and p95 and with the compiled score view at all nine. A data test here would read nine times
     the rows at every build (docs/dbt.md, "Tests").
     """
     name = f"iqb_scores_all_percentiles_by_{level}"
@@ -406,7 +406,7 @@ def all_percentiles_yml(level: str) -> str:
     }
     text = yaml.safe_dump({"version": 2, "models": [model]}, sort_keys=False, width=100,
                           allow_unicode=True)
-    return f"# {HEADER.format(src=f'models/marts/scores/iqb_scores_by_{level}.yml')}\n{text}"
+    return f"# {HEADER.format(src='extract/datasets.py and seeds/iqb_use_cases.csv')}\n{text}"
 
 
 def outputs() -> dict[Path, str]:

@@ -50,3 +50,19 @@ def test_no_code_or_doc_points_at_an_issue_number() -> None:
         text = data.decode("utf-8", errors="replace")
         offenders += [f"{f}: {m[0]}" for m in pattern.finditer(text)]
     assert offenders == []
+
+
+def test_no_tracked_file_holds_a_merge_conflict() -> None:
+    """A conflict resolved in haste leaves its markers in a doc that no other test reads."""
+    files = subprocess.run(
+        ["git", "ls-files", "--", ":!extract/results/html/vendor"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    marker = re.compile(rb"^(<{7}|>{7}) ", re.M)
+    offenders = [
+        f for f in files if (REPO / f).is_file() and marker.search((REPO / f).read_bytes())
+    ]
+    assert offenders == []
