@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import synth
-from bench.harness import BIN, REPO, Figure
+from bench.harness import BIN, REPO, Figure, Sample, repeat
 from bench.report import Results, Row
 from extract.paths import CACHE_DIR, ArtifactPaths
 
@@ -164,6 +164,33 @@ class BenchCore:
         )
 
     # --- dbt ------------------------------------------------------------------------------
+
+    def one_new_month(
+        self, root: Path, times: int, build: Callable[[], Sample]
+    ) -> tuple[Figure, synth.Period]:
+        """``times`` builds of ``root`` after adding the month after the window's.
+
+        Each starts from the database and marts of the build ``root`` holds now
+        (moved aside, put back before each run), as a user's next build does.
+        """
+        built = self.work / f"built-{root.name}"
+        shutil.rmtree(built, ignore_errors=True)
+        built.mkdir()
+        for child in root.iterdir():
+            if child.name != CACHE_DIR:
+                shutil.move(child, built / child.name)
+        period, new_month, keys = self.new_month()
+
+        def add_month() -> None:
+            self.drop(keys, root)
+            self.reset_window(keep=built, root=root)
+            synth.link_tree(new_month, root, keys)
+
+        try:
+            return repeat(times, build, before=add_month), period
+        finally:
+            self.drop(keys, root)
+            shutil.rmtree(built, ignore_errors=True)
 
     def dbt(self, *args: str | Path) -> list[str | Path]:
         """A dbt command on the project, with target and logs kept out of the shared checkout."""

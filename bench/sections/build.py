@@ -6,11 +6,11 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 
-from bench import explore, page, questions, synth
+from bench import explore, page, questions
 from bench.core import BenchCore
 from bench.harness import Figure, Sample, child_env, repeat, run
 from bench.report import Row
-from extract.paths import CACHE_DIR, ENV_ARTIFACTS, ArtifactPaths
+from extract.paths import ENV_ARTIFACTS, ArtifactPaths
 
 
 class BuildSection(BenchCore):
@@ -110,26 +110,9 @@ class BuildSection(BenchCore):
         api_seconds = self.rescore(repeats)
         self.page_rescore(repeats, api_seconds)
 
-        # The database of the last full build is the starting point of every incremental run.
-        built = self.work / "built"
-        shutil.rmtree(built, ignore_errors=True)
-        built.mkdir()
-        for child in self.window.iterdir():
-            if child.name != CACHE_DIR:
-                shutil.move(child, built / child.name)
-        period, new_month, keys = self.new_month()
-
-        def add_month() -> None:
-            self.drop(keys)
-            self.reset_window(keep=built)
-            synth.link_tree(new_month, self.window, keys)
-
-        try:
-            incremental = repeat(
-                self.plan.build_repeats, lambda: run(self.dbt("build"), log, env), before=add_month
-            )
-        finally:
-            self.drop(keys)
+        incremental, period = self.one_new_month(
+            self.window, self.plan.build_repeats, lambda: run(self.dbt("build"), log, env)
+        )
         ratio = incremental.seconds / build.seconds
         self.results.figures["incremental_over_build"] = round(ratio, 2)
         share = (incremental.seconds - noop.seconds) / (build.seconds - noop.seconds)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from bench import synth
 from bench.core import BenchCore
 from bench.harness import Sample, child_env, repeat, run
-from extract.paths import CACHE_DIR, ENV_ARTIFACTS
+from extract.paths import ENV_ARTIFACTS
 
 
 class ScaleSection(BenchCore):
@@ -118,24 +117,7 @@ class ScaleSection(BenchCore):
                 note=self.dbt_split(quiet.all_seconds[-1]),
             )
         if incremental:
-            built = self.work / f"scale-{label}-built"
-            shutil.rmtree(built, ignore_errors=True)
-            built.mkdir()
-            for child in root.iterdir():
-                if child.name != CACHE_DIR:
-                    shutil.move(child, built / child.name)
-            _, new_month, keys = self.new_month()
-
-            def add_month() -> None:
-                self.drop(keys, root)
-                self.reset_window(keep=built, root=root)
-                synth.link_tree(new_month, root, keys)
-
-            try:
-                more = repeat(times, build, before=add_month)
-            finally:
-                self.drop(keys, root)
-                shutil.rmtree(built, ignore_errors=True)
+            more, _ = self.one_new_month(root, times, build)
             self.record(
                 f"scale_{label}_incremental_s",
                 more,

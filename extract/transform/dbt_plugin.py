@@ -260,7 +260,7 @@ class Plugin(BasePlugin):
             return "{}"
 
         def publish_dir(build: str) -> str:
-            folder = self.paths.publishing / build
+            folder = self.paths.publish_folder(build)
             folder.mkdir(parents=True, exist_ok=True)
             return json.dumps(str(folder))
 

@@ -118,10 +118,6 @@ def cache_periods(
     return periods
 
 
-def plans_dir(artifacts: Path, build: str) -> Path:
-    return ArtifactPaths(artifacts).publish_plans(build)
-
-
 def plan_mart(
     artifacts: Path,
     build: str,
@@ -178,13 +174,13 @@ def plan_mart(
         + [item["staged"] for item in process],
         "drop": sorted(label for label in published if label not in wanted),
     }
-    with atomic_path(plans_dir(artifacts, build) / f"{mart}.json") as tmp:
+    with atomic_path(ArtifactPaths(artifacts).publish_plans(build) / f"{mart}.json") as tmp:
         tmp.write_text(json.dumps(plan, indent=1))
     return plan
 
 
 def _plans(artifacts: Path, build: str) -> list[dict[str, Any]]:
-    folder = plans_dir(artifacts, build)
+    folder = ArtifactPaths(artifacts).publish_plans(build)
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 

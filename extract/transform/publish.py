@@ -79,7 +79,7 @@ def pause(artifacts: Path, build: str, step: str) -> None:
     """Stop here when the environment asks for it (tests kill the process then)."""
     if os.environ.get(PAUSE_ENV) != step:
         return
-    marker = ArtifactPaths(artifacts).publishing / build / f"PAUSED-{step}"
+    marker = ArtifactPaths(artifacts).publish_folder(build) / f"PAUSED-{step}"
     marker.write_text(str(os.getpid()))
     while True:
         time.sleep(60)
