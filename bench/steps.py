@@ -145,7 +145,7 @@ def direct(root: Path, target: Path | None = None) -> int:
                 PLACEHOLDER, f"(period_start = date '{start}' and period_end = date '{end}')"
             )
             order = f"order by {', '.join(cluster_by)}" if cluster_by else ""
-            file = out / mart / f"period={start}_{end}" / "data_0.parquet"
+            file = ArtifactPaths(out).mart_file(mart, str(start), str(end))  # as a build names it
             file.parent.mkdir(parents=True, exist_ok=True)
             quoted = str(file).replace("'", "''")
             con.execute(
