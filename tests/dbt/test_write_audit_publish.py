@@ -118,43 +118,52 @@ def good(tmp_path: Path) -> Path:
     return root
 
 
-def test_data_that_fails_a_test_is_never_published(good: Path, tmp_path: Path) -> None:
+def test_data_that_fails_a_check_is_never_published(good: Path, tmp_path: Path) -> None:
     before_db, before_files, before_builds = visible(good), published(good), builds(good)
     assert before_db[0][0][0] == 237 and len(before_files) == 1
+    original = pq.read_table(good / OCT_2024 / "downloads_by_country/data.parquet")
 
-    # every row twice, and ZA's p50 above its p95, with a stats.json that matches:
-    # only the tests can catch it
-    def damage(t: pa.Table) -> pa.Table:
+    def za_p50_above_p95(t: pa.Table) -> pa.Table:
         [za] = t.filter(pc.equal(t["country_code"], "ZA")).to_pylist()
-        return pa.concat_tables([set_value(t, "download_p50", {"ZA": za["download_p95"] + 1}), t])
+        return set_value(t, "download_p50", {"ZA": za["download_p95"] + 1})
 
-    rewrite_entry(good, "downloads_by_country", damage)
-    duplicated = pq.read_metadata(good / OCT_2024 / "downloads_by_country/data.parquet").num_rows
-
-    for attempt in (1, 2):  # and it fails again until the data is fixed
-        run = dbt("build", artifacts=good, target=tmp_path / f"t{attempt}", check=False)
-        assert run.returncode != 0, run.output
-        # our record now vouches for the downloads; the uploads are still upstream's
-        assert "WARNING 1 cache entry in upstream's format" in run.output
-        assert "e.g. cache/v1/20241001T000000Z/20241101T000000Z/uploads_by_country." in run.output
-        # the check, the mart and example keys, in one message
-        assert (
+    # Damage with a stats.json that matches, so only the checks can catch it:
+    # every row twice, which the build's own check of the period's file refuses
+    # as it is written (before any test), and ZA's p50 above its p95, which
+    # the mart's data test refuses. Each: the check, the mart, example keys.
+    for damage, message in (
+        (
+            lambda t: pa.concat_tables([t, t]),
+            f"quality_by_country fails: unique(period_start, period_end, country_code): "
+            f"{2 * original.num_rows} row(s), e.g. 2024-10-01 2024-11-01 AD | "
+            "2024-10-01 2024-11-01 AE | 2024-10-01 2024-11-01 AF (period 2024-10-01_2024-11-01)",
+        ),
+        (
+            za_p50_above_p95,
             "quality_by_country fails: download percentiles non-decreasing from p1 to p99: "
-            "1 row(s), e.g. 2024-10-01 2024-11-01 ZA; unique(period_start, period_end, "
-            f"country_code): {duplicated} row(s), e.g. 2024-10-01 2024-11-01 AD | " in run.output
-        )
-        assert "NOTHING PUBLISHED" in run.output
-        assert "quality_by_country: 1 period(s) to process" in run.output
-        assert visible(good) == before_db  # the shell user sees the last good build
-        assert published(good) == before_files  # so do Parquet readers and a push
-        assert builds(good) == before_builds  # this build's own files are gone
-        assert not any((good / "state" / "publish").iterdir())
-    # a standalone `dbt test` tests what is published, and it is good
-    assert dbt("test", artifacts=good, target=tmp_path / "t3", check=False).returncode == 0
+            "1 row(s), e.g. 2024-10-01 2024-11-01 ZA",
+        ),
+    ):
+        rewrite_entry(good, "downloads_by_country", lambda _: damage(original))
+        for attempt in (1, 2):  # and it fails again until the data is fixed
+            run = dbt("build", artifacts=good, target=tmp_path / f"t{attempt}", check=False)
+            assert run.returncode != 0, run.output
+            # our record now vouches for the downloads; the uploads are still upstream's
+            assert "WARNING 1 cache entry in upstream's format" in run.output
+            assert (
+                "e.g. cache/v1/20241001T000000Z/20241101T000000Z/uploads_by_country." in run.output
+            )
+            assert message in run.output, run.output
+            assert "NOTHING PUBLISHED" in run.output
+            assert "quality_by_country: 1 period(s) to process" in run.output
+            assert visible(good) == before_db  # the shell user sees the last good build
+            assert published(good) == before_files  # so do Parquet readers and a push
+            assert builds(good) == before_builds  # this build's own files are gone
+            assert not any((good / "state" / "publish").iterdir())
+        # a standalone `dbt test` tests what is published, and it is good
+        assert dbt("test", artifacts=good, target=tmp_path / "t3", check=False).returncode == 0
 
-    rewrite_entry(
-        good, "downloads_by_country", lambda t: t.slice(t.num_rows // 2)
-    )  # fixed: the second, unchanged copy
+    rewrite_entry(good, "downloads_by_country", lambda _: original)  # fixed
     fixed = dbt("build", artifacts=good, target=tmp_path / "t4")
     assert "published" in fixed.output
     assert visible(good)[0] == before_db[0]

@@ -7,7 +7,9 @@
            min_sample_count changed since their file was published
            (extract/transform/marts.py; --full-refresh: every period);
         2. write each such period once, in this build's own folder
-           marts/.builds/<invocation>/ (hidden from readers of marts/);
+           marts/.builds/<invocation>/ (hidden from readers of marts/), and
+           check its grain (config unique_key) in the file just written: one
+           period's rows at a time, so memory does not grow with the history;
         3. this model's relation, in dbt's working database, is a view over
            the published build's files that stay plus the new ones: dbt's
            tests audit it next;
@@ -34,6 +36,7 @@
         lookup of one network or country then reads the row groups whose
         min/max statistics can hold it, not the whole file. -#}
     {%- set cluster_by = config.get('cluster_by') or [] -%}
+    {%- set unique_key = config.require('unique_key') -%}
     {%- set parquet_options = config.require('parquet_options') -%}
     {%- if parquet_options is not mapping
           or parquet_options.keys() | sort | list != ['compression', 'row_group_size'] -%}
@@ -83,6 +86,7 @@
                 }
             )
         {%- endcall %}
+        {%- do check_unique_period(period, unique_key) -%}
     {%- endfor %}
 
     {#- the kept files of the published build plus the ones written now -#}
@@ -101,6 +105,27 @@
     {{ adapter.commit() }}
     {{ return({'relations': [target_relation]}) }}
 {% endmaterialization %}
+
+
+{% macro check_unique_period(period, unique_key) -%}
+    {#- Fail the model when two rows of the period's file just written share the
+        grain: the file stays in the build's own folder, so nothing is
+        published. The message is the row_checks test's. -#}
+    {%- set file = 'read_parquet(' ~ sql_string(period['staged']) ~ ')' -%}
+    {%- set found -%}
+        select
+            coalesce(sum(n_rows), 0)::bigint as n_rows,
+            array_to_string(list(distinct concat_ws(' ', {{ unique_key | join(', ') }})
+                order by concat_ws(' ', {{ unique_key | join(', ') }}))[1:3], ' | ') as examples
+        from ({{ duplicate_keys(file, unique_key) }})
+    {%- endset -%}
+    {%- set row = run_query(found).rows[0] -%}
+    {%- if row[0] > 0 -%}
+        {{ exceptions.raise_compiler_error(
+            this.identifier ~ " fails: unique(" ~ unique_key | join(', ') ~ "): " ~ row[0]
+            ~ " row(s), e.g. " ~ row[1] ~ " (period " ~ period['label'] ~ ")") }}
+    {%- endif -%}
+{%- endmacro %}
 
 
 {% macro with_provenance(period_sql, period) -%}

@@ -1,7 +1,12 @@
-{% test row_checks(model, unique, not_null=[], percentiles=[], between=none, accepted=none, scores=false) %}
-{#- Every check of a mart or score view in one scan (docs/dbt.md, "Tests"):
+{% test row_checks(model, unique=none, not_null=[], percentiles=[], between=none, accepted=none, scores=false) %}
+{#- Every check of a mart, score view or seed in one scan (docs/dbt.md, "Tests"):
 
-    - unique: no two rows share these columns;
+    - unique: no two rows share these columns (seeds). A quality mart's grain,
+      its config unique_key, is checked period by period as each file is
+      written (macros/materializations/audited_periods.sql), so that memory
+      stays one period's whatever the history; a score view has one row per
+      mart row by construction. Without `unique`, example keys are the tested
+      model's unique_key;
     - not_null: these columns are never NULL;
     - percentiles: for each metric, every <metric>_pX >= 0 (loss also <= 1),
       throughput non-decreasing from p1 to p99, latency and loss non-increasing
@@ -16,10 +21,11 @@
 
     When any check fails the test stops with one message that names the mart,
     each failing check, its number of rows and up to three example keys (DuckDB's
-    error()). Two scans instead of one query per check: the row checks filter
-    first (example keys only for failing rows), uniqueness is a GROUP BY over
-    a hash of the keys (the keys themselves only for repeated hashes); this is
-    what makes a build's tests cheap (docs/performance.md). -#}
+    error()). The row checks filter first (example keys only for failing rows);
+    uniqueness is a GROUP BY over a hash of the keys (the keys themselves only
+    for repeated hashes); this is what makes a build's tests cheap
+    (docs/performance.md). -#}
+{%- set key = unique or tested_model_unique_key() -%}
 {%- set checks = [] -%}
 {%- for column in not_null -%}
     {%- do checks.append(('not_null(' ~ column ~ ')', column ~ ' is null')) -%}
@@ -70,8 +76,8 @@
                               column ~ " not in ('" ~ values | join("', '") ~ "')")) -%}
     {%- endfor -%}
 {%- endif -%}
-{%- set keys = unique | join(', ') -%}
-{%- set example = "concat_ws(' ', " ~ (unique | map('string') | list | join(', ')) ~ ")" -%}
+{%- set keys = key | join(', ') -%}
+{%- set example = "concat_ws(' ', " ~ (key | map('string') | list | join(', ')) ~ ")" -%}
 
 with
 
@@ -94,28 +100,14 @@ failing as (
 
 ),
 
--- Keys held by more than one row. First the hashes of the keys held by more
--- than one row (an aggregate over one integer: ~40 % cheaper than over the
--- key columns themselves, docs/performance.md); then, exactly, the keys of
--- those rows alone, so that a hash collision is never reported as a duplicate.
-repeated_hashes as (
-
-    select hash({{ keys }}) as key_hash
-    from {{ model }}
-    group by key_hash
-    having count(*) > 1
-
-),
-
+{%- if unique %}
+-- Keys held by more than one row (macros/duplicate_keys.sql).
 duplicates as (
 
-    select {{ keys }}, count(*) as n_rows
-    from {{ model }}
-    where hash({{ keys }}) in (select key_hash from repeated_hashes)
-    group by {{ keys }}
-    having count(*) > 1
+    {{ duplicate_keys(model, unique) | indent(4) }}
 
 ),
+{%- endif %}
 
 failures as (
 
@@ -128,12 +120,15 @@ failures as (
         {{ example }} as example
     from failing
 
+    {%- if unique %}
+
     union all
 
     select
         'unique({{ keys }})' as check_name,
         {{ example }} as example
     from duplicates, range(duplicates.n_rows)  -- one line per row, as the row checks count
+    {%- endif %}
 
 ),
 
