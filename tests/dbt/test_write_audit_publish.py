@@ -118,6 +118,11 @@ def good(tmp_path: Path) -> Path:
     return root
 
 
+def replacing(table: pa.Table) -> Callable[[pa.Table], pa.Table]:
+    """A rewrite_entry edit that puts ``table`` in place of the entry's rows."""
+    return lambda _: table
+
+
 def test_data_that_fails_a_check_is_never_published(good: Path, tmp_path: Path) -> None:
     before_db, before_files, before_builds = visible(good), published(good), builds(good)
     assert before_db[0][0][0] == 237 and len(before_files) == 1
@@ -131,20 +136,20 @@ def test_data_that_fails_a_check_is_never_published(good: Path, tmp_path: Path) 
     # every row twice, which the build's own check of the period's file refuses
     # as it is written (before any test), and ZA's p50 above its p95, which
     # the mart's data test refuses. Each: the check, the mart, example keys.
-    for damage, message in (
+    for damaged, message in (
         (
-            lambda t: pa.concat_tables([t, t]),
+            pa.concat_tables([original, original]),
             f"quality_by_country fails: unique(period_start, period_end, country_code): "
             f"{2 * original.num_rows} row(s), e.g. 2024-10-01 2024-11-01 AD | "
             "2024-10-01 2024-11-01 AE | 2024-10-01 2024-11-01 AF (period 2024-10-01_2024-11-01)",
         ),
         (
-            za_p50_above_p95,
+            za_p50_above_p95(original),
             "quality_by_country fails: download percentiles non-decreasing from p1 to p99: "
             "1 row(s), e.g. 2024-10-01 2024-11-01 ZA",
         ),
     ):
-        rewrite_entry(good, "downloads_by_country", lambda _: damage(original))
+        rewrite_entry(good, "downloads_by_country", replacing(damaged))
         for attempt in (1, 2):  # and it fails again until the data is fixed
             run = dbt("build", artifacts=good, target=tmp_path / f"t{attempt}", check=False)
             assert run.returncode != 0, run.output
@@ -163,7 +168,7 @@ def test_data_that_fails_a_check_is_never_published(good: Path, tmp_path: Path) 
         # a standalone `dbt test` tests what is published, and it is good
         assert dbt("test", artifacts=good, target=tmp_path / "t3", check=False).returncode == 0
 
-    rewrite_entry(good, "downloads_by_country", lambda _: original)  # fixed
+    rewrite_entry(good, "downloads_by_country", replacing(original))  # fixed
     fixed = dbt("build", artifacts=good, target=tmp_path / "t4")
     assert "published" in fixed.output
     assert visible(good)[0] == before_db[0]
