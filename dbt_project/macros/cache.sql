@@ -31,14 +31,15 @@
 {%- endmacro %}
 
 
-{% macro cache_period(path_column, bound) -%}
+{% macro cache_period(path_column, bound, pattern=none) -%}
     {#- period_start / period_end (DATE) from a cache path
         .../cache/v1/{start:%Y%m%dT000000Z}/{end:%Y%m%dT000000Z}/{dataset}/data.parquet;
-        the pattern is the cache layout's (extract/cache/layout.py, via the plugin).
-        DuckDB evaluates this on file names alone, so a filter on the period
-        prunes whole files before they are opened. -#}
+        the pattern is the cache layout's (extract/cache/layout.py, via the plugin;
+        `pattern`: already asked for, a query fewer per call). DuckDB evaluates
+        this on file names alone, so a filter on the period prunes whole files
+        before they are opened. -#}
     {%- set group = {'start': 1, 'end': 2}[bound] -%}
-    {%- set pattern = iqb_call('iqb_paths')['cache_period_regex'] -%}
+    {%- set pattern = pattern or iqb_call('iqb_paths')['cache_period_regex'] -%}
     cast(strptime(regexp_extract({{ path_column }}, {{ sql_string(pattern) }}, {{ group }}), '%Y%m%d') as date)
 {%- endmacro %}
 
@@ -75,14 +76,15 @@
 {%- endmacro %}
 
 
-{% macro stage_dataset(dataset, files=none) -%}
+{% macro stage_dataset(dataset, files=none, pattern=none) -%}
     {#- A staging model: the dataset's rows renamed and typed, the period taken
         from the file path. The columns and types are the source's declaration in
         __sources.yml (generated from extract/datasets.py), so each stg_ model
         is one line. One select straight over the files: DuckDB then pushes a
         filter on the period down to the file names and skips the other periods.
         `files`: the same select over these files only (audited_periods, one
-        period: DuckDB's filter on file names costs ~1 ms per file and scan). -#}
+        period: DuckDB's filter on file names costs ~1 ms per file and scan), with
+        the cache path `pattern` it asked the plugin for once. -#}
     {%- set relation = cache_source(dataset, files) -%}
     {%- if not execute -%}
         select * from {{ relation }}
@@ -90,8 +92,9 @@
     {%- set node = graph.sources['source.' ~ project_name ~ '.iqb_cache.' ~ dataset] -%}
     {%- set columns = node.columns.values() | rejectattr('name', 'equalto', 'filename') | list %}
 select
-    {{ cache_period('filename', 'start') }} as period_start,
-    {{ cache_period('filename', 'end') }} as period_end,
+    {%- set pattern = pattern or iqb_call('iqb_paths')['cache_period_regex'] %}
+    {{ cache_period('filename', 'start', pattern) }} as period_start,
+    {{ cache_period('filename', 'end', pattern) }} as period_end,
     {%- for column in columns %}
     cast({{ column.name }} as {{ column.data_type }}) as {{ column.name }}{{ "," if not loop.last }}
     {%- endfor %}

@@ -55,6 +55,7 @@
     {%- if not execute or flags.WHICH not in ('build', 'run') -%}
         {{- return('') -}}
     {%- endif -%}
+    {%- do record_view_fingerprints(results) -%}
     {%- set problems, skipped, tested = [], [], [] -%}
     {%- for r in results -%}
         {%- if r.status == 'skipped' -%}

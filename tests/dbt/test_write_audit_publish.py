@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -558,6 +559,11 @@ def test_a_read_only_disk_gives_one_message(tmp_path: Path) -> None:
         assert "Traceback" not in report.stderr and len(report.stderr.splitlines()) <= 3
 
 
+def unchanged_views(output: str) -> set[str]:
+    """The views a dbt run found unchanged and did not re-create (macros/materializations/view.sql)."""
+    return set(re.findall(r"OK created sql view model (\S+) .*unchanged", output))
+
+
 def test_a_noop_build_rereads_nothing_but_a_changed_seed_is_tested(tmp_path: Path) -> None:
     repo = repo_copy(tmp_path)
     root = repo / "artifacts"
@@ -573,11 +579,16 @@ def test_a_noop_build_rereads_nothing_but_a_changed_seed_is_tested(tmp_path: Pat
     assert window.format("infinity", "infinity") in noop.output  # nothing re-read
     assert f"nothing new to publish; readers still see build {build}" in noop.output
     assert query(root, "select build_id from iqb_build") == [(build,)]
+    staging, scores = unchanged_views(first.output), unchanged_views(noop.output)
+    assert not staging and len(scores) == 24  # no view is re-created
 
     seed = repo / "dbt_project/seeds/iqb_use_cases.csv"
     seed.write_text(seed.read_text().replace("gaming,1", "gaming,2"))
     changed = dbt("build", artifacts=None, target=target, cwd=repo)
     assert window.format("infinity", "-infinity") in changed.output  # every score re-tested
+    # the views that read the seed are re-created (their contracts checked again), no other
+    assert unchanged_views(changed.output) == {v for v in scores if v.startswith("staging.")}
+    assert len(unchanged_views(changed.output)) == 12
     assert query(root, "select build_id from iqb_build") != [(build,)]
     # a standalone `dbt test` tests every row of dbt's working relations
     alone = dbt("test", artifacts=None, target=tmp_path / "t2", cwd=repo)

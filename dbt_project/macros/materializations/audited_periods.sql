@@ -57,6 +57,9 @@
 
     {{ run_hooks(pre_hooks) }}
 
+    {#- asked once, not per period: each question to the plugin is a statement -#}
+    {%- set cache_pattern = iqb_call('iqb_paths')['cache_period_regex'] if plan['process'] else none -%}
+
     {%- for period in plan['process'] %}
         {%- set period_sql = sql | replace(period_placeholder(),
                 period_filter([(period['start'], period['end'])])) -%}
@@ -67,7 +70,7 @@
         {%- set ns = namespace(sql=period_sql) -%}
         {%- for dataset, name in staging.items() -%}
             {%- set own = [period['inputs'][dataset]] if dataset in period['inputs'] else [] -%}
-            {%- set ns.sql = ns.sql | replace(name, '(' ~ stage_dataset(dataset, own) ~ ')') -%}
+            {%- set ns.sql = ns.sql | replace(name, '(' ~ stage_dataset(dataset, own, cache_pattern) ~ ')') -%}
         {%- endfor -%}
         {%- set period_sql = ns.sql -%}
         {% call statement('stage_' ~ loop.index) -%}
