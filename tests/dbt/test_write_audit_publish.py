@@ -560,7 +560,7 @@ def test_a_read_only_disk_gives_one_message(tmp_path: Path) -> None:
 
 
 def unchanged_views(output: str) -> set[str]:
-    """The views a dbt run found unchanged and did not re-create (macros/materializations/view.sql)."""
+    """Views a dbt run found unchanged, not re-created (macros/materializations/view.sql)."""
     return set(re.findall(r"OK created sql view model (\S+) .*unchanged", output))
 
 
