@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -113,6 +114,11 @@ def query(artifacts: Path, sql: str, params: list | None = None) -> list[tuple]:
     """SQL on the published database, as a reader runs it."""
     with duckdb.connect(str(artifacts / "iqb.duckdb"), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
+
+
+def unchanged_views(output: str) -> set[str]:
+    """Views a dbt run found unchanged, not re-created (macros/materializations/view.sql)."""
+    return set(re.findall(r"OK created sql view model (\S+) .*unchanged", output))
 
 
 def query_working(artifacts: Path, sql: str) -> list[tuple]:

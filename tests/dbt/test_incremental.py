@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.dbt.helpers import IQB, DbtRun, dbt, env, query, query_working, shell
+from tests.dbt.helpers import IQB, DbtRun, dbt, env, query, query_working, shell, unchanged_views
 
 pytestmark = pytest.mark.slow
 
@@ -190,6 +190,14 @@ def test_a_new_month_is_the_only_one_processed(story: Story) -> None:
     assert len(sep_files) == len(MARTS)
     assert all(october.exports[k] == v for k, v in sep_files.items())
     assert sum("period=2024-10-01_2024-11-01" in k for k in october.exports) == len(MARTS)
+
+
+def test_new_cache_files_re_create_the_staging_views(story: Story) -> None:
+    """A staging view lists its cache files, so a new month re-creates all twelve;
+    the score views, whose SQL and parents are the same, are kept."""
+    skipped = unchanged_views(story["october"].run.output)
+    assert len(skipped) == 12 and all(v.startswith("main.iqb_scores_") for v in skipped)
+    assert not unchanged_views(story["first"].run.output)
 
 
 def test_an_incremental_build_tests_only_the_new_period(story: Story) -> None:
