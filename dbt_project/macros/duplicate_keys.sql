@@ -19,15 +19,3 @@
     having count(*) > 1
 {%- endmacro %}
 
-
-{% macro tested_model_unique_key() -%}
-    {#- The config unique_key of the model the running data test is attached to:
-        the columns that name one of its rows in a failure message. -#}
-    {%- set node = graph.nodes.get(model.attached_node) if execute and model.attached_node else none -%}
-    {%- set key = node.config.get('unique_key') if node else none -%}
-    {%- if execute and not key -%}
-        {{ exceptions.raise_compiler_error(
-            tested_model_name() ~ ": row_checks needs `unique` or the model's config unique_key") }}
-    {%- endif -%}
-    {{- return(key or []) -}}
-{%- endmacro %}
