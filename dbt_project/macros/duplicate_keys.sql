@@ -18,4 +18,3 @@
     group by {{ columns }}
     having count(*) > 1
 {%- endmacro %}
-
