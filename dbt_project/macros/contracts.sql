@@ -10,6 +10,6 @@
         first period is written: a renamed or retyped column fails the model
         with dbt's contract error, and the build publishes nothing. -#}
     {%- if execute and config.get('contract').enforced -%}
-        {%- do get_assert_columns_equivalent(with_provenance(sql | replace(period_placeholder(), 'false'), none)) -%}
+        {%- do get_assert_columns_equivalent(with_provenance(sql | replace(period_placeholder(), 'false'), [])) -%}
     {%- endif -%}
 {%- endmacro %}

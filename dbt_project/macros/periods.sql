@@ -26,10 +26,21 @@
 
 
 {% macro min_sample_count() -%}
-    {#- The var min_sample_count, checked: a non-negative integer. -#}
-    {%- set value = var('min_sample_count') -%}  {#- default: dbt_project.yml, its one home -#}
+    {{- return(non_negative_var('min_sample_count')) -}}
+{%- endmacro %}
+
+
+{% macro period_batch_bytes() -%}
+    {{- return(non_negative_var('period_batch_bytes')) -}}
+{%- endmacro %}
+
+
+{% macro non_negative_var(name) -%}
+    {#- A var that must be a non-negative integer, checked (its default: the
+        vars of dbt_project.yml, its one home). -#}
+    {%- set value = var(name) -%}
     {%- if value is not number or value < 0 or value != value | int -%}
-        {{ exceptions.raise_compiler_error("var min_sample_count must be a non-negative integer, got " ~ value) }}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ " must be a non-negative integer, got " ~ value) }}
     {%- endif -%}
     {{- return(value | int) -}}
 {%- endmacro %}

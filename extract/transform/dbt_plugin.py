@@ -200,6 +200,7 @@ class Plugin(BasePlugin):
         min_sample_count: int,
         full_refresh: bool,
         build: str,
+        batch_bytes: int,
     ) -> str:
         return json.dumps(
             marts.plan_mart(
@@ -210,6 +211,7 @@ class Plugin(BasePlugin):
                 code_hash,
                 min_sample_count,
                 full_refresh,
+                batch_bytes,
                 self._entries(),
             )
         )
@@ -269,7 +271,11 @@ class Plugin(BasePlugin):
         fn("iqb_check_cache", self.check_cache, [])
         fn("iqb_cache_files", self.cache_files, ["VARCHAR"])
         fn("iqb_begin", self.begin, ["VARCHAR", "VARCHAR"])
-        fn("iqb_plan", self.plan, ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BOOLEAN", "VARCHAR"])
+        fn(
+            "iqb_plan",
+            self.plan,
+            ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BOOLEAN", "VARCHAR", "BIGINT"],
+        )
         fn("iqb_publish_dir", publish_dir, ["VARCHAR"])
         fn("iqb_publish", self.publish, ["VARCHAR", "VARCHAR"])
         fn("iqb_discard", discard, ["VARCHAR"])

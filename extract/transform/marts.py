@@ -47,6 +47,10 @@ from extract.transform.publish import load_published
 
 FINGERPRINT_KEY = "iqb.source_fingerprint"
 THRESHOLD_KEY = "iqb.min_sample_count"
+# A batch of periods is one partitioned COPY, which keeps every partition's file
+# open until the end: DuckDB starts a second file in a partition past its
+# partitioned_write_max_open_files (100), and a period must stay one file.
+BATCH_MAX_PERIODS = 64
 
 # mart -> period label -> the file's path relative to the artifacts root
 MartFiles = dict[str, dict[str, str]]
@@ -64,6 +68,13 @@ def published_files(artifacts: Path, mart: str) -> list[Path]:
     """The published build's files of ``mart``, oldest period first (absolute)."""
     files = load_published(artifacts).get("marts", {}).get(mart, {})
     return [artifacts / files[label] for label in sorted(files)]
+
+
+def fingerprint_key(label: str) -> str:
+    """The footer key holding the fingerprint of period ``label``: a file written in
+    a batch carries the whole batch's keys (DuckDB writes one footer for all), so
+    each period's is named by its label."""
+    return f"{FINGERPRINT_KEY}.{label}"
 
 
 def footer_value(path: Path, key: str) -> str | None:
@@ -126,9 +137,16 @@ def plan_mart(
     code_hash: str,
     min_sample_count: int,
     full_refresh: bool,
+    batch_bytes: int,
     entries: list[CatalogEntry] | None = None,
 ) -> dict[str, Any]:
-    """What dbt must write for ``mart`` in this build; saved for the publish."""
+    """What dbt must write for ``mart`` in this build, in batches; saved for the publish.
+
+    Small periods are written together, one statement per batch (DuckDB spends
+    ~20 ms planning and starting each statement, more than a small period's
+    work): a batch holds consecutive periods whose cache files total at most
+    ``batch_bytes``, so memory stays bounded however long the history. A period
+    larger than that is a batch of its own."""
     paths = ArtifactPaths(artifacts)
     periods = cache_periods(
         artifacts,
@@ -144,7 +162,7 @@ def plan_mart(
         if (
             not full_refresh
             and rel is not None
-            and footer_value(artifacts / rel, FINGERPRINT_KEY) == p.fingerprint
+            and footer_value(artifacts / rel, fingerprint_key(p.label)) == p.fingerprint
         ):
             keep[p.label] = rel
             continue
@@ -156,6 +174,7 @@ def plan_mart(
                 "end": p.end.isoformat(),
                 "label": p.label,
                 "fingerprint": p.fingerprint,
+                "fingerprint_key": fingerprint_key(p.label),
                 "source_kind": p.source_kind,
                 "is_synthetic": p.is_synthetic,
                 # the period's own cache files, per dataset: its COPY reads these
@@ -163,12 +182,16 @@ def plan_mart(
                 "inputs": dict(p.files),
                 "staged": str(new),
                 "rel": new.relative_to(artifacts).as_posix(),
+                "bytes": sum(Path(file).stat().st_size for _, file in p.files),
             }
         )
     wanted = {p.label for p in periods}
     plan = {
         "mart": mart,
+        # where a batch's partitioned COPY writes: period=<label>/data_0.parquet under it
+        "folder": str(paths.mart_builds / build / mart),
         "process": process,
+        "batches": batches(process, batch_bytes),
         "keep": keep,
         "files": [str(artifacts / keep[label]) for label in sorted(keep)]
         + [item["staged"] for item in process],
@@ -177,6 +200,21 @@ def plan_mart(
     with atomic_path(ArtifactPaths(artifacts).publish_plans(build) / f"{mart}.json") as tmp:
         tmp.write_text(json.dumps(plan, indent=1))
     return plan
+
+
+def batches(process: list[dict[str, Any]], batch_bytes: int) -> list[list[int]]:
+    """``process``'s indexes in batches: consecutive periods whose ``bytes`` total
+    at most ``batch_bytes`` (a larger period alone), at most BATCH_MAX_PERIODS."""
+    out: list[list[int]] = []
+    total = 0
+    for i, item in enumerate(process):
+        if out and total + item["bytes"] <= batch_bytes and len(out[-1]) < BATCH_MAX_PERIODS:
+            out[-1].append(i)
+            total += item["bytes"]
+        else:
+            out.append([i])
+            total = item["bytes"]
+    return out
 
 
 def _plans(artifacts: Path, build: str) -> list[dict[str, Any]]:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from extract.paths import ArtifactPaths
 from tests.conftest import REAL_CACHE, REPO
@@ -96,6 +100,18 @@ def copy_real_october(
     for name in datasets:
         src = REAL_CACHE / "v1/20241001T000000Z/20241101T000000Z" / name
         shutil.copytree(src, artifacts / OCT_2024 / name)
+
+
+def rewrite_entry(
+    root: Path, dataset: str, change: Callable[[pa.Table], pa.Table], period: str = OCT_2024
+) -> None:
+    """Replace an entry's data as a re-extraction would: new file, matching stats.json."""
+    data = root / period / dataset / "data.parquet"
+    pq.write_table(change(pq.read_table(data)), data)
+    stats_path = data.with_name("stats.json")
+    stats = json.loads(stats_path.read_text())
+    stats.update(size=data.stat().st_size, sha256=hashlib.sha256(data.read_bytes()).hexdigest())
+    stats_path.write_text(json.dumps(stats))
 
 
 def repo_copy(tmp_path: Path) -> Path:

@@ -41,24 +41,13 @@ from tests.dbt.helpers import (
     env,
     query,
     repo_copy,
+    rewrite_entry,
     unchanged_views,
 )
 
 pytestmark = pytest.mark.slow
 
 NOV_2024 = "cache/v1/20241101T000000Z/20241201T000000Z"
-
-
-def rewrite_entry(
-    root: Path, dataset: str, change: Callable[[pa.Table], pa.Table], period: str = OCT_2024
-) -> None:
-    """Replace an entry's data as a re-extraction would: new file, matching stats.json."""
-    data = root / period / dataset / "data.parquet"
-    pq.write_table(change(pq.read_table(data)), data)
-    stats_path = data.with_name("stats.json")
-    stats = json.loads(stats_path.read_text())
-    stats.update(size=data.stat().st_size, sha256=hashlib.sha256(data.read_bytes()).hexdigest())
-    stats_path.write_text(json.dumps(stats))
 
 
 def set_value(table: pa.Table, column: str, codes: dict[str, float]) -> pa.Table:
