@@ -156,8 +156,7 @@ def direct(root: Path, target: Path | None = None) -> int:
                     from ({period_sql}) as rows {order}
                 ) to '{quoted}' (format parquet, compression {options["compression"]},
                     row_group_size {options["row_group_size"]},
-                    kv_metadata {{'iqb.source_fingerprint': '{"0" * 64}',
-                                  'iqb.min_sample_count': '100'}})"""
+                    kv_metadata {{'iqb.min_sample_count': '100'}})"""
             )
             rows += pq.ParquetFile(file).metadata.num_rows
     con.close()

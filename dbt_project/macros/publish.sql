@@ -81,8 +81,13 @@
         {%- do problems.append("--empty builds every model without rows (a check of the SQL)") -%}
     {%- endif -%}
     {%- set window = iqb_call('iqb_test_window') -%}
-    {%- do log("iqb: data tests read the periods from " ~ window['marts'] ~ " (marts) and from "
-               ~ window['scores'] ~ " (scores)", info=true) -%}
+    {%- set read = {} -%}
+    {%- for what, start in window.items() -%}
+        {%- do read.update({what: 'no period' if start is none else ('every period' if start == '-infinity'
+                                  else 'the periods from ' ~ start)}) -%}
+    {%- endfor -%}
+    {%- do log("iqb: data tests read " ~ read['marts'] ~ " of the marts and " ~ read['scores']
+               ~ " of the scores", info=true) -%}
     {%- if problems -%}
         {%- do iqb_call('iqb_discard', [invocation_id]) -%}
         {%- do point_marts_at_published() -%}
@@ -96,8 +101,8 @@
     {%- if 'error' in outcome -%}
         {{- exceptions.raise_compiler_error("iqb: " ~ outcome['error'] ~ ". Readers still see the last good build.") -}}
     {%- endif -%}
-    {%- do warn_invalid_values() -%}
     {%- if outcome['published'] -%}
+        {%- do warn_invalid_values(outcome['written']) -%}
         {%- do log("iqb: published build " ~ invocation_id ~ " (new periods in " ~ outcome['marts'] ~ ")", info=true) -%}
     {%- else -%}
         {%- do log("iqb: nothing new to publish; readers still see build " ~ outcome['build'], info=true) -%}
@@ -168,22 +173,20 @@
 {%- endmacro %}
 
 
-{% macro warn_invalid_values() -%}
+{% macro warn_invalid_values(written) -%}
     {#- Name the places whose values are NaN, infinite or out of range in the
-        periods this build wrote: they are kept, flagged, and not scored. -#}
-    {%- for node in graph.nodes.values() if node.resource_type == 'model'
-                                            and node.config.materialized == 'audited_periods' -%}
-        {%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
-        {%- if relation is not none -%}
-            {%- set rows = run_query("select period_start, country_code, count(*) over () from " ~ relation
-                ~ " where has_invalid_values and loaded_at = " ~ loaded_at() ~ " order by 1, 2 limit 5").rows -%}
-            {%- if rows -%}
-                {%- set shown = [] -%}
-                {%- for row in rows -%}{%- do shown.append(row[1] ~ " " ~ row[0]) -%}{%- endfor -%}
-                {%- do log("iqb: WARNING " ~ node.alias ~ ": " ~ rows[0][2] ~ " row(s) with NaN, infinite or"
-                           ~ " out-of-range values, kept and not scored (has_invalid_values), e.g. "
-                           ~ shown | join(', '), info=true) -%}
-            {%- endif -%}
+        periods this build wrote (`written`: mart -> its new files, read alone:
+        a view over the whole mart would open every period's file): they are
+        kept, flagged, and not scored. -#}
+    {%- for mart, files in written.items() -%}
+        {%- set rows = run_query("select period_start, country_code, count(*) over () from "
+            ~ read_mart_files(files) ~ " where has_invalid_values order by 1, 2 limit 5").rows -%}
+        {%- if rows -%}
+            {%- set shown = [] -%}
+            {%- for row in rows -%}{%- do shown.append(row[1] ~ " " ~ row[0]) -%}{%- endfor -%}
+            {%- do log("iqb: WARNING " ~ mart ~ ": " ~ rows[0][2] ~ " row(s) with NaN, infinite or"
+                       ~ " out-of-range values, kept and not scored (has_invalid_values), e.g. "
+                       ~ shown | join(', '), info=true) -%}
         {%- endif -%}
     {%- endfor -%}
 {%- endmacro %}

@@ -38,6 +38,7 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.flags import get_flags
 from dbt_common.exceptions import DbtRuntimeError
 from duckdb import DuckDBPyConnection
+from duckdb.func import SPECIAL
 
 from extract.cache.catalog import CatalogEntry, Integrity, scan
 from extract.cache.layout import PERIOD_SQL_RE
@@ -216,12 +217,13 @@ class Plugin(BasePlugin):
             )
         )
 
-    def tested_from(self, what: str) -> str:
+    def tested_from(self, what: str) -> str | None:
         """The first period_start the data tests of ``what`` (marts, scores) read.
 
-        A build tests the periods it wrote (from the first of them on); the score
-        views every period when the project (SQL, seeds, vars) changed since the
-        published build; anything else (a standalone `dbt test`) every period.
+        A build tests the periods it wrote (from the first of them on; None, no
+        period, when it wrote none); the score views every period when the
+        project (SQL, seeds, vars) changed since the published build; anything
+        else (a standalone `dbt test`) every period.
         """
         if self.build is None:
             return "-infinity"
@@ -255,7 +257,10 @@ class Plugin(BasePlugin):
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         # params are DuckDB type names; list[Any] because create_function's list is invariant
         def fn(name: str, func: Any, params: list[Any], side_effects: bool = True) -> None:
-            conn.create_function(name, func, params, "VARCHAR", side_effects=side_effects)
+            # SPECIAL: a function may answer NULL (iqb_tested_from)
+            conn.create_function(
+                name, func, params, "VARCHAR", side_effects=side_effects, null_handling=SPECIAL
+            )
 
         def discard(build: str) -> str:
             marts.discard(self.root, build)
@@ -291,5 +296,6 @@ class Plugin(BasePlugin):
         )
         # Without side effects: DuckDB folds the call to a constant when it plans a
         # test's query, so the filter on period_start reaches the Parquet files'
-        # statistics (the data tests' `where`, dbt_project.yml).
+        # statistics (the data tests' `where`, dbt_project.yml); NULL (no period)
+        # makes the filter a constant that reads no file at all, not even a footer.
         fn("iqb_tested_from", self.tested_from, ["VARCHAR"], side_effects=False)

@@ -6,11 +6,13 @@ functions); see docs/dbt.md, "Write-audit-publish". The life of one build:
 1. **plan** (per mart): the periods of the cache (readable entries only, from
    ``extract/cache/catalog.py``), each with a fingerprint over the SHA-256 of its
    entries, the mart's SQL and ``min_sample_count``. A period is (re)processed
-   when the published build's file of it carries another fingerprint, or none;
-   the others are kept (the published build's own file, by path).
+   when the published record gives its file another fingerprint, or none, or
+   the file is gone; the others are kept (the published build's own file, by
+   path).
 2. **write**: dbt writes each such period, once, to this build's folder
-   ``marts/.builds/<build>/<mart>/period=<start>_<end>/data_0.parquet``. Hidden
-   folders are ignored by Parquet readers and by ``sync push``.
+   ``marts/.builds/<build>/<mart>/period=<start>_<end>/data_0.parquet`` (small
+   periods in batches, one statement each: ``batches``). Hidden folders are
+   ignored by Parquet readers and by ``sync push``.
 3. **audit**: dbt's tests read the mart in dbt's working database, a view over
    the kept files plus the new ones.
 4. **publish** (dbt's ``on-run-end``, only when every node passed): a ``COMMIT``
@@ -45,7 +47,6 @@ from extract.paths import COMMIT_FILE, ArtifactPaths
 from extract.transform import publish
 from extract.transform.publish import load_published
 
-FINGERPRINT_KEY = "iqb.source_fingerprint"
 THRESHOLD_KEY = "iqb.min_sample_count"
 # A batch of periods is one partitioned COPY, which keeps every partition's file
 # open until the end: DuckDB starts a second file in a partition past its
@@ -70,15 +71,8 @@ def published_files(artifacts: Path, mart: str) -> list[Path]:
     return [artifacts / files[label] for label in sorted(files)]
 
 
-def fingerprint_key(label: str) -> str:
-    """The footer key holding the fingerprint of period ``label``: a file written in
-    a batch carries the whole batch's keys (DuckDB writes one footer for all), so
-    each period's is named by its label."""
-    return f"{FINGERPRINT_KEY}.{label}"
-
-
 def footer_value(path: Path, key: str) -> str | None:
-    """A key of a mart file's Parquet footer (what it was built from), or None."""
+    """A key of a mart file's Parquet footer (the threshold it was built with), or None."""
     try:
         metadata = pq.read_metadata(path).metadata or {}
     except Exception:  # a damaged or missing file: re-process the period
@@ -155,14 +149,19 @@ def plan_mart(
         code_hash,
         min_sample_count,
     )
-    published = load_published(artifacts).get("marts", {}).get(mart, {})
+    record = load_published(artifacts)
+    published = record.get("marts", {}).get(mart, {})
+    # what each published file was built from, as the publish recorded it: a
+    # dictionary lookup, not a footer read per file and mart on every build
+    built_from = record.get("fingerprints", {}).get(mart, {})
     process, keep = [], {}
     for p in periods:
         rel = published.get(p.label)
         if (
             not full_refresh
             and rel is not None
-            and footer_value(artifacts / rel, fingerprint_key(p.label)) == p.fingerprint
+            and built_from.get(p.label) == p.fingerprint
+            and (artifacts / rel).is_file()
         ):
             keep[p.label] = rel
             continue
@@ -174,7 +173,6 @@ def plan_mart(
                 "end": p.end.isoformat(),
                 "label": p.label,
                 "fingerprint": p.fingerprint,
-                "fingerprint_key": fingerprint_key(p.label),
                 "source_kind": p.source_kind,
                 "is_synthetic": p.is_synthetic,
                 # the period's own cache files, per dataset: its COPY reads these
@@ -192,6 +190,7 @@ def plan_mart(
         "folder": str(paths.mart_builds / build / mart),
         "process": process,
         "batches": batches(process, batch_bytes),
+        "fingerprints": {p.label: p.fingerprint for p in periods},
         "keep": keep,
         "files": [str(artifacts / keep[label]) for label in sorted(keep)]
         + [item["staged"] for item in process],
@@ -222,10 +221,10 @@ def _plans(artifacts: Path, build: str) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
-def tested_from(artifacts: Path, build: str) -> str:
-    """The first period_start that this build wrote in any mart ('infinity' when none)."""
+def tested_from(artifacts: Path, build: str) -> str | None:
+    """The first period_start that this build wrote in any mart (None when none)."""
     starts = [item["start"] for plan in _plans(artifacts, build) for item in plan["process"]]
-    return min(starts) if starts else "infinity"
+    return min(starts) if starts else None
 
 
 def project_fingerprint(project_dir: Path, settings: str) -> str:
@@ -255,8 +254,10 @@ def commit(artifacts: Path, build: str, spec: dict[str, Any]) -> dict[str, Any]:
     published = load_published(artifacts)
     plans = {plan["mart"]: plan for plan in _plans(artifacts, build)}
     marts: MartFiles = dict(published.get("marts", {}))
+    fingerprints = dict(published.get("fingerprints", {}))
     for mart, plan in plans.items():
         marts[mart] = {**plan["keep"], **{item["label"]: item["rel"] for item in plan["process"]}}
+        fingerprints[mart] = plan["fingerprints"]
     threshold = str(spec["settings"]["min_sample_count"])
     mixed = sorted(
         {
@@ -293,6 +294,7 @@ def commit(artifacts: Path, build: str, spec: dict[str, Any]) -> dict[str, Any]:
         },
         "project": spec["project"],
         "marts": marts,
+        "fingerprints": fingerprints,
         "previous": published.get("marts", {}),
         "relations": spec["relations"],
     }
@@ -300,7 +302,8 @@ def commit(artifacts: Path, build: str, spec: dict[str, Any]) -> dict[str, Any]:
         tmp.write_text(json.dumps(record, indent=1))
     publish.finish(artifacts, record)
     changed = [m for m, p in plans.items() if p["process"] or p["drop"]]
-    return {"published": True, "build": build, "marts": sorted(changed)}
+    written = {m: [i["staged"] for i in p["process"]] for m, p in plans.items() if p["process"]}
+    return {"published": True, "build": build, "marts": sorted(changed), "written": written}
 
 
 def discard(artifacts: Path, build: str) -> None:

@@ -295,6 +295,7 @@ def finish(artifacts: Path, record: dict[str, Any]) -> None:
         "root": str(artifacts),  # a copied folder's database still reads the original's files
         "project": record["project"],
         "marts": record["marts"],
+        "fingerprints": record.get("fingerprints", {}),
         "previous": record["previous"],
         "relations": created,
     }

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from extract.transform.marts import BATCH_MAX_PERIODS, batches, fingerprint_key
+from extract.transform.marts import BATCH_MAX_PERIODS, batches
+from extract.transform.publish import load_published
 from tests.dbt.helpers import OCT_2024, DbtRun, copy_real_october, dbt, query, rewrite_entry
 
 pytestmark = pytest.mark.slow
@@ -83,16 +84,15 @@ def test_a_batch_writes_what_one_period_at_a_time_writes(tmp_path: Path) -> None
     assert rows(batched) == rows(alone)
     assert [r[2:] for r in rows(batched)[SEP]] == [r[2:] for r in rows(batched)[OCT]]
     assert len(rows(batched)[SEP]) == 237
-    # one file per period, as the plan names it, whose footer says what it was built from
+    # one file per period, as the plan names it; the publish records what each was built from
     for root in (batched, alone):
         assert {label: [f.name for f in fs] for label, fs in files(root).items()} == {
             SEP: ["data_0.parquet"],
             OCT: ["data_0.parquet"],
         }
+        recorded = load_published(root)["fingerprints"]["quality_by_country"]
         for label, [file] in files(root).items():
-            footer = pq.read_metadata(file).metadata
-            [fingerprint] = {r[-1] for r in rows(root)[label]}  # the source_fingerprint column
-            assert footer[fingerprint_key(label).encode()].decode() == fingerprint
+            assert {r[-1] for r in rows(root)[label]} == {recorded[label]}  # source_fingerprint
             assert "period" not in pq.read_schema(file).names  # the folder's name, not a column
     # a file written alone is sorted by cluster_by (a batch does not keep the order)
     codes = pq.read_table(files(alone)[SEP][0], columns=["country_code"])["country_code"]
@@ -101,6 +101,11 @@ def test_a_batch_writes_what_one_period_at_a_time_writes(tmp_path: Path) -> None
     # the batch's files are found again: nothing to do on the next build
     again = build(batched, tmp_path / "t3")
     assert "quality_by_country: 0 period(s) to process []" in again.output
+    # a published file gone (not only its public name) is written again, whatever the record
+    (batched / load_published(batched)["marts"]["quality_by_country"][SEP]).unlink()
+    healed = build(batched, tmp_path / "t4")
+    assert statements(healed).endswith(f"[{SEP!r}]")
+    assert rows(batched) == rows(alone)
 
 
 def test_a_period_without_rows_is_written_alone_and_published(tmp_path: Path) -> None:

@@ -210,7 +210,10 @@ def test_an_incremental_build_tests_only_the_new_period(story: Story) -> None:
     }
     for name, sql in tests.items():  # dbt's own `where`, a date the plugin folds in
         assert "dbt_subquery" in sql and "iqb_tested_from(" in sql, (name, sql)
-    window = "data tests read the periods from 2024-10-01 (marts) and from 2024-10-01 (scores)"
+    window = (
+        "data tests read the periods from 2024-10-01 of the marts "
+        "and the periods from 2024-10-01 of the scores"
+    )
     assert window in story["october"].run.output
 
 
@@ -220,9 +223,9 @@ def test_first_build_full_refresh_and_dbt_test_test_every_period(story: Story, s
     assert len(tests) == len(story["october"].data_tests)
     output = story[step].run.output
     if step == "test":  # a standalone `dbt test`: the plugin's window is -infinity
-        assert "data tests read the periods" not in output
+        assert "data tests read" not in output
     else:  # every period was written: from the first one on
-        assert "data tests read the periods from 2024-09-01 (marts)" in output
+        assert "data tests read the periods from 2024-09-01 of the marts" in output
 
 
 def test_full_refresh_rebuilds_every_period(story: Story) -> None:

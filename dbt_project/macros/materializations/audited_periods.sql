@@ -115,17 +115,13 @@
 {%- endmacro %}
 
 
-{% macro parquet_write_options(writer, periods) -%}
-    {#- The footer records what each period was built from (extract/transform/marts.py). -#}
+{% macro parquet_write_options(writer) -%}
+    {#- The footer records the min_sample_count the rows were built with: one
+        database, one threshold (extract/transform/marts.py, commit). -#}
     format parquet,
     compression {{ writer.compression }},
     row_group_size {{ writer.row_group_size }},
-    kv_metadata {
-        {%- for period in periods %}
-        {{ sql_string(period['fingerprint_key']) }}: {{ sql_string(period['fingerprint']) }},
-        {%- endfor %}
-        'iqb.min_sample_count': '{{ min_sample_count() }}'
-    }
+    kv_metadata {'iqb.min_sample_count': '{{ min_sample_count() }}'}
 {%- endmacro %}
 
 
@@ -140,7 +136,7 @@
             {%- if writer.cluster_by %}
             order by {{ writer.cluster_by | join(', ') }}
             {%- endif %}
-        ) to {{ sql_string(period['staged']) }} ({{ parquet_write_options(writer, [period]) }});
+        ) to {{ sql_string(period['staged']) }} ({{ parquet_write_options(writer) }});
         {{ unique_violations([period], writer.unique_key) }}
     {%- endcall %}
     {%- do refuse_duplicates(load_result('stage')['table'].rows[0], [period], writer.unique_key) -%}
@@ -160,7 +156,7 @@
         copy (
             {{ with_provenance(periods_sql(writer, periods), periods) }}
         ) to {{ sql_string(writer.folder) }} (
-            {{ parquet_write_options(writer, periods) }},
+            {{ parquet_write_options(writer) }},
             partition_by (period),
             overwrite_or_ignore
         );
