@@ -2,25 +2,24 @@
 
 {% macro period_placeholder() -%}
     {#- Where the quality marts select their input rows. The materialization
-        audited_periods replaces it with one period's condition (a constant
-        filter that DuckDB pushes down to the cache's file names); anywhere else
-        (unit tests, dbt compile) it selects everything. -#}
+        audited_periods replaces it with the condition of the periods it writes
+        (period_filter); anywhere else (unit tests, dbt compile) it selects
+        everything. -#}
     /* iqb: one period */ true
 {%- endmacro %}
 
 
 {% macro period_filter(periods) -%}
-    {#- A WHERE condition selecting `periods`, a list of (start, end) ISO dates.
-        It compares the period columns with constants, which DuckDB pushes down
-        to the file names: files of other periods are not opened. -#}
-    {%- if periods | length == 0 -%}
-        false
+    {#- A WHERE condition selecting `periods` (the plan's, consecutive, each with
+        its ISO `start` and `end`) in a select that reads their own cache files
+        only. It compares the period columns with constants: for one period
+        DuckDB prunes by them; for several, a range keeps every row read (one
+        condition per period was evaluated on every row: 2 s for 64 small
+        periods, 0.03 s as a range). -#}
+    {%- if periods | length == 1 -%}
+        (period_start = date '{{ periods[0]['start'] }}' and period_end = date '{{ periods[0]['end'] }}')
     {%- else -%}
-        (
-        {%- for start, end in periods %}
-            {{ "or " if not loop.first }}(period_start = date '{{ start }}' and period_end = date '{{ end }}')
-        {%- endfor %}
-        )
+        (period_start between date '{{ periods[0]['start'] }}' and date '{{ periods[-1]['start'] }}')
     {%- endif -%}
 {%- endmacro %}
 
