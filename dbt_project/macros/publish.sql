@@ -97,6 +97,17 @@
                    ~ (". `dbt run` does not test: use `dbt build`." if flags.WHICH == 'run' else ""), info=true) -%}
         {{- return('') -}}
     {%- endif -%}
+    {#- asked first: a no-op build then skips the exports of publish_spec -#}
+    {%- set built = [] -%}
+    {%- for node in published_nodes() if node.unique_id in built_nodes(results) -%}
+        {%- do built.append(node.alias) -%}
+    {%- endfor -%}
+    {%- set unchanged_build = iqb_call('iqb_nothing_new', [invocation_id, tojson(built)]) -%}
+    {%- if unchanged_build -%}
+        {%- do iqb_call('iqb_discard', [invocation_id]) -%}
+        {%- do log("iqb: nothing new to publish; readers still see build " ~ unchanged_build, info=true) -%}
+        {{- return('') -}}
+    {%- endif -%}
     {%- set outcome = iqb_call('iqb_publish', [invocation_id, tojson(publish_spec(results))]) -%}
     {%- if 'error' in outcome -%}
         {{- exceptions.raise_compiler_error("iqb: " ~ outcome['error'] ~ ". Readers still see the last good build.") -}}
@@ -117,15 +128,10 @@
         YAML descriptions. What this run built is taken from it (a seed's rows
         and a mart's columns as Parquet files, a view's compiled SQL, unchanged);
         the rest is carried over from the published database. -#}
-    {%- set built = {} -%}
-    {%- for r in results if r.status == 'success' and r.node.resource_type in ('seed', 'model') -%}
-        {%- do built.update({r.node.unique_id: r.node}) -%}
-    {%- endfor -%}
+    {%- set built = built_nodes(results) -%}
     {%- set folder = iqb_call('iqb_publish_dir', [invocation_id]) -%}
     {%- set relations = [] -%}
-    {%- for node in graph.nodes.values() if node.resource_type in ('seed', 'model')
-                                            and node.package_name == project_name
-                                            and node.config.schema != 'staging' -%}
+    {%- for node in published_nodes() -%}
         {%- set kind = 'seed' if node.resource_type == 'seed'
                        else ('mart' if node.config.materialized == 'audited_periods' else 'view') -%}
         {%- set columns = {} -%}
@@ -155,6 +161,29 @@
     {%- endfor -%}
     {%- set settings = {'min_sample_count': min_sample_count(), 'iqb_percentile': iqb_percentile()} -%}
     {{- return({'settings': settings, 'relations': relations}) -}}
+{%- endmacro %}
+
+
+{% macro published_nodes() -%}
+    {#- What the published database holds: every seed and model of the project
+        but the staging views. -#}
+    {%- set nodes = [] -%}
+    {%- for node in graph.nodes.values() if node.resource_type in ('seed', 'model')
+                                            and node.package_name == project_name
+                                            and node.config.schema != 'staging' -%}
+        {%- do nodes.append(node) -%}
+    {%- endfor -%}
+    {{- return(nodes) -}}
+{%- endmacro %}
+
+
+{% macro built_nodes(results) -%}
+    {#- unique_id -> node of every seed and model this run built. -#}
+    {%- set built = {} -%}
+    {%- for r in results if r.status == 'success' and r.node.resource_type in ('seed', 'model') -%}
+        {%- do built.update({r.node.unique_id: r.node}) -%}
+    {%- endfor -%}
+    {{- return(built) -}}
 {%- endmacro %}
 
 

@@ -10,7 +10,7 @@ it with ``fromjson``) and is called from the macros of ``dbt_project/``:
   no macro spells the tree (``dbt run-operation iqb_paths`` prints them);
 - ``iqb_check_cache()`` / ``iqb_cache_files(dataset)``: the cache's readable
   entries (``extract/cache/catalog.py``), never a glob;
-- ``iqb_begin`` / ``iqb_plan`` / ``iqb_publish`` / ``iqb_discard`` /
+- ``iqb_begin`` / ``iqb_plan`` / ``iqb_nothing_new`` / ``iqb_publish`` / ``iqb_discard`` /
   ``iqb_published_files``: write-audit-publish of the marts (``extract/transform/marts.py``,
   ``extract/transform/publish.py``);
 - ``iqb_tested_from(what)``: the first period the data tests of a build read.
@@ -280,6 +280,16 @@ class Plugin(BasePlugin):
             "iqb_plan",
             self.plan,
             ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BOOLEAN", "VARCHAR", "BIGINT"],
+        )
+        fn(
+            "iqb_nothing_new",
+            # the published build's id when this one brings nothing new, else null
+            lambda build, built: json.dumps(
+                load_published(self.root).get("build")
+                if marts.nothing_new(self.root, build, json.loads(built), self.project)
+                else None
+            ),
+            ["VARCHAR", "VARCHAR"],
         )
         fn("iqb_publish_dir", publish_dir, ["VARCHAR"])
         fn("iqb_publish", self.publish, ["VARCHAR", "VARCHAR"])

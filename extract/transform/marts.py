@@ -241,6 +241,33 @@ def project_fingerprint(project_dir: Path, settings: str) -> str:
     return digest.hexdigest()
 
 
+def _outcome(artifacts: Path, build: str) -> tuple[dict[str, Any], MartFiles, dict[str, Any]]:
+    """This build's plans, and the published marts' files and fingerprints were it published."""
+    published = load_published(artifacts)
+    plans = {plan["mart"]: plan for plan in _plans(artifacts, build)}
+    marts: MartFiles = dict(published.get("marts", {}))
+    fingerprints = dict(published.get("fingerprints", {}))
+    for mart, plan in plans.items():
+        marts[mart] = {**plan["keep"], **{item["label"]: item["rel"] for item in plan["process"]}}
+        fingerprints[mart] = plan["fingerprints"]
+    return plans, marts, fingerprints
+
+
+def nothing_new(artifacts: Path, build: str, built: list[str], project: str) -> bool:
+    """Whether publishing this build would give readers what they already have: the
+    same mart files, the same project, no relation the published database lacks.
+    Asked before the publish exports the built seeds and schemas (a no-op's nine
+    statements), and again by ``commit``."""
+    published = load_published(artifacts)
+    return (
+        ArtifactPaths(artifacts).database.is_file()
+        and published.get("root") == str(artifacts)  # not a copy of another folder
+        and _outcome(artifacts, build)[1] == published.get("marts")
+        and project == published.get("project")
+        and set(built) <= set(published.get("relations", []))
+    )
+
+
 def commit(artifacts: Path, build: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Decide to publish this build, durably, then publish it (``publish.finish``).
 
@@ -252,12 +279,7 @@ def commit(artifacts: Path, build: str, spec: dict[str, Any]) -> dict[str, Any]:
     """
     paths = ArtifactPaths(artifacts)
     published = load_published(artifacts)
-    plans = {plan["mart"]: plan for plan in _plans(artifacts, build)}
-    marts: MartFiles = dict(published.get("marts", {}))
-    fingerprints = dict(published.get("fingerprints", {}))
-    for mart, plan in plans.items():
-        marts[mart] = {**plan["keep"], **{item["label"]: item["rel"] for item in plan["process"]}}
-        fingerprints[mart] = plan["fingerprints"]
+    plans, marts, fingerprints = _outcome(artifacts, build)
     threshold = str(spec["settings"]["min_sample_count"])
     mixed = sorted(
         {
@@ -275,14 +297,7 @@ def commit(artifacts: Path, build: str, spec: dict[str, Any]) -> dict[str, Any]:
             f"value (`dbt build --vars '{{min_sample_count: {threshold}}}'`, no --select)"
         )
     built = [r["name"] for r in spec["relations"] if r.get("built")]
-    unchanged = (
-        paths.database.is_file()
-        and published.get("root") == str(artifacts)  # not a copy of another folder
-        and marts == published.get("marts")
-        and spec["project"] == published.get("project")
-        and set(built) <= set(published.get("relations", []))
-    )
-    if unchanged:
+    if nothing_new(artifacts, build, built, spec["project"]):
         discard(artifacts, build)  # its plans; it wrote no file
         return {"published": False, "build": published.get("build")}
     record = {
