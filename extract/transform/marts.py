@@ -7,8 +7,8 @@ functions); see docs/dbt.md, "Write-audit-publish". The life of one build:
    ``extract/cache/catalog.py``), each with a fingerprint over the SHA-256 of its
    entries, the mart's SQL and ``min_sample_count``. A period is (re)processed
    when the published record gives its file another fingerprint, or none, or
-   the file is gone; the others are kept (the published build's own file, by
-   path).
+   the file is gone or changed since (``stamp``); the others are kept (the
+   published build's own file, by path).
 2. **write**: dbt writes each such period, once, to this build's folder
    ``marts/.builds/<build>/<mart>/period=<start>_<end>/data_0.parquet`` (small
    periods in batches, one statement each: ``batches``). Hidden folders are
@@ -151,8 +151,9 @@ def plan_mart(
     )
     record = load_published(artifacts)
     published = record.get("marts", {}).get(mart, {})
-    # what each published file was built from, as the publish recorded it: a
-    # dictionary lookup, not a footer read per file and mart on every build
+    # what each published file was built from, as the publish recorded it, and
+    # its size and mtime then: a lookup and a stat, not a footer read per file
+    # and mart on every build; a file damaged or gone since is written again
     built_from = record.get("fingerprints", {}).get(mart, {})
     process, keep = [], {}
     for p in periods:
@@ -160,8 +161,8 @@ def plan_mart(
         if (
             not full_refresh
             and rel is not None
-            and built_from.get(p.label) == p.fingerprint
-            and (artifacts / rel).is_file()
+            and built_from.get(p.label)
+            == {"fingerprint": p.fingerprint, "stamp": stamp(artifacts / rel)}
         ):
             keep[p.label] = rel
             continue
@@ -241,6 +242,16 @@ def project_fingerprint(project_dir: Path, settings: str) -> str:
     return digest.hexdigest()
 
 
+def stamp(path: Path) -> str | None:
+    """A published file's size and mtime (None when it is gone): a file is never
+    changed once written, so another stamp means it was damaged since."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def _outcome(artifacts: Path, build: str) -> tuple[dict[str, Any], MartFiles, dict[str, Any]]:
     """This build's plans, and the published marts' files and fingerprints were it published."""
     published = load_published(artifacts)
@@ -249,7 +260,10 @@ def _outcome(artifacts: Path, build: str) -> tuple[dict[str, Any], MartFiles, di
     fingerprints = dict(published.get("fingerprints", {}))
     for mart, plan in plans.items():
         marts[mart] = {**plan["keep"], **{item["label"]: item["rel"] for item in plan["process"]}}
-        fingerprints[mart] = plan["fingerprints"]
+        fingerprints[mart] = {
+            label: {"fingerprint": plan["fingerprints"][label], "stamp": stamp(artifacts / rel)}
+            for label, rel in marts[mart].items()
+        }
     return plans, marts, fingerprints
 
 

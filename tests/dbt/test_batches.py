@@ -92,7 +92,7 @@ def test_a_batch_writes_what_one_period_at_a_time_writes(tmp_path: Path) -> None
         }
         recorded = load_published(root)["fingerprints"]["quality_by_country"]
         for label, [file] in files(root).items():
-            assert {r[-1] for r in rows(root)[label]} == {recorded[label]}  # source_fingerprint
+            assert {r[-1] for r in rows(root)[label]} == {recorded[label]["fingerprint"]}
             assert "period" not in pq.read_schema(file).names  # the folder's name, not a column
     # a file written alone is sorted by cluster_by (a batch does not keep the order)
     codes = pq.read_table(files(alone)[SEP][0], columns=["country_code"])["country_code"]
