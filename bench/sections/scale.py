@@ -19,8 +19,9 @@ class ScaleSection(BenchCore):
         (no byte copied) and add older months: 52 at full size
         (``work/scale-52``), and every month of the manifest with the older
         ones at ``older_scale`` (``work/scale-205``, linked from ``work/full``,
-        which the sync section reuses). The long histories are one run of each
-        (they take minutes).
+        which the sync section reuses). Each figure is the median of as many
+        runs as its 13-month counterpart: a long build run once against a
+        median of 3 compared one run's noise with a median.
         """
         periods = synth.manifest_entries()
         window_keys = [e.key for es in synth.latest(periods, self.plan.months).values() for e in es]
@@ -93,7 +94,7 @@ class ScaleSection(BenchCore):
         """One history: a full build (time, peak RSS), then a no-op and/or one new month."""
         env = child_env(**{ENV_ARTIFACTS: str(root)})
         log = self.log(f"scale-{label}")
-        times = self.plan.scale_repeats
+        times = self.plan.build_repeats
 
         def build() -> Sample:
             return run(self.dbt("build"), log, env)

@@ -98,8 +98,8 @@
         {{- return('') -}}
     {%- endif -%}
     {#- asked first: a no-op build then skips the exports of publish_spec -#}
-    {%- set built = [] -%}
-    {%- for node in published_nodes() if node.unique_id in built_nodes(results) -%}
+    {%- set built, built_ids = [], built_nodes(results) -%}
+    {%- for node in published_nodes() if node.unique_id in built_ids -%}
         {%- do built.append(node.alias) -%}
     {%- endfor -%}
     {%- set unchanged_build = iqb_call('iqb_nothing_new', [invocation_id, tojson(built)]) -%}
