@@ -7,7 +7,7 @@ functions); see docs/dbt.md, "Write-audit-publish". The life of one build:
    ``extract/cache/catalog.py``), each with a fingerprint over the SHA-256 of its
    entries, the mart's SQL and ``min_sample_count``. A period is (re)processed
    when the published record gives its file another fingerprint, or none, or
-   the file is gone or changed since (``stamp``); the others are kept (the
+   the file is gone or changed since (``file_stamp``); the others are kept (the
    published build's own file, by path).
 2. **write**: dbt writes each such period, once, to this build's folder
    ``marts/.builds/<build>/<mart>/period=<start>_<end>/data_0.parquet`` (small
@@ -158,11 +158,11 @@ def plan_mart(
     process, keep = [], {}
     for p in periods:
         rel = published.get(p.label)
+        now = file_stamp(artifacts / rel) if rel is not None else None
         if (
             not full_refresh
-            and rel is not None
-            and built_from.get(p.label)
-            == {"fingerprint": p.fingerprint, "stamp": stamp(artifacts / rel)}
+            and now is not None  # a file gone is written again, whatever the record says
+            and built_from.get(p.label) == {"fingerprint": p.fingerprint, "stamp": now}
         ):
             keep[p.label] = rel
             continue
@@ -242,7 +242,7 @@ def project_fingerprint(project_dir: Path, settings: str) -> str:
     return digest.hexdigest()
 
 
-def stamp(path: Path) -> str | None:
+def file_stamp(path: Path) -> str | None:
     """A published file's size and mtime (None when it is gone): a file is never
     changed once written, so another stamp means it was damaged since."""
     try:
@@ -261,7 +261,10 @@ def _outcome(artifacts: Path, build: str) -> tuple[dict[str, Any], MartFiles, di
     for mart, plan in plans.items():
         marts[mart] = {**plan["keep"], **{item["label"]: item["rel"] for item in plan["process"]}}
         fingerprints[mart] = {
-            label: {"fingerprint": plan["fingerprints"][label], "stamp": stamp(artifacts / rel)}
+            label: {
+                "fingerprint": plan["fingerprints"][label],
+                "stamp": file_stamp(artifacts / rel),
+            }
             for label, rel in marts[mart].items()
         }
     return plans, marts, fingerprints
@@ -272,11 +275,18 @@ def nothing_new(artifacts: Path, build: str, built: list[str], project: str) -> 
     same mart files, the same project, no relation the published database lacks.
     Asked before the publish exports the built seeds and schemas (a no-op's nine
     statements), and again by ``commit``."""
-    published = load_published(artifacts)
+    return _unchanged(
+        artifacts, load_published(artifacts), _outcome(artifacts, build)[1], project, built
+    )
+
+
+def _unchanged(
+    artifacts: Path, published: dict[str, Any], marts: MartFiles, project: str, built: list[str]
+) -> bool:
     return (
         ArtifactPaths(artifacts).database.is_file()
         and published.get("root") == str(artifacts)  # not a copy of another folder
-        and _outcome(artifacts, build)[1] == published.get("marts")
+        and marts == published.get("marts")
         and project == published.get("project")
         and set(built) <= set(published.get("relations", []))
     )
@@ -311,7 +321,7 @@ def commit(artifacts: Path, build: str, spec: dict[str, Any]) -> dict[str, Any]:
             f"value (`dbt build --vars '{{min_sample_count: {threshold}}}'`, no --select)"
         )
     built = [r["name"] for r in spec["relations"] if r.get("built")]
-    if nothing_new(artifacts, build, built, spec["project"]):
+    if _unchanged(artifacts, published, marts, spec["project"], built):
         discard(artifacts, build)  # its plans; it wrote no file
         return {"published": False, "build": published.get("build")}
     record = {
