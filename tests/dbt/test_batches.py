@@ -104,7 +104,8 @@ def test_a_batch_writes_what_one_period_at_a_time_writes(tmp_path: Path) -> None
     again = build(batched, tmp_path / "t3")
     assert "quality_by_country: 0 period(s) to process []" in again.output
     # a published file gone (not only its public name) is written again, whatever the
-    # record says (here: that it was gone when published, as a kill could leave it)
+    # record says (here: that it was already gone when the build was published, as a
+    # file deleted between the plan and the commit leaves it)
     record = load_published(batched)
     (batched / record["marts"]["quality_by_country"][SEP]).unlink()
     record["fingerprints"]["quality_by_country"][SEP]["stamp"] = None
